@@ -1,0 +1,81 @@
+// Discovery: list + watch of a Service's EndpointSlices, feeding a SliceStore and publishing
+// EndpointSet snapshots. Needs no gRPC: any RPC stack can consume the snapshots.
+//
+// Start() spawns one watcher thread per ServiceWatcher (one per watched service: the watch is a
+// long blocking HTTP stream, and one thread keeps the control flow of list → watch → relist →
+// backoff readable; see the discovery issue). Callbacks run on that thread and must not block.
+// Current(), stats() and Stop() are thread-safe. Stop() returns within ~100 ms even mid-transfer.
+#ifndef K8SLB_DISCOVERY_H_
+#define K8SLB_DISCOVERY_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "k8slb/endpoint_set.h"
+#include "k8slb/kube_config.h"
+#include "k8slb/random.h"
+#include "k8slb/target.h"
+
+namespace k8slb {
+
+enum class LogLevel { kDebug, kInfo, kWarning, kError };
+// Routes k8slb's log lines; default writes warning and above to stderr.
+using LogSink = std::function<void(LogLevel level, const std::string& message)>;
+
+struct DiscoveryStats {
+  std::string resource_version;
+  int64_t last_sync_unix_ms = 0;  // last successful list or event; 0 = never
+  uint64_t events_applied = 0;
+  uint64_t bookmarks = 0;
+  uint64_t relists = 0;
+  uint64_t reconnects = 0;
+  uint64_t errors = 0;
+  uint64_t endpoint_set_version = 0;
+  size_t endpoints = 0;
+  bool synced = false;            // the first list has completed
+  std::string last_error;         // empty when healthy; never contains the token
+};
+
+struct DiscoveryOptions {
+  KubeConfig config;
+  Target target;
+  // Backoff after failures: initial doubling to max, jittered, reset after a healthy period.
+  std::chrono::milliseconds backoff_initial{800};
+  std::chrono::milliseconds backoff_max{30000};
+  std::chrono::milliseconds backoff_reset_after{120000};
+  // A watch with no bytes at all (not even a bookmark) for this long is dropped and resumed.
+  std::chrono::milliseconds stall_timeout{90000};
+  std::chrono::milliseconds connect_timeout{5000};
+  // Watch timeoutSeconds is random in [min, max).
+  int watch_timeout_min_seconds = 300;
+  int watch_timeout_max_seconds = 600;
+  LogSink log;  // null: warnings and errors to stderr
+  std::shared_ptr<RandomSource> random;  // null: seeded from time
+  std::shared_ptr<Clock> clock;          // null: steady clock
+};
+
+class ServiceWatcher {
+ public:
+  using SnapshotCallback = std::function<void(const std::shared_ptr<const EndpointSet>&)>;
+
+  virtual ~ServiceWatcher() = default;  // stops
+  // The last published snapshot (never null; empty before the first sync).
+  virtual std::shared_ptr<const EndpointSet> Current() const = 0;
+  virtual DiscoveryStats stats() const = 0;
+  // Blocks until the first successful list or the timeout; returns the last error on timeout.
+  virtual absl::Status WaitForSync(std::chrono::milliseconds timeout) = 0;
+  virtual void Stop() = 0;
+};
+
+// Starts watching. `on_snapshot` (may be null) runs on the watcher thread after every change.
+absl::StatusOr<std::unique_ptr<ServiceWatcher>> StartServiceWatcher(
+    DiscoveryOptions options, ServiceWatcher::SnapshotCallback on_snapshot = nullptr);
+
+}  // namespace k8slb
+
+#endif  // K8SLB_DISCOVERY_H_

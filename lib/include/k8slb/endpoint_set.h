@@ -1,0 +1,95 @@
+// EndpointSet: the immutable snapshot of a Service's usable endpoints that the control plane
+// publishes and the data plane reads. EndpointStats: the per-endpoint mutable state (in-flight
+// count, health) that outlives snapshots.
+//
+// An EndpointSet never changes after it is built and may be read from any thread. EndpointStats
+// members are atomics: any thread may read or update them without a lock.
+#ifndef K8SLB_ENDPOINT_SET_H_
+#define K8SLB_ENDPOINT_SET_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace k8slb {
+
+// Per-endpoint state shared by every snapshot that contains the endpoint (same address and
+// port), so an RPC started under one snapshot is still counted after the next one is published.
+class EndpointStats {
+ public:
+  // Requests started and not yet finished. Least-request reads it on every pick.
+  std::atomic<int64_t> in_flight{0};
+  std::atomic<uint64_t> picks{0};
+  std::atomic<uint64_t> successes{0};
+  std::atomic<uint64_t> failures{0};
+  std::atomic<uint32_t> consecutive_failures{0};
+  std::atomic<uint64_t> ejections{0};
+  // The transport to this endpoint is failing (e.g. gRPC TRANSIENT_FAILURE). Set by the data plane.
+  std::atomic<bool> connection_failing{false};
+  // Outlier ejection: not picked while Clock::NowNanos() < ejected_until_nanos.
+  std::atomic<int64_t> ejected_until_nanos{0};
+
+  // Whether a picker should prefer this endpoint now (not failing, not ejected).
+  bool Eligible(int64_t now_nanos) const {
+    return !connection_failing.load(std::memory_order_relaxed) &&
+           ejected_until_nanos.load(std::memory_order_relaxed) <= now_nanos;
+  }
+};
+
+struct Endpoint {
+  std::string address;  // IP (v4 or v6) or FQDN, as in the slice
+  int32_t port = 0;
+  std::string pod_name;        // targetRef.name when it is a Pod, else empty
+  std::string pod_namespace;
+  std::optional<std::string> zone;
+  std::optional<std::string> node_name;
+  std::optional<std::string> hostname;
+  std::vector<std::string> hint_zones;  // hints.forZones
+  bool ready = true;        // effective conditions (nil rules applied)
+  bool serving = true;
+  bool terminating = false;
+  std::string slice_name;   // the slice this copy was taken from (after dedup)
+  std::shared_ptr<EndpointStats> stats;  // never null in a published set
+
+  // "1.2.3.4:50051", "[::1]:50051" or "host.example:50051": the identity used for dedup.
+  std::string HostPort() const;
+};
+
+// Which endpoints a snapshot holds: normally the ready ones; when none is ready, the serving
+// and terminating ones (as kube-proxy does, so a rollout's last pods keep serving).
+enum class UsableReason { kReady, kServingTerminatingFallback, kNone };
+
+class EndpointSet {
+ public:
+  EndpointSet(uint64_t version, std::vector<Endpoint> usable, UsableReason reason,
+              size_t known_endpoints, size_t slice_count);
+
+  uint64_t version() const { return version_; }
+  // Usable endpoints, sorted by HostPort() so the order is deterministic.
+  const std::vector<Endpoint>& endpoints() const { return endpoints_; }
+  size_t size() const { return endpoints_.size(); }
+  bool empty() const { return endpoints_.empty(); }
+  UsableReason reason() const { return reason_; }
+  // All distinct endpoints known in the slices for the selected port, usable or not.
+  size_t known_endpoints() const { return known_endpoints_; }
+  size_t slice_count() const { return slice_count_; }
+  // Index of the endpoint with this HostPort(), if present.
+  std::optional<size_t> Find(const std::string& host_port) const;
+
+ private:
+  uint64_t version_;
+  std::vector<Endpoint> endpoints_;
+  UsableReason reason_;
+  size_t known_endpoints_;
+  size_t slice_count_;
+};
+
+// Formats host and port with brackets for IPv6.
+std::string JoinHostPort(const std::string& host, int32_t port);
+
+}  // namespace k8slb
+
+#endif  // K8SLB_ENDPOINT_SET_H_

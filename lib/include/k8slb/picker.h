@@ -1,0 +1,70 @@
+// Pickers: choose one endpoint of an EndpointSet per RPC.
+//
+// A Picker is built for one snapshot and is immutable afterwards (as grpc's LB policies publish
+// a new picker per update); Pick() is called concurrently from any number of RPC threads, takes
+// no lock, and touches only atomics (the round-robin counter, EndpointStats). Endpoints that are
+// not Eligible() (connection failing, ejected) are skipped while an eligible one exists; when
+// none is eligible the picker still returns one, so the caller sees the real error.
+#ifndef K8SLB_PICKER_H_
+#define K8SLB_PICKER_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "k8slb/endpoint_set.h"
+#include "k8slb/random.h"
+
+namespace k8slb {
+
+enum class PickPolicy {
+  kRoundRobin,    // atomic counter from a random start
+  kLeastRequest,  // power of two choices over in-flight counts (the default)
+};
+
+std::string_view PickPolicyName(PickPolicy policy);  // "round-robin" | "least-request"
+std::optional<PickPolicy> ParsePickPolicy(std::string_view name);
+
+struct PickerOptions {
+  PickPolicy policy = PickPolicy::kLeastRequest;
+  // When set, prefer endpoints whose hints.forZones include this zone (zone-aware wrapper).
+  std::optional<std::string> client_zone;
+  std::shared_ptr<RandomSource> random;  // null: MakeThreadLocalRandom(seed)
+  std::shared_ptr<Clock> clock;          // null: steady clock (for Eligible())
+  uint64_t seed = 0;
+};
+
+class Picker {
+ public:
+  virtual ~Picker() = default;
+  // The chosen endpoint, or nullptr when the set is empty. Does not change in_flight: callers
+  // count the request with an InFlightGuard (or the gRPC layer's handle).
+  virtual const Endpoint* Pick() const = 0;
+  virtual const EndpointSet& set() const = 0;
+};
+
+// Builds the picker for `set` (kept alive by the picker).
+std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set,
+                                   const PickerOptions& options);
+
+// Counts one request against an endpoint for its lifetime.
+class InFlightGuard {
+ public:
+  InFlightGuard() = default;
+  explicit InFlightGuard(std::shared_ptr<EndpointStats> stats);
+  InFlightGuard(InFlightGuard&& other) noexcept;
+  InFlightGuard& operator=(InFlightGuard&& other) noexcept;
+  InFlightGuard(const InFlightGuard&) = delete;
+  InFlightGuard& operator=(const InFlightGuard&) = delete;
+  ~InFlightGuard();
+  // Ends the count early (idempotent).
+  void Release();
+
+ private:
+  std::shared_ptr<EndpointStats> stats_;
+};
+
+}  // namespace k8slb
+
+#endif  // K8SLB_PICKER_H_
