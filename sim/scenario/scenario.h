@@ -93,8 +93,10 @@ struct Event {
 struct Expectation {
   std::string strategy = "*";
   std::optional<uint64_t> max_failed;        // rpcs.failed <= this
+  std::optional<double> max_failed_ratio;    // rpcs.failed / (ok + failed) <= this
   std::optional<double> max_imbalance;       // max/mean of per-pod counts among pods alive all along
   std::optional<double> max_reaction_s;      // new-pod first-RPC reaction time
+  std::optional<double> max_removal_reaction_s;  // removed-pod last-RPC reaction time
   std::optional<int> min_pods_used;          // distinct pods that served at least one RPC
   std::optional<int> max_pods_used;
   std::optional<double> max_p99_ms;

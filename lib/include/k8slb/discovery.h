@@ -9,6 +9,7 @@
 #define K8SLB_DISCOVERY_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -54,6 +55,8 @@ struct DiscoveryOptions {
   // Watch timeoutSeconds is random in [min, max).
   int watch_timeout_min_seconds = 300;
   int watch_timeout_max_seconds = 600;
+  // A watch event line longer than this is reported and skipped (bounds memory on a broken stream).
+  size_t max_event_bytes = size_t{64} << 20;
   LogSink log;  // null: warnings and errors to stderr
   std::shared_ptr<RandomSource> random;  // null: seeded from time
   std::shared_ptr<Clock> clock;          // null: steady clock

@@ -24,7 +24,9 @@ class RandomSource {
   }
 };
 
-// Default for production: a per-thread SplitMix64 stream seeded from the seed and the thread.
+// Default for production: a per-thread SplitMix64 stream seeded from the seed, the thread and a
+// per-process random salt (so processes that share a seed do not share streams; not
+// reproducible across runs: use MakeSeededRandom for that).
 std::shared_ptr<RandomSource> MakeThreadLocalRandom(uint64_t seed);
 // Deterministic single stream (a mutex-free atomic SplitMix64 counter): same seed, same sequence.
 std::shared_ptr<RandomSource> MakeSeededRandom(uint64_t seed);

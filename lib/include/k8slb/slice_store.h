@@ -77,13 +77,31 @@ class SliceStore {
   const SliceStoreOptions& options() const { return options_; }
 
  private:
+  // One copy of an endpoint as a slice lists it (port resolved, nil rules applied, no stats).
+  struct Copy {
+    const std::string* slice_key = nullptr;  // points into slice_host_ports_ (stable map node)
+    size_t position = 0;
+    Endpoint endpoint;
+  };
+  // Everything known about one HostPort: its copies in (slice key, position) order, and the
+  // stats object every snapshot shares while the HostPort is known (so in-flight counts
+  // survive snapshot swaps).
+  struct Known {
+    std::vector<Copy> copies;
+    std::shared_ptr<EndpointStats> stats;
+  };
+
   bool Matches(const EndpointSlice& slice) const;
+  // Writer thread only. Per event they touch just the slice's own endpoints (O(slice · log N));
+  // RebuildLocked is then one O(N) pass, with no per-endpoint copy unless the result changed.
+  void RemoveSlice(const std::string& key);
+  void AddSlice(const std::string& key, const EndpointSlice& slice);
   bool RebuildLocked();  // writer-side; recomputes and publishes if changed
 
   SliceStoreOptions options_;
-  std::map<std::string, EndpointSlice> slices_;  // key → last state; writer thread only
-  // HostPort → stats: reused while the endpoint is known, so in-flight counts survive.
-  std::map<std::string, std::shared_ptr<EndpointStats>> stats_;
+  // Slice key → the HostPorts it lists (an entry per held slice, even one without the port).
+  std::map<std::string, std::vector<std::string>> slice_host_ports_;
+  std::map<std::string, Known> known_;  // HostPort → copies and stats
   uint64_t next_version_ = 1;
   Listener listener_;
   mutable std::mutex current_mu_;  // guards only the pointer swap/copy

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <random>
 #include <thread>
 
 namespace k8slb {
@@ -16,23 +17,63 @@ inline uint64_t Mix(uint64_t z) {
 }
 constexpr uint64_t kGamma = 0x9e3779b97f4a7c15ULL;
 
+// Each thread keeps its own SplitMix64 state per source, so Next() is a few instructions with no
+// shared cache line. Per-thread states live in a tiny cache keyed by a never-reused source id
+// (not the address: a new source may reuse a freed one's address). An earlier version kept one
+// state per thread and reseeded it whenever a different source was used, so two pickers used
+// alternately on one thread returned the same value again and again; the cache avoids that, and
+// a slot that is evicted and taken again is reseeded with a fresh per-thread counter so a stream
+// does not replay. Threads are numbered in order of first use, and every stream is also salted
+// with a per-process random value: clients that share a seed (often the default 0) must not
+// share streams, or every process would start round robin at the same endpoint. Reproducible
+// runs use MakeSeededRandom.
+std::atomic<uint64_t> next_source_id{1};
+std::atomic<uint64_t> next_thread_index{0};
+
+uint64_t ProcessSalt() {
+  static const uint64_t salt = [] {
+    std::random_device device;
+    uint64_t hi = device();
+    uint64_t lo = device();
+    auto now = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    return Mix((hi << 32) ^ lo ^ Mix(now));
+  }();
+  return salt;
+}
+
 class ThreadLocalRandom final : public RandomSource {
  public:
-  explicit ThreadLocalRandom(uint64_t seed) : seed_(seed) {}
+  explicit ThreadLocalRandom(uint64_t seed)
+      : seed_(seed), id_(next_source_id.fetch_add(1, std::memory_order_relaxed)) {}
   uint64_t Next() override {
-    // One stream per (source, thread): the thread id decorrelates threads without sharing a line.
-    thread_local const ThreadLocalRandom* owner = nullptr;
-    thread_local uint64_t state = 0;
-    if (owner != this) {
-      owner = this;
-      state = Mix(seed_ ^ Mix(std::hash<std::thread::id>{}(std::this_thread::get_id())));
+    struct Entry {
+      uint64_t id = 0;
+      uint64_t state = 0;
+    };
+    constexpr int kEntries = 4;
+    thread_local Entry cache[kEntries];
+    // All constant-initialized, so access needs no TLS init guard on the hot path.
+    thread_local uint64_t reseeds = 0;
+    thread_local uint64_t thread_index = 0;  // 1-based once assigned
+    thread_local int victim = 0;
+    for (Entry& e : cache) {
+      if (e.id == id_) {
+        e.state += kGamma;
+        return Mix(e.state);
+      }
     }
-    state += kGamma;
-    return Mix(state);
+    if (thread_index == 0) thread_index = next_thread_index.fetch_add(1, std::memory_order_relaxed) + 1;
+    Entry& e = cache[victim];
+    victim = (victim + 1) % kEntries;
+    e.id = id_;
+    e.state = Mix(seed_ ^ ProcessSalt() ^ Mix(thread_index + kGamma) ^ Mix(reseeds++ * kGamma + 1));
+    e.state += kGamma;
+    return Mix(e.state);
   }
 
  private:
   const uint64_t seed_;
+  const uint64_t id_;
 };
 
 class SeededRandom final : public RandomSource {

@@ -1,0 +1,39 @@
+// LoadReport: what k8slb-client prints. The formats are fixed by design.md ("Interfaces"):
+//   json:  {"frontend": ..., "backends": [one pod name per successful RPC, in completion order], ...}
+//   table: one row per pod, starting with the pod name and its count, then share and latency
+//          p50/p99; comment lines start with '#'.
+// Plain values and pure functions; thread-compatible.
+#ifndef K8SLB_APPS_CLIENT_LOAD_REPORT_H_
+#define K8SLB_APPS_CLIENT_LOAD_REPORT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace k8slb::client {
+
+struct RpcRecord {
+  int64_t end_us = 0;      // completion time since the run started
+  int64_t latency_us = 0;
+  std::string pod;         // empty when the RPC failed
+  int code = 0;            // grpc::StatusCode
+  std::string error;       // status message when failed
+};
+
+struct LoadReport {
+  std::string frontend;  // the client's id (hostname or --client-id)
+  std::string target;
+  std::string policy;
+  double duration_s = 0;
+  std::vector<RpcRecord> records;  // any order; formatting sorts by completion time
+};
+
+// Nearest-rank percentile of `values` (p in [0, 100]); 0 for an empty input.
+double Percentile(std::vector<int64_t> values, double p);
+
+std::string FormatJson(const LoadReport& report);
+std::string FormatTable(const LoadReport& report);
+
+}  // namespace k8slb::client
+
+#endif  // K8SLB_APPS_CLIENT_LOAD_REPORT_H_

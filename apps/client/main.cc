@@ -1,0 +1,244 @@
+// k8slb-client: the reference client. Watches a Service's EndpointSlices, sends echo RPCs balanced
+// per call, and prints which pod answered each (json) or a per-pod table. See --help.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <k8slb/proto/echo.grpc.pb.h>
+
+#include "client/load_report.h"
+#include "k8slb/balanced_channel.h"
+#include "k8slb/client.h"
+#include "k8slb/kube_config.h"
+
+namespace {
+
+constexpr char kDescription[] = R"(k8slb-client: sends echo RPCs to the pods of a Kubernetes Service, balanced per call.
+
+Discovers the pods by watching the Service's EndpointSlices through the Kubernetes API, then sends
+k8slb.echo.Echo RPCs (closed loop from --concurrency workers, paced by --rps when given) and prints
+which pod answered each one.
+
+Kubernetes configuration (the choice is printed on stderr):
+  default                in-cluster (service account) when running in a pod, else the kubeconfig
+  --kubeconfig/--context  a kubeconfig file and context
+  --server [--token-file] [--ca-file]  explicit API server
+
+Output:
+  --output table   one row per pod: pod count share p50_ms p99_ms ('#' lines are comments)
+  --output json    {"frontend": ID, "backends": [pod per successful RPC], "failed": N, ...}
+
+Exit codes:
+  0  every RPC succeeded
+  1  some RPCs failed (see stderr)
+  2  bad command line
+  3  configuration error, or no endpoints within --sync-timeout (e.g. RBAC 403: the message says so))";
+
+std::string Hostname() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof host - 1) != 0) return "unknown";
+  return host;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app(kDescription, "k8slb-client");
+  std::string target = "kubernetes:///echo.default:grpc";
+  std::string policy_name = "least-request";
+  std::string zone;
+  int64_t requests = 0;
+  double duration_s = 0;
+  double rps = 0;
+  int concurrency = 1;
+  std::string output = "table";
+  std::string client_id;
+  std::string kubeconfig;
+  std::string context;
+  std::string server;
+  std::string token_file;
+  std::string ca_file;
+  bool insecure_skip_tls_verify = false;
+  double sync_timeout_s = 10;
+  int64_t timeout_ms = 2000;
+  std::string message = "hello";
+  std::string pod_ca_file;
+  std::string authority;
+  bool print_metrics = false;
+
+  app.add_option("--target", target, "service to call (kubernetes:///svc.ns:port and the other kuberesolver forms)")
+      ->capture_default_str();
+  app.add_option("--policy", policy_name, "least-request | round-robin")
+      ->check(CLI::IsMember({"least-request", "round-robin"}))
+      ->capture_default_str();
+  app.add_option("--zone", zone, "client zone for zone-aware picking (default: $K8SLB_ZONE)");
+  auto* requests_opt = app.add_option("--requests", requests, "number of RPCs (default 100 unless --duration)");
+  auto* duration_opt = app.add_option("--duration", duration_s, "send for this many seconds instead");
+  requests_opt->excludes(duration_opt);
+  app.add_option("--rps", rps, "target rate over all workers; 0 = as fast as the workers go")->capture_default_str();
+  app.add_option("--concurrency", concurrency, "concurrent workers")->capture_default_str();
+  app.add_option("--output", output, "table | json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+  app.add_option("--client-id", client_id, "the \"frontend\" name in the output (default: hostname)");
+  app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)");
+  app.add_option("--context", context, "kubeconfig context (default: current-context)");
+  app.add_option("--server", server, "explicit API server URL, e.g. https://127.0.0.1:6443");
+  app.add_option("--token-file", token_file, "bearer token file for --server (re-read on rotation)");
+  app.add_option("--ca-file", ca_file, "CA bundle (PEM) for --server");
+  app.add_flag("--insecure-skip-tls-verify", insecure_skip_tls_verify, "do not verify the --server certificate");
+  app.add_option("--sync-timeout", sync_timeout_s, "seconds to wait for the first endpoints")->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms, "deadline of each RPC")->capture_default_str();
+  app.add_option("--message", message, "message to echo")->capture_default_str();
+  app.add_option("--pod-ca-file", pod_ca_file, "use TLS to the pods, verifying them with this CA bundle (PEM)");
+  app.add_option("--authority", authority, "TLS server name / :authority for the pods (default with TLS: svc.ns.svc)");
+  app.add_flag("--print-metrics", print_metrics, "print the channel's Prometheus metrics on stderr at the end");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "k8slb-client: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+  if (concurrency < 1 || concurrency > 10000) {
+    std::cerr << "k8slb-client: --concurrency must be within [1, 10000]\n";
+    return 2;
+  }
+  if (requests < 0 || duration_s < 0 || rps < 0 || timeout_ms <= 0 || !(sync_timeout_s >= 0)) {
+    std::cerr << "k8slb-client: --requests, --duration, --rps and --sync-timeout must be >= 0, --timeout-ms > 0\n";
+    return 2;
+  }
+  if (requests == 0 && duration_s == 0) requests = 100;
+  if (!server.empty() && (!kubeconfig.empty() || !context.empty())) {
+    std::cerr << "k8slb-client: --server excludes --kubeconfig/--context\n";
+    return 2;
+  }
+
+  // Kubernetes configuration.
+  absl::StatusOr<k8slb::KubeConfig> config;
+  if (!server.empty()) {
+    k8slb::KubeConfig c;
+    c.source = k8slb::ConfigSource::kExplicit;
+    c.server = server;
+    c.token_file = token_file;
+    c.ca_file = ca_file;
+    c.insecure_skip_tls_verify = insecure_skip_tls_verify;
+    c.allow_plain_http = server.rfind("http://", 0) == 0;
+    c.description = "explicit --server " + server;
+    config = c;
+  } else if (!kubeconfig.empty() || !context.empty()) {
+    config = k8slb::LoadKubeconfig(k8slb::KubeconfigOptions{.path = kubeconfig, .context = context});
+  } else {
+    config = k8slb::LoadAutoConfig();
+  }
+  if (!config.ok()) {
+    std::cerr << "k8slb-client: kubernetes configuration: " << config.status().message() << "\n";
+    return 3;
+  }
+  std::cerr << "k8slb-client: using " << config->description << "\n";
+
+  k8slb::BalancedChannelOptions options;
+  options.policy = *k8slb::ParsePickPolicy(policy_name);
+  if (!zone.empty()) options.client_zone = zone;
+  if (!authority.empty()) options.authority = authority;
+  if (!pod_ca_file.empty()) {
+    std::ifstream in(pod_ca_file);
+    if (!in) {
+      std::cerr << "k8slb-client: --pod-ca-file: cannot read " << pod_ca_file << "\n";
+      return 2;
+    }
+    std::stringstream pem;
+    pem << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = pem.str();
+    options.credentials = grpc::SslCredentials(ssl);
+  }
+  options.log = [](k8slb::LogLevel level, const std::string& line) {
+    if (level >= k8slb::LogLevel::kWarning) std::cerr << line << "\n";
+  };
+  auto channel = k8slb::BalancedChannel::Create(target, *config, options);
+  if (!channel.ok()) {
+    std::cerr << "k8slb-client: " << channel.status().message() << "\n";
+    return channel.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+  }
+  absl::Status synced =
+      (*channel)->WaitForEndpoints(std::chrono::milliseconds(static_cast<int64_t>(sync_timeout_s * 1000)));
+  if (!synced.ok()) {
+    std::cerr << "k8slb-client: " << synced.message() << "\n";
+    return 3;
+  }
+  std::cerr << "k8slb-client: " << (*channel)->CurrentSet()->size() << " endpoints for " << (*channel)->name() << "\n";
+
+  k8slb::Client<k8slb::echo::Echo> client(*channel);
+  using SteadyClock = std::chrono::steady_clock;
+  const auto start = SteadyClock::now();
+  const auto end = start + std::chrono::microseconds(static_cast<int64_t>(duration_s * 1e6));
+  std::atomic<int64_t> next{0};
+  std::mutex mu;
+  std::vector<k8slb::client::RpcRecord> records;
+  std::vector<std::thread> workers;
+  for (int w = 0; w < concurrency; ++w) {
+    workers.emplace_back([&] {
+      std::vector<k8slb::client::RpcRecord> mine;
+      for (;;) {
+        int64_t k = next.fetch_add(1);
+        if (requests > 0 && k >= requests) break;
+        if (rps > 0) {
+          auto slot = start + std::chrono::microseconds(static_cast<int64_t>(static_cast<double>(k) * 1e6 / rps));
+          std::this_thread::sleep_until(slot);
+        }
+        if (requests == 0 && SteadyClock::now() >= end) break;
+        grpc::ClientContext ctx;
+        ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+        k8slb::echo::EchoRequest req;
+        req.set_message(message);
+        req.set_request_id(static_cast<uint64_t>(k));
+        k8slb::echo::EchoResponse resp;
+        auto t0 = SteadyClock::now();
+        grpc::Status status = client.With(ctx)->Echo(&ctx, req, &resp);
+        auto t1 = SteadyClock::now();
+        k8slb::client::RpcRecord r;
+        r.end_us = std::chrono::duration_cast<std::chrono::microseconds>(t1 - start).count();
+        r.latency_us = std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count();
+        r.code = status.error_code();
+        if (status.ok()) {
+          r.pod = resp.pod_name();
+        } else {
+          r.error = status.error_message();
+        }
+        mine.push_back(std::move(r));
+      }
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& r : mine) records.push_back(std::move(r));
+    });
+  }
+  for (auto& w : workers) w.join();
+
+  k8slb::client::LoadReport report;
+  report.frontend = client_id.empty() ? Hostname() : client_id;
+  report.target = target;
+  report.policy = policy_name;
+  report.duration_s = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  report.records = std::move(records);
+  size_t failed = 0;
+  for (const auto& r : report.records) {
+    if (r.code != 0) {
+      if (failed < 5) std::cerr << "k8slb-client: RPC failed: code " << r.code << ": " << r.error << "\n";
+      ++failed;
+    }
+  }
+  if (failed > 5) std::cerr << "k8slb-client: ... " << failed << " RPCs failed in total\n";
+  std::cout << (output == "json" ? k8slb::client::FormatJson(report) : k8slb::client::FormatTable(report));
+  std::cout.flush();
+  if (print_metrics) std::cerr << k8slb::RenderPrometheus((*channel)->Metrics());
+  return failed > 0 ? 1 : 0;
+}

@@ -1,0 +1,121 @@
+// k8slb-echo-server: one echo backend "pod". See --help.
+#include <signal.h>
+#include <unistd.h>
+
+#include <grpc/support/log.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "echo_server/echo_server.h"
+
+namespace {
+
+constexpr char kDescription[] = R"(k8slb-echo-server: gRPC echo backend (k8slb.echo.Echo) that names the pod answering.
+
+Serves k8slb.echo.Echo/Echo and the standard grpc.health.v1.Health service. Each response carries
+the pod name, zone and address. Prints "listening on ADDRESS" on stdout once serving (useful with
+port 0). On SIGTERM or SIGINT: health turns NOT_SERVING, no new calls are accepted, calls in
+flight get up to --grace seconds to finish, then the process exits 0.
+
+Exit codes: 0 clean shutdown; 1 cannot serve (e.g. address in use); 2 bad command line.)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app(kDescription, "k8slb-echo-server");
+  std::string listen = "0.0.0.0:50051";
+  std::string pod_name;
+  std::string zone;
+  double latency_ms = 0;
+  double jitter_ms = 0;
+  double error_rate = 0;
+  std::string error_code = "unavailable";
+  double grace_s = 10;
+  uint64_t seed = 1;
+  app.add_option("--listen", listen, "HOST:PORT to serve on, e.g. 127.0.1.7:50051 (port 0: any free port)")
+      ->capture_default_str();
+  app.add_option("--pod-name", pod_name, "pod name to report (default: $POD_NAME, else the hostname)");
+  // $POD_IP (downward API) replaces a wildcard listen host in the reported address.
+  app.add_option("--zone", zone, "zone to report (default: $POD_ZONE)");
+  app.add_option("--latency-ms", latency_ms, "mean service time added to every call")->capture_default_str();
+  app.add_option("--jitter-ms", jitter_ms, "mean of an exponential jitter added to the latency")->capture_default_str();
+  app.add_option("--error-rate", error_rate, "share of calls that fail, in [0, 1]")->capture_default_str();
+  app.add_option("--error-code", error_code, "gRPC code of injected failures (e.g. unavailable, internal)")
+      ->capture_default_str();
+  app.add_option("--grace", grace_s, "seconds calls in flight may take to finish after SIGTERM")->capture_default_str();
+  app.add_option("--seed", seed, "seed of the latency and error randomness")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "k8slb-echo-server: " << e.what() << " (see --help)\n";
+    return 2;
+  }
+
+  k8slb::echo::EchoServerOptions options;
+  options.listen = listen;
+  if (pod_name.empty()) {
+    if (const char* env = std::getenv("POD_NAME"); env != nullptr && *env != '\0') {
+      pod_name = env;
+    } else {
+      char host[256] = {0};
+      if (gethostname(host, sizeof host - 1) == 0) pod_name = host;
+    }
+  }
+  if (zone.empty()) {
+    if (const char* env = std::getenv("POD_ZONE"); env != nullptr) zone = env;
+  }
+  // In a pod the Deployment listens on 0.0.0.0; report the pod IP (downward API) instead.
+  if (const char* ip = std::getenv("POD_IP"); ip != nullptr && *ip != '\0') {
+    std::string host = listen.substr(0, listen.rfind(':'));
+    if (host == "0.0.0.0" || host == "[::]" || host.empty()) options.advertised_host = ip;
+  }
+  options.pod_name = pod_name;
+  options.zone = zone;
+  options.latency_ms = latency_ms;
+  options.jitter_ms = jitter_ms;
+  options.error_rate = error_rate;
+  options.seed = seed;
+  auto code = k8slb::echo::ParseStatusCode(error_code);
+  if (!code.ok()) {
+    std::cerr << "k8slb-echo-server: --error-code: " << code.status().message() << "\n";
+    return 2;
+  }
+  options.error_code = *code;
+  if (!(grace_s >= 0)) {
+    std::cerr << "k8slb-echo-server: --grace must be >= 0\n";
+    return 2;
+  }
+
+  // gRPC's own log lines would turn a bind failure into a multi-line report; the one-line reason
+  // below says it. GRPC_VERBOSITY=debug (or any value) keeps them.
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) gpr_set_log_function([](gpr_log_func_args*) {});
+
+  // Block the stop signals before gRPC starts its threads, so only sigwait below receives them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = k8slb::echo::EchoServer::Start(options);
+  if (!server.ok()) {
+    bool usage = server.status().code() == absl::StatusCode::kInvalidArgument;
+    std::cerr << "k8slb-echo-server: " << server.status().message() << "\n";
+    return usage ? 2 : 1;
+  }
+  std::cout << "listening on " << (*server)->address() << " pod=" << pod_name << " zone=" << zone << std::endl;
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::cerr << "k8slb-echo-server: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT") << ": draining for up to " << grace_s
+            << " s\n";
+  (*server)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000)));
+  std::cerr << "k8slb-echo-server: served " << (*server)->completed() << " calls\n";
+  return 0;
+}

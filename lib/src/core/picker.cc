@@ -1,0 +1,271 @@
+// Round-robin, least-request (power of two choices) and zone-aware pickers.
+//
+// Shape borrowed from grpc's round_robin LB policy: the control plane builds a new immutable
+// picker per snapshot, and the picker's only mutable state is one counter advanced with a relaxed
+// fetch_add from a random start (so many clients started together do not all hit endpoint 0
+// first). Least-request is Mitzenmacher's "power of two choices" (M. Mitzenmacher, The Power of
+// Two Choices in Randomized Load Balancing, IEEE TPDS 12(10), 2001): sample two *distinct*
+// endpoints and take the less loaded one. Distinct matters: sampling with replacement (as Envoy
+// does) lets the busiest endpoint be picked whenever both samples hit it; tower's sample_floyd2
+// does it right and so do we.
+//
+// Pick() allocates nothing and takes no lock: it reads the picker's precomputed candidate arrays,
+// the random source and the per-endpoint atomics.
+#include "k8slb/picker.h"
+
+#include <atomic>
+#include <cstdint>
+#include <limits>
+#include <utility>
+#include <vector>
+
+namespace k8slb {
+namespace {
+
+// EndpointStats::Eligible() with the clock read only when the endpoint was ever ejected, so the
+// common path costs two relaxed loads and no clock call. `now` caches the clock across one pick.
+// One instance per Pick() call, on the picking thread's stack; never shared.
+class EligibilityCheck {
+ public:
+  explicit EligibilityCheck(const Clock& clock) : clock_(clock) {}
+  bool operator()(const EndpointStats& s) {
+    if (s.connection_failing.load(std::memory_order_relaxed)) return false;
+    int64_t until = s.ejected_until_nanos.load(std::memory_order_relaxed);
+    if (until == 0) return true;  // never ejected (clocks are non-negative)
+    if (now_ == kUnset) now_ = clock_.NowNanos();
+    return until <= now_;
+  }
+
+ private:
+  static constexpr int64_t kUnset = std::numeric_limits<int64_t>::min();
+  const Clock& clock_;
+  int64_t now_ = kUnset;
+};
+
+// How many extra random draws / counter steps before falling back to a scan when sampled
+// endpoints are not eligible. Small: with a few failing endpoints a retry almost always succeeds,
+// and the scan bounds the worst case (all failing) at O(n).
+constexpr int kMaxRetries = 4;
+
+// One candidate set (all endpoints, or the in-zone ones) with its pick strategy. Built once by
+// the thread that makes the picker; afterwards Pick() may run on any number of threads at once
+// (it only reads the arrays and advances the atomic counter).
+//
+// Memory layout for large sets: the pick path reads a dense array of EndpointStats pointers
+// (8 bytes per endpoint: 800 KB at 100k endpoints, mostly cache-resident) and then the sampled
+// stats objects; the Endpoint itself is only computed (base + index) for the winner. A 16-byte
+// {stats, endpoint} slot array, or going through Endpoint::stats, costs an extra dependent
+// cache miss per sample at 10k+ endpoints.
+class Candidates {
+ public:
+  enum class Members { kAll, kInZone, kNone };
+
+  // kInZone: the endpoints whose hints.forZones include `zone`.
+  Candidates(const EndpointSet& set, Members members, const std::optional<std::string>& zone, PickPolicy policy,
+             RandomSource& random)
+      : base_(set.endpoints().data()), policy_(policy) {
+    const std::vector<Endpoint>& es = set.endpoints();
+    for (size_t k = 0; k < es.size() && members != Members::kNone; ++k) {
+      if (members == Members::kInZone) {
+        bool in_zone = false;
+        for (const std::string& z : es[k].hint_zones) in_zone = in_zone || z == *zone;
+        if (!in_zone) continue;
+        index_.push_back(static_cast<uint32_t>(k));
+      }
+      stats_.push_back(es[k].stats.get());
+    }
+    // Random start (grpc round_robin does the same) so clients created together spread out.
+    // Least-request needs no start, and draws nothing here (scripted tests count draws).
+    if (policy_ == PickPolicy::kRoundRobin && !stats_.empty()) next_.store(random.Uniform(stats_.size()));
+  }
+
+  bool empty() const { return stats_.empty(); }
+
+  // Returns an eligible endpoint when one exists. When none is: with `must_be_eligible`, nullptr
+  // (the zone-aware wrapper then falls back to all endpoints); without, a policy-chosen one anyway
+  // so the caller sees the real error.
+  const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
+    if (stats_.empty()) return nullptr;
+    if (policy_ == PickPolicy::kRoundRobin) return PickRoundRobin(eligible, must_be_eligible);
+    return PickLeastRequest(random, eligible, must_be_eligible);
+  }
+
+ private:
+  const Endpoint* EndpointAt(size_t k) const { return base_ + (index_.empty() ? k : index_[k]); }
+
+  size_t NextIndex() const {
+    return static_cast<size_t>(next_.fetch_add(1, std::memory_order_relaxed) % stats_.size());
+  }
+
+  // First eligible candidate at or after `start` (cyclically), or nullopt.
+  std::optional<size_t> ScanEligible(size_t start, EligibilityCheck& eligible) const {
+    const size_t n = stats_.size();
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = (start + k) % n;
+      if (eligible(*stats_[i])) return i;
+    }
+    return std::nullopt;
+  }
+
+  const Endpoint* PickRoundRobin(EligibilityCheck& eligible, bool must_be_eligible) const {
+    const size_t n = stats_.size();
+    size_t first = NextIndex();
+    if (eligible(*stats_[first])) return EndpointAt(first);
+    // Skip ineligible endpoints by advancing the shared counter (keeps the rotation fair for the
+    // eligible ones), a bounded number of times; then scan.
+    for (int r = 0; r < kMaxRetries && static_cast<size_t>(r) + 1 < n; ++r) {
+      size_t i = NextIndex();
+      if (eligible(*stats_[i])) return EndpointAt(i);
+    }
+    if (std::optional<size_t> i = ScanEligible(first + 1, eligible)) return EndpointAt(*i);
+    return must_be_eligible ? nullptr : EndpointAt(first);
+  }
+
+  // Two distinct indices, uniform over the n·(n-1) ordered pairs (Floyd's method for k = 2, as
+  // tower's sample_floyd2): i = U(n), j = U(n-1) shifted past i.
+  std::pair<size_t, size_t> SamplePair(RandomSource& random) const {
+    const size_t n = stats_.size();
+    size_t i = static_cast<size_t>(random.Uniform(n));
+    size_t j = static_cast<size_t>(random.Uniform(n - 1));
+    j += (j >= i);
+    return {i, j};
+  }
+
+  // The less loaded of the two; on a tie a fair coin (always keeping the first would make the
+  // choice depend on the sampling order).
+  size_t Better(RandomSource& random, size_t a, size_t b) const {
+    int64_t la = stats_[a]->in_flight.load(std::memory_order_relaxed);
+    int64_t lb = stats_[b]->in_flight.load(std::memory_order_relaxed);
+    if (la < lb) return a;
+    if (lb < la) return b;
+    return (random.Next() >> 63) ? b : a;
+  }
+
+  const Endpoint* PickLeastRequest(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
+    const size_t n = stats_.size();
+    if (n == 1) {
+      if (eligible(*stats_[0]) || !must_be_eligible) return EndpointAt(0);
+      return nullptr;
+    }
+    auto [i0, j0] = SamplePair(random);
+    size_t i = i0;
+    size_t j = j0;
+    for (int attempt = 0;; ++attempt) {
+      bool ea = eligible(*stats_[i]);
+      bool eb = eligible(*stats_[j]);
+      if (ea && eb) return EndpointAt(Better(random, i, j));
+      if (ea) return EndpointAt(i);
+      if (eb) return EndpointAt(j);
+      if (attempt == kMaxRetries) break;
+      std::tie(i, j) = SamplePair(random);
+    }
+    if (std::optional<size_t> k = ScanEligible(i0, eligible)) return EndpointAt(*k);
+    if (must_be_eligible) return nullptr;
+    return EndpointAt(Better(random, i0, j0));
+  }
+
+  const Endpoint* base_;
+  std::vector<EndpointStats*> stats_;  // hot: one pointer per candidate
+  std::vector<uint32_t> index_;        // candidate → set index; empty = identity (all endpoints)
+  PickPolicy policy_;
+  // On its own cache line: every round-robin pick writes it, and the arrays above are read by
+  // every pick on every thread.
+  alignas(64) mutable std::atomic<uint64_t> next_{0};
+};
+
+// A published set never has null stats; a set built by hand might. Give such endpoints a private
+// stats object so Pick() never dereferences null.
+std::shared_ptr<const EndpointSet> WithStats(std::shared_ptr<const EndpointSet> set) {
+  bool missing = false;
+  for (const Endpoint& e : set->endpoints()) missing = missing || e.stats == nullptr;
+  if (!missing) return set;
+  std::vector<Endpoint> copy = set->endpoints();
+  for (Endpoint& e : copy) {
+    if (e.stats == nullptr) e.stats = std::make_shared<EndpointStats>();
+  }
+  return std::make_shared<const EndpointSet>(set->version(), std::move(copy), set->reason(),
+                                             set->known_endpoints(), set->slice_count());
+}
+
+// The Picker of MakePicker: a zone-aware wrapper (in-zone candidates first, when a client zone is
+// set and some endpoint is hinted for it) around one policy. Immutable after construction; Pick()
+// is safe from any number of threads. Holds the snapshot, so endpoints outlive every pick.
+class PickerImpl final : public Picker {
+ public:
+  PickerImpl(std::shared_ptr<const EndpointSet> set, const PickerOptions& options)
+      : set_(WithStats(std::move(set))),
+        random_(options.random != nullptr ? options.random : MakeThreadLocalRandom(options.seed)),
+        clock_(options.clock != nullptr ? options.clock : MakeSteadyClock()),
+        all_(*set_, Candidates::Members::kAll, std::nullopt, options.policy, *random_),
+        in_zone_(*set_, options.client_zone.has_value() ? Candidates::Members::kInZone : Candidates::Members::kNone,
+                 options.client_zone, options.policy, *random_) {}
+
+  const Endpoint* Pick() const override {
+    EligibilityCheck eligible(*clock_);
+    // Zone-aware: prefer in-zone endpoints while one of them is eligible; otherwise all usable
+    // endpoints (design.md: fall back to all when none in-zone is usable).
+    if (!in_zone_.empty()) {
+      if (const Endpoint* e = in_zone_.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
+    }
+    return all_.Pick(*random_, eligible, /*must_be_eligible=*/false);
+  }
+
+  const EndpointSet& set() const override { return *set_; }
+
+ private:
+  std::shared_ptr<const EndpointSet> set_;
+  std::shared_ptr<RandomSource> random_;
+  std::shared_ptr<Clock> clock_;
+  Candidates all_;
+  Candidates in_zone_;
+};
+
+}  // namespace
+
+std::string_view PickPolicyName(PickPolicy policy) {
+  switch (policy) {
+    case PickPolicy::kRoundRobin:
+      return "round-robin";
+    case PickPolicy::kLeastRequest:
+      return "least-request";
+  }
+  return "least-request";
+}
+
+std::optional<PickPolicy> ParsePickPolicy(std::string_view name) {
+  if (name == "round-robin" || name == "round_robin") return PickPolicy::kRoundRobin;
+  if (name == "least-request" || name == "least_request") return PickPolicy::kLeastRequest;
+  return std::nullopt;
+}
+
+std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set, const PickerOptions& options) {
+  if (set == nullptr) {
+    set = std::make_shared<const EndpointSet>(0, std::vector<Endpoint>{}, UsableReason::kNone, 0, 0);
+  }
+  return std::make_unique<PickerImpl>(std::move(set), options);
+}
+
+InFlightGuard::InFlightGuard(std::shared_ptr<EndpointStats> stats) : stats_(std::move(stats)) {
+  if (stats_ != nullptr) stats_->in_flight.fetch_add(1, std::memory_order_relaxed);
+}
+
+InFlightGuard::InFlightGuard(InFlightGuard&& other) noexcept : stats_(std::move(other.stats_)) {}
+
+InFlightGuard& InFlightGuard::operator=(InFlightGuard&& other) noexcept {
+  if (this != &other) {
+    Release();
+    stats_ = std::move(other.stats_);
+  }
+  return *this;
+}
+
+InFlightGuard::~InFlightGuard() { Release(); }
+
+void InFlightGuard::Release() {
+  if (stats_ != nullptr) {
+    stats_->in_flight.fetch_sub(1, std::memory_order_relaxed);
+    stats_.reset();
+  }
+}
+
+}  // namespace k8slb

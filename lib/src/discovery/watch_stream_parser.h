@@ -1,0 +1,80 @@
+// Incremental parser of a Kubernetes watch stream: newline-delimited JSON events
+// ({"type": T, "object": O}) arriving in arbitrary chunks (kubernetes-api.md §2.4).
+//
+// WatchStreamParser handles events split across chunks, several events per chunk, blank
+// heartbeat lines, a final line without '\n' (Finish()) and garbage: a malformed line is reported
+// to the handler as an error and skipped, and parsing continues with the next line. A line longer
+// than max_line_bytes is reported once and discarded up to its newline, so a broken server cannot
+// make the client buffer without bound. Not thread-safe: one owner feeds it (the watcher thread).
+#ifndef K8SLB_DISCOVERY_WATCH_STREAM_PARSER_H_
+#define K8SLB_DISCOVERY_WATCH_STREAM_PARSER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "k8slb/endpoint_slice.h"
+
+namespace k8slb::discovery {
+
+inline constexpr size_t kDefaultMaxLineBytes = size_t{64} << 20;  // 64 MiB
+
+enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
+std::string_view WatchEventTypeName(WatchEventType type);
+
+// A metav1.Status (an ERROR event's object, or the body of a non-2xx response).
+struct ApiStatus {
+  int code = 0;
+  std::string reason;   // "Expired", "Gone", "Forbidden", "Timeout", ...
+  std::string message;
+  std::string cause_reason;  // details.causes[0].reason, e.g. "ResourceVersionTooLarge"
+  std::optional<int> retry_after_seconds;  // details.retryAfterSeconds
+};
+
+struct WatchEvent {
+  WatchEventType type = WatchEventType::kAdded;
+  std::string resource_version;  // object.metadata.resourceVersion; empty for ERROR
+  EndpointSlice slice;           // ADDED / MODIFIED / DELETED
+  ApiStatus status;              // ERROR
+};
+
+// Decodes one event line. Errors say what is wrong and quote the start of the line.
+absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line);
+// Parses a Status object from a JSON body; nullopt when the body is not a Status.
+std::optional<ApiStatus> ParseApiStatus(std::string_view body);
+
+class WatchStreamParser {
+ public:
+  // Receives every event or error, in stream order.
+  using Handler = std::function<void(absl::StatusOr<WatchEvent> event)>;
+
+  explicit WatchStreamParser(Handler handler, size_t max_line_bytes = kDefaultMaxLineBytes);
+
+  void Feed(std::string_view data);
+  // End of stream: a pending final line without '\n' is parsed as an event.
+  void Finish();
+  // Drops any partial line (for reuse on a new stream).
+  void Reset();
+
+  uint64_t lines() const { return lines_; }
+  uint64_t errors() const { return errors_; }
+  size_t buffered_bytes() const { return partial_.size(); }
+
+ private:
+  void HandleLine(std::string_view line);
+
+  Handler handler_;
+  size_t max_line_bytes_;
+  std::string partial_;
+  bool skipping_ = false;  // inside an oversized line: drop bytes until '\n'
+  uint64_t lines_ = 0;
+  uint64_t errors_ = 0;
+};
+
+}  // namespace k8slb::discovery
+
+#endif  // K8SLB_DISCOVERY_WATCH_STREAM_PARSER_H_

@@ -1,0 +1,40 @@
+// Helpers shared by the engines and the CLI (engine.h).
+#include "sim/engine/engine.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace k8slb::sim {
+
+bool IsKnownStrategy(std::string_view name) {
+  return std::find(std::begin(kStrategyNames), std::end(kStrategyNames), name) !=
+         std::end(kStrategyNames);
+}
+
+std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,
+                                       const RunOptions& options) {
+  return options.strategies.empty() ? scenario.strategies : options.strategies;
+}
+
+double RunDurationS(const scenario::Scenario& scenario, const RunOptions& options) {
+  return options.duration_s.value_or(scenario.clients.duration_s);
+}
+
+RunInfo MakeRunInfo(const scenario::Scenario& scenario, const RunOptions& options) {
+  RunInfo info;
+  info.scenario = scenario.name;
+  info.scenario_file = scenario.source_file;
+  info.mode = options.mode == RunMode::kLive ? "live" : "virtual";
+  info.seed = options.seed;
+  info.strategies = StrategiesFor(scenario, options);
+  // About 100 buckets per run, on a 1-2-5 grid, between 0.1 s and 10 s.
+  const double target = RunDurationS(scenario, options) / 100.0;
+  double bucket = 0.1;
+  for (double b : {0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0}) {
+    if (b <= target) bucket = b;
+  }
+  info.timeline_bucket_s = bucket;
+  return info;
+}
+
+}  // namespace k8slb::sim

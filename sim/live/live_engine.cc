@@ -1,0 +1,370 @@
+#include "sim/live/live_engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "fakeapi/model/cluster.h"
+#include "fakeapi/server/fake_api_server.h"
+#include "k8slb/balanced_channel.h"
+#include "k8slb/kube_config.h"
+#include "sim/live/load_generator.h"
+#include "sim/live/pod_fleet.h"
+#include "sim/live/strategies.h"
+#include "sim/live/tcp_proxy.h"
+
+namespace k8slb::sim::live {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+// A private temporary folder for the service-account files (token, ca.crt, namespace); removed
+// when the run ends.
+class TempDir {
+ public:
+  static absl::StatusOr<TempDir> Create() {
+    std::string pattern = (fs::temp_directory_path() / "k8slb-live-XXXXXX").string();
+    std::vector<char> buf(pattern.begin(), pattern.end());
+    buf.push_back('\0');
+    if (::mkdtemp(buf.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("live: cannot create a temporary folder from ",
+                                              pattern));
+    }
+    return TempDir(std::string(buf.data()));
+  }
+  TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, "")) {}
+  TempDir& operator=(TempDir&&) = delete;
+  TempDir(const TempDir&) = delete;
+  ~TempDir() {
+    if (!path_.empty()) {
+      std::error_code ec;
+      fs::remove_all(path_, ec);
+    }
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  std::string path_;
+};
+
+// Collects the library's log lines (discovery and channel warnings during API faults) so they do
+// not tear the progress bar; the run's notes summarize them.
+class LogCollector {
+ public:
+  void Add(LogLevel level, const std::string& message) {
+    if (level < LogLevel::kWarning) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    ++count_;
+    last_ = message;
+  }
+  std::optional<std::string> Summary() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (count_ == 0) return std::nullopt;
+    return absl::StrCat("k8slb clients logged ", count_, " warnings/errors; last: ", last_);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  uint64_t count_ = 0;
+  std::string last_;
+};
+
+// A one-line progress bar on stderr when it is a terminal and the caller gave no callback.
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled) {}
+  void Show(double fraction, const std::string& what) {
+    if (!enabled_) return;
+    constexpr int kWidth = 30;
+    int filled = static_cast<int>(std::clamp(fraction, 0.0, 1.0) * kWidth);
+    std::string bar(static_cast<size_t>(filled), '#');
+    bar.append(static_cast<size_t>(kWidth - filled), '.');
+    std::fprintf(stderr, "\r[%s] %3d%% %s\033[K", bar.c_str(), static_cast<int>(fraction * 100),
+                 what.c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+  void Finish() {
+    if (enabled_ && shown_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+};
+
+std::string TargetFor(const scenario::ServiceSpec& service) {
+  std::string port = service.port_name.empty() ? std::to_string(service.port) : service.port_name;
+  return absl::StrCat("kubernetes:///", service.name, ".", service.namespace_name, ":", port);
+}
+
+}  // namespace
+
+absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const RunOptions& options,
+                                   RunRecorder& recorder) {
+  auto wall_start = std::chrono::steady_clock::now();
+  if (!(options.speed > 0) || options.speed > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("live: --speed must be in (0, 1000], got ", options.speed));
+  }
+  scenario::Scenario scenario = scenario_in;
+  scenario.seed = options.seed;  // the cluster model's random choices follow the run's seed
+  const double duration_s = options.duration_s.value_or(scenario.clients.duration_s);
+  if (!(duration_s > 0)) {
+    return absl::InvalidArgumentError(absl::StrCat("live: duration must be > 0 s, got ", duration_s));
+  }
+  scenario.clients.duration_s = duration_s;
+  const std::vector<std::string> strategies = StrategiesFor(scenario, options);
+  for (const auto& name : strategies) {
+    if (!IsKnownStrategy(name)) {
+      return absl::InvalidArgumentError(absl::StrCat("live: unknown strategy '", name, "'"));
+    }
+  }
+
+  auto sa_dir = TempDir::Create();
+  if (!sa_dir.ok()) return sa_dir.status();
+
+  RunSummary summary;
+  summary.notes.push_back(absl::StrCat(
+      "live: the ", strategies.size(),
+      " strategies ran concurrently on one fakeapi cluster and one set of echo servers (same "
+      "timeline for all), each with its own ",
+      scenario.clients.count, " client(s) and connections"));
+
+  // --- fakeapi with the scenario; time 0 of the scenario is its start.
+  fakeapi::FakeApiOptions api_options;
+  api_options.listen = "127.0.0.1:0";
+  api_options.scenario = scenario;
+  api_options.speed = options.speed;
+  api_options.seed = options.seed;
+  api_options.service_account_namespace = scenario.service.namespace_name;
+  // Fast bookmarks keep a long live run's watch streams visibly alive.
+  api_options.bookmark_interval = milliseconds(5000);
+  if (scenario.token_rotation_s > 0) {
+    // Old tokens must expire within the run, or rotation would test nothing: half a period of
+    // grace (in wall time), as a kubelet-rotated token stops working some time after rotation.
+    api_options.token_grace = milliseconds(
+        static_cast<int64_t>(scenario.token_rotation_s * 500.0 / options.speed));
+  }
+
+  ScenarioClock clock(std::chrono::steady_clock::now(), options.speed);
+  PodFleetOptions fleet_options;
+  fleet_options.port = scenario.service.port;
+  fleet_options.latency_mean_ms = scenario.pods.latency.mean_ms;
+  fleet_options.latency_jitter_ms = scenario.pods.latency.jitter_ms;
+  fleet_options.error_rate = scenario.pods.error_rate;
+  fleet_options.seed = options.seed;
+  PodFleet fleet(fleet_options, clock, recorder);
+
+  auto api = fakeapi::FakeApiServer::Start(api_options);
+  if (!api.ok()) {
+    return absl::Status(api.status().code(),
+                        absl::StrCat("live: cannot start fakeapi: ", api.status().message()));
+  }
+  std::unique_ptr<fakeapi::FakeApiServer> server = std::move(*api);
+  // Teardown order matters: the model's pod listener points at `fleet`, so the server (and its
+  // timer thread) stops first; see the end of this function and the error paths.
+  auto stop_all = [&]() {
+    server->Stop();
+    fleet.Shutdown();
+  };
+
+  server->WithCluster([&](fake::Cluster& cluster) {
+    cluster.SubscribePods([&fleet, &clock](const fake::PodInfo& pod) {
+      fleet.OnPodChange(pod, clock.NowS());
+    });
+    // Pods that exist when the run starts: part of the cluster "before t=0".
+    for (const fake::PodInfo& pod : cluster.Pods()) fleet.OnPodChange(pod, 0.0);
+  });
+  if (!fleet.WaitIdle(milliseconds(10000))) {
+    stop_all();
+    return absl::DeadlineExceededError("live: echo servers did not start within 10 s");
+  }
+  if (auto errors = fleet.errors(); !errors.empty()) {
+    stop_all();
+    return absl::UnavailableError(absl::StrCat("live: echo server failed to start: ", errors[0]));
+  }
+
+  if (absl::Status st = server->WriteServiceAccountDir(sa_dir->path()); !st.ok()) {
+    stop_all();
+    return st;
+  }
+  KubeConfig config;
+  config.source = ConfigSource::kExplicit;
+  config.server = server->url();
+  config.default_namespace = scenario.service.namespace_name;
+  config.token_file = (fs::path(sa_dir->path()) / "token").string();
+  config.ca_data = server->ca_pem();
+  // Re-read the token often: token-rotation scenarios rotate in scaled time.
+  config.token_reload_seconds = 5;
+  config.description = absl::StrCat("live run: fakeapi at ", server->url());
+
+  // --- ClusterIP: the proxy on a loopback VIP.
+  PinningTcpProxy proxy({.listen_host = "127.0.0.2",
+                         .listen_port = 0,
+                         .pick = [&fleet]() { return fleet.PickForProxy(); },
+                         .on_pinned = nullptr});
+  bool needs_proxy = std::find(strategies.begin(), strategies.end(), "clusterip") != strategies.end();
+  if (needs_proxy) {
+    if (absl::Status st = proxy.Start(); !st.ok()) {
+      stop_all();
+      return st;
+    }
+  }
+
+  // --- Clients: clients.count per strategy.
+  auto logs = std::make_shared<LogCollector>();
+  // Guards the fleet's server-stopped listeners, which point at clients destroyed before the fleet.
+  auto clients_alive = std::make_shared<std::atomic<bool>>(true);
+  std::vector<std::unique_ptr<StrategyClient>> clients;
+  std::vector<std::unique_ptr<LoadGenerator>> generators;
+  std::vector<std::pair<StrategyClient*, std::string>> client_strategy;
+  const std::string target = TargetFor(scenario.service);
+  for (size_t si = 0; si < strategies.size(); ++si) {
+    const std::string& name = strategies[si];
+    for (int ci = 0; ci < scenario.clients.count; ++ci) {
+      std::unique_ptr<StrategyClient> client;
+      if (name == "clusterip") {
+        client = std::make_unique<ClusterIpClient>(proxy.address());
+      } else if (name == "headless-dns") {
+        auto dns = std::make_unique<HeadlessDnsClient>([&fleet]() { return fleet.ReadyBackends(); },
+                                                       [&clock]() { return clock.NowS(); });
+        HeadlessDnsClient* raw = dns.get();
+        // A pod's process stopping breaks this client's connection to it (see OnConnectionBroken).
+        // The listener may outlive the client; `clients_alive` turns it off before teardown.
+        fleet.AddServerStoppedListener([raw, alive = clients_alive](const std::string& host) {
+          if (alive->load()) raw->OnConnectionBroken(host);
+        });
+        client = std::move(dns);
+      } else {
+        BalancedChannelOptions bc;
+        bc.policy = name == "round-robin" ? PickPolicy::kRoundRobin : PickPolicy::kLeastRequest;
+        bc.client_zone = scenario.clients.zone.value_or("");
+        bc.seed = options.seed * 1000003 + si * 1009 + static_cast<uint64_t>(ci);
+        bc.no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;
+        bc.log = [logs](LogLevel level, const std::string& message) { logs->Add(level, message); };
+        bc.discovery.backoff_initial = milliseconds(200);
+        bc.discovery.backoff_max = milliseconds(5000);
+        auto channel = BalancedChannel::Create(target, config, bc);
+        if (!channel.ok()) {
+          generators.clear();
+          stop_all();
+          return absl::Status(channel.status().code(),
+                              absl::StrCat("live: ", name, " client: ", channel.status().message()));
+        }
+        client = std::make_unique<K8slbClient>(std::move(*channel));
+      }
+      client_strategy.emplace_back(client.get(), name);
+      clients.push_back(std::move(client));
+    }
+  }
+  // k8slb clients start after their first list, as a real client's readiness would wait.
+  for (auto& [client, name] : client_strategy) {
+    if (auto* k = dynamic_cast<K8slbClient*>(client)) {
+      if (absl::Status st = k->channel().WaitForEndpoints(milliseconds(10000)); !st.ok()) {
+        summary.notes.push_back(absl::StrCat("live: ", name, " client had no endpoints after 10 s: ",
+                                             st.message()));
+      }
+    }
+  }
+
+  // The schedule is anchored at scenario t = 0 as in the virtual engine: slots that fell due
+  // during start-up (a few hundred ms at most) are sent at once, so both engines send the same
+  // number of RPCs.
+  for (auto& [client, name] : client_strategy) {
+    LoadOptions load{.strategy = name,
+                     .rate_rps = scenario.clients.rate_rps,
+                     .concurrency = scenario.clients.concurrency,
+                     .start_s = 0,
+                     .end_s = duration_s,
+                     .rpc_timeout = milliseconds(2000)};
+    StrategyClient* c = client;
+    generators.push_back(std::make_unique<LoadGenerator>(
+        load, clock, recorder,
+        [c](uint64_t id, std::chrono::system_clock::time_point deadline) {
+          return c->Call(id, deadline);
+        }));
+  }
+  for (auto& g : generators) g->Start();
+
+  // --- The control loop: timeline events into the report, progress, incomplete reports.
+  ProgressBar bar(!options.on_progress && ::isatty(STDERR_FILENO) == 1);
+  size_t next_event = 0;
+  auto record_events_until = [&](double t_s) {
+    while (next_event < scenario.timeline.size() && scenario.timeline[next_event].t_s <= t_s) {
+      const scenario::Event& e = scenario.timeline[next_event++];
+      recorder.RecordEvent(e.t_s, scenario::EventKindName(e.kind), e.Describe());
+    }
+  };
+  auto last_write = std::chrono::steady_clock::now() - std::chrono::seconds(2);
+  absl::Status write_error;
+  while (true) {
+    double now_s = clock.NowS();
+    double covered = std::min(now_s, duration_s);
+    record_events_until(covered);
+    uint64_t sent = 0;
+    for (auto& g : generators) sent += g->sent();
+    std::string what = absl::StrFormat("live %s: t=%.1f/%.0fs, %d RPCs", scenario.name, covered,
+                                       duration_s, sent);
+    if (options.on_progress) options.on_progress(covered / duration_s, what);
+    bar.Show(covered / duration_s, what);
+    auto wall_now = std::chrono::steady_clock::now();
+    if (!options.out_dir.empty() && wall_now - last_write >= milliseconds(900)) {
+      last_write = wall_now;
+      absl::Status st = recorder.WriteReport(options.out_dir, /*complete=*/false, covered);
+      if (!st.ok() && write_error.ok()) write_error = st;
+    }
+    if (now_s >= duration_s) break;
+    double left_wall = (duration_s - now_s) / options.speed;
+    std::this_thread::sleep_for(
+        std::min(milliseconds(100), milliseconds(static_cast<int64_t>(left_wall * 1000) + 1)));
+  }
+  bar.Finish();
+  for (auto& g : generators) g->Stop();
+  for (auto& g : generators) g->Join();
+  record_events_until(duration_s);
+
+  for (auto& g : generators) summary.rpcs += g->sent();
+  generators.clear();
+  // No more pod changes, then no listener still running, then the clients can go.
+  server->Stop();
+  clients_alive->store(false);
+  fleet.WaitIdle(milliseconds(5000));
+  clients.clear();  // k8slb channels stop their discovery here
+  proxy.Stop();
+  stop_all();
+
+  if (!write_error.ok()) {
+    summary.notes.push_back(absl::StrCat("live: writing the incomplete report failed: ",
+                                         write_error.message()));
+  }
+  if (auto s = logs->Summary()) summary.notes.push_back(*s);
+  if (needs_proxy) {
+    summary.notes.push_back(absl::StrCat("live: clusterip proxy pinned ", proxy.connections_accepted(),
+                                         " connection(s); ", proxy.connections_failed(),
+                                         " could not reach their pod"));
+  }
+  summary.notes.push_back(absl::StrCat("live: ", fleet.servers_started(),
+                                       " echo server(s) started on ", scenario.cluster.pod_cidr,
+                                       " port ", scenario.service.port));
+  summary.scenario_s = duration_s;
+  summary.wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return summary;
+}
+
+}  // namespace k8slb::sim::live

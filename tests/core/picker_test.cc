@@ -1,0 +1,372 @@
+// Pickers: exact tests with scripted randomness, statistical tests with stated tolerances, the
+// eligibility rules, zone preference, concurrency of the round-robin counter, and "Pick() does
+// not allocate".
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <new>
+#include <thread>
+
+#include "k8slb/picker.h"
+#include "picker_support.h"
+
+// Counting global allocator. GCC 12 flags free() in a replaced operator delete as mismatched
+// with the replaced operator new once both are inlined (both use malloc/free: a false positive).
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+// Counting global allocator for the no-allocation test (this binary only).
+namespace {
+std::atomic<int64_t> g_allocations{0};
+}  // namespace
+void* operator new(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace k8slb {
+namespace {
+
+using coretest::kTieFirst;
+using coretest::kTieSecond;
+using coretest::MakeEndpoints;
+using coretest::MakeSet;
+using coretest::ScriptIndex;
+
+PickerOptions Options(PickPolicy policy, std::shared_ptr<RandomSource> random,
+                      std::optional<std::string> zone = std::nullopt, std::shared_ptr<Clock> clock = nullptr) {
+  return PickerOptions{.policy = policy, .client_zone = std::move(zone), .random = std::move(random),
+                       .clock = std::move(clock), .seed = 0};
+}
+
+size_t IndexOf(const EndpointSet& set, const Endpoint* e) {
+  EXPECT_NE(e, nullptr);
+  return static_cast<size_t>(e - set.endpoints().data());
+}
+
+void SetLoads(const EndpointSet& set, const std::vector<int64_t>& loads) {
+  for (size_t i = 0; i < loads.size(); ++i) set.endpoints()[i].stats->in_flight.store(loads[i]);
+}
+
+TEST(PickPolicy, NamesRoundTrip) {
+  EXPECT_EQ(PickPolicyName(PickPolicy::kRoundRobin), "round-robin");
+  EXPECT_EQ(PickPolicyName(PickPolicy::kLeastRequest), "least-request");
+  EXPECT_EQ(ParsePickPolicy("round-robin"), PickPolicy::kRoundRobin);
+  EXPECT_EQ(ParsePickPolicy("least-request"), PickPolicy::kLeastRequest);
+  EXPECT_EQ(ParsePickPolicy("random"), std::nullopt);
+  EXPECT_EQ(ParsePickPolicy(""), std::nullopt);
+}
+
+TEST(Picker, EmptySetGivesNull) {
+  for (PickPolicy p : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
+    auto picker = MakePicker(MakeSet({}), Options(p, MakeSeededRandom(1), "zone-a"));
+    EXPECT_EQ(picker->Pick(), nullptr);
+    EXPECT_EQ(MakePicker(nullptr, Options(p, nullptr))->Pick(), nullptr);
+  }
+}
+
+// ---- exact, scripted -------------------------------------------------------------------------------
+
+TEST(RoundRobin, StartsAtTheScriptedOffsetAndRotates) {
+  auto set = MakeSet(MakeEndpoints(5));
+  auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, MakeScriptedRandom({ScriptIndex(2, 5)})));
+  std::vector<size_t> got;
+  for (int i = 0; i < 7; ++i) got.push_back(IndexOf(*set, picker->Pick()));
+  EXPECT_EQ(got, (std::vector<size_t>{2, 3, 4, 0, 1, 2, 3}));
+}
+
+TEST(RoundRobin, KTimesNPicksGiveExactlyKEach) {
+  for (size_t n : {1, 2, 3, 7, 100}) {
+    auto set = MakeSet(MakeEndpoints(n));
+    auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, MakeSeededRandom(n)));
+    std::vector<int> counts(n);
+    for (size_t i = 0; i < 5 * n; ++i) ++counts[IndexOf(*set, picker->Pick())];
+    for (size_t i = 0; i < n; ++i) EXPECT_EQ(counts[i], 5) << "n=" << n << " i=" << i;
+  }
+}
+
+TEST(RoundRobin, TwoThreadsShareOneCounterWithoutLosingPicks) {
+  const size_t n = 10;
+  const int k = 20000;
+  auto set = MakeSet(MakeEndpoints(n));
+  auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, nullptr));
+  std::vector<std::atomic<int>> counts(n);
+  auto work = [&] {
+    for (size_t i = 0; i < k * n / 2; ++i) counts[IndexOf(*set, picker->Pick())].fetch_add(1);
+  };
+  std::thread a(work), b(work);
+  a.join();
+  b.join();
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(counts[i].load(), k);
+}
+
+TEST(LeastRequest, ScriptedPairPicksTheLessLoaded) {
+  auto set = MakeSet(MakeEndpoints(4));
+  SetLoads(*set, {0, 3, 1, 1});
+  // i = U(4) = 1; j = U(3) = 2, shifted past i → 3. Loads 3 vs 1: endpoint 3.
+  auto picker = MakePicker(set, Options(PickPolicy::kLeastRequest,
+                                        MakeScriptedRandom({ScriptIndex(1, 4), ScriptIndex(2, 3)})));
+  EXPECT_EQ(IndexOf(*set, picker->Pick()), 3u);
+  // i = 3, j = U(3) = 0 (below i, not shifted) → endpoint 0 with load 0.
+  picker = MakePicker(set, Options(PickPolicy::kLeastRequest,
+                                   MakeScriptedRandom({ScriptIndex(3, 4), ScriptIndex(0, 3)})));
+  EXPECT_EQ(IndexOf(*set, picker->Pick()), 0u);
+  // i = 3, j = U(3) = 2 (below i, stays 2): loads 1 vs 1 tie, the coin's 0 keeps i = 3.
+  picker = MakePicker(set, Options(PickPolicy::kLeastRequest,
+                                   MakeScriptedRandom({ScriptIndex(3, 4), ScriptIndex(2, 3), kTieFirst})));
+  EXPECT_EQ(IndexOf(*set, picker->Pick()), 3u);
+}
+
+TEST(LeastRequest, TiesAreBrokenByTheThirdDraw) {
+  auto set = MakeSet(MakeEndpoints(4));
+  SetLoads(*set, {2, 2, 2, 2});
+  // Pair (1, 3): the coin's top bit picks i (=1) when 0, j (=3) when 1.
+  auto first = MakePicker(set, Options(PickPolicy::kLeastRequest,
+                                       MakeScriptedRandom({ScriptIndex(1, 4), ScriptIndex(2, 3), kTieFirst})));
+  EXPECT_EQ(IndexOf(*set, first->Pick()), 1u);
+  auto second = MakePicker(set, Options(PickPolicy::kLeastRequest,
+                                        MakeScriptedRandom({ScriptIndex(1, 4), ScriptIndex(2, 3), kTieSecond})));
+  EXPECT_EQ(IndexOf(*set, second->Pick()), 3u);
+}
+
+TEST(LeastRequest, SingleEndpointAndLoadsFromInFlightGuards) {
+  auto one = MakeSet(MakeEndpoints(1));
+  EXPECT_EQ(IndexOf(*one, MakePicker(one, Options(PickPolicy::kLeastRequest, nullptr))->Pick()), 0u);
+
+  auto set = MakeSet(MakeEndpoints(2));
+  auto picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeSeededRandom(3)));
+  {
+    InFlightGuard g(set->endpoints()[0].stats);
+    EXPECT_EQ(set->endpoints()[0].stats->in_flight.load(), 1);
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(IndexOf(*set, picker->Pick()), 1u);
+  }
+  EXPECT_EQ(set->endpoints()[0].stats->in_flight.load(), 0);
+}
+
+// ---- statistical ------------------------------------------------------------------------------------
+
+// Expected pick probabilities of P2C with distinct sampling: every unordered pair equally likely
+// (1 / C(n,2)); the less loaded of the pair wins; a tie is a fair coin.
+std::vector<double> ExactP2C(const std::vector<int64_t>& loads) {
+  const size_t n = loads.size();
+  std::vector<double> p(n, 0.0);
+  const double pair = 2.0 / static_cast<double>(n * (n - 1));
+  for (size_t a = 0; a < n; ++a) {
+    for (size_t b = a + 1; b < n; ++b) {
+      if (loads[a] < loads[b]) {
+        p[a] += pair;
+      } else if (loads[b] < loads[a]) {
+        p[b] += pair;
+      } else {
+        p[a] += pair / 2;
+        p[b] += pair / 2;
+      }
+    }
+  }
+  return p;
+}
+
+// Draws `picks` with a seeded source and checks every frequency against the exact probability
+// within 5 binomial standard deviations (per endpoint; a false alarm is < 1e-6 per check) and
+// exact zeros where the probability is zero.
+void ExpectP2CFrequencies(const std::vector<int64_t>& loads, const std::vector<double>& expected, uint64_t seed) {
+  constexpr int kPicks = 60000;
+  auto set = MakeSet(MakeEndpoints(loads.size()));
+  SetLoads(*set, loads);
+  auto picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeSeededRandom(seed)));
+  std::vector<int> counts(loads.size());
+  for (int i = 0; i < kPicks; ++i) ++counts[IndexOf(*set, picker->Pick())];
+  for (size_t i = 0; i < loads.size(); ++i) {
+    const double p = expected[i];
+    if (p == 0.0) {
+      EXPECT_EQ(counts[i], 0) << "endpoint " << i;
+      continue;
+    }
+    const double sigma = std::sqrt(p * (1 - p) / kPicks);
+    EXPECT_NEAR(static_cast<double>(counts[i]) / kPicks, p, 5 * sigma) << "endpoint " << i << " load " << loads[i];
+  }
+}
+
+TEST(LeastRequestStatistics, Loads001NeverPickTheLoadedAndSplitTheIdleInHalves) {
+  // Pairs {0,1} tie → 1/2 each, {0,2} → 0, {1,2} → 1: P = 1/2, 1/2, 0.
+  EXPECT_EQ(ExactP2C({0, 0, 1}), (std::vector<double>{0.5, 0.5, 0.0}));
+  ExpectP2CFrequencies({0, 0, 1}, {0.5, 0.5, 0.0}, 11);
+}
+
+TEST(LeastRequestStatistics, Loads012FollowThePairMath) {
+  // {0,1} → 0, {0,2} → 0, {1,2} → 1: P = 2/3, 1/3, 0.
+  const std::vector<double> want = {2.0 / 3, 1.0 / 3, 0.0};
+  const std::vector<double> got = ExactP2C({0, 1, 2});
+  for (size_t i = 0; i < 3; ++i) EXPECT_DOUBLE_EQ(got[i], want[i]);
+  ExpectP2CFrequencies({0, 1, 2}, want, 12);
+}
+
+TEST(LeastRequestStatistics, Loads0112WithATie) {
+  // 6 pairs: {0,x} → 0 three times; {1,2} tie; {1,3} → 1; {2,3} → 2: P = 1/2, 1/4, 1/4, 0.
+  const std::vector<double> want = {0.5, 0.25, 0.25, 0.0};
+  const std::vector<double> got = ExactP2C({0, 1, 1, 2});
+  for (size_t i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(got[i], want[i]);
+  ExpectP2CFrequencies({0, 1, 1, 2}, want, 13);
+}
+
+TEST(LeastRequestStatistics, RandomLoadsMatchThePairMath) {
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    auto r = MakeSeededRandom(seed * 977);
+    std::vector<int64_t> loads(3 + seed * 2);
+    for (int64_t& l : loads) l = static_cast<int64_t>(r->Uniform(4));
+    ExpectP2CFrequencies(loads, ExactP2C(loads), seed);
+  }
+}
+
+TEST(RoundRobinStatistics, RandomStartIsUniform) {
+  // 3000 pickers over 3 endpoints: first picks ~1000 each; 5 sigma = 5·sqrt(3000·(1/3)(2/3)) ≈ 129.
+  auto set = MakeSet(MakeEndpoints(3));
+  auto random = MakeSeededRandom(99);
+  std::vector<int> first(3);
+  for (int i = 0; i < 3000; ++i) ++first[IndexOf(*set, MakePicker(set, Options(PickPolicy::kRoundRobin, random))->Pick())];
+  for (int c : first) EXPECT_NEAR(c, 1000, 129);
+}
+
+// ---- eligibility -------------------------------------------------------------------------------------
+
+TEST(Eligibility, RoundRobinSkipsFailingEndpoints) {
+  auto set = MakeSet(MakeEndpoints(3));
+  set->endpoints()[1].stats->connection_failing = true;
+  auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, MakeScriptedRandom({ScriptIndex(0, 3)})));
+  std::vector<size_t> got;
+  for (int i = 0; i < 4; ++i) got.push_back(IndexOf(*set, picker->Pick()));
+  EXPECT_EQ(got, (std::vector<size_t>{0, 2, 0, 2}));
+}
+
+TEST(Eligibility, EjectionEndsWithTheInjectedClock) {
+  auto clock = std::make_shared<ManualClock>(1000);
+  auto set = MakeSet(MakeEndpoints(2));
+  set->endpoints()[0].stats->ejected_until_nanos = 5000;
+  for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
+    auto picker = MakePicker(set, Options(policy, MakeSeededRandom(5), std::nullopt, clock));
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(IndexOf(*set, picker->Pick()), 1u);
+    clock->SetNanos(5000);
+    std::map<size_t, int> counts;
+    for (int i = 0; i < 200; ++i) ++counts[IndexOf(*set, picker->Pick())];
+    EXPECT_GT(counts[0], 0);
+    clock->SetNanos(1000);
+  }
+}
+
+TEST(Eligibility, LeastRequestPrefersTheEligibleOfThePairOverLoad) {
+  auto set = MakeSet(MakeEndpoints(2));
+  SetLoads(*set, {0, 9});
+  set->endpoints()[0].stats->connection_failing = true;
+  auto picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeSeededRandom(8)));
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(IndexOf(*set, picker->Pick()), 1u);
+}
+
+TEST(Eligibility, LeastRequestFindsTheOnlyEligibleOneInALargeSet) {
+  // Retries then a scan: with 1 eligible in 1000, random pairs rarely hit it.
+  auto set = MakeSet(MakeEndpoints(1000));
+  for (const Endpoint& e : set->endpoints()) e.stats->connection_failing = true;
+  set->endpoints()[617].stats->connection_failing = false;
+  auto picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeSeededRandom(4)));
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(IndexOf(*set, picker->Pick()), 617u);
+}
+
+TEST(Eligibility, NoneEligibleStillReturnsOne) {
+  auto set = MakeSet(MakeEndpoints(4));
+  for (const Endpoint& e : set->endpoints()) e.stats->connection_failing = true;
+  for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
+    auto picker = MakePicker(set, Options(policy, MakeSeededRandom(2), "zone-a"));
+    for (int i = 0; i < 20; ++i) EXPECT_LT(IndexOf(*set, picker->Pick()), 4u);
+  }
+}
+
+// ---- zone-aware --------------------------------------------------------------------------------------
+
+std::shared_ptr<const EndpointSet> ZonedSet() {
+  std::vector<Endpoint> es = MakeEndpoints(6);
+  for (size_t i = 0; i < es.size(); ++i) {
+    es[i].zone = i < 2 ? "zone-a" : "zone-b";
+    if (i < 2) es[i].hint_zones = {"zone-a"};
+    if (i >= 2 && i < 4) es[i].hint_zones = {"zone-b"};  // 4, 5: no hints
+  }
+  return MakeSet(std::move(es));
+}
+
+TEST(ZoneAware, PrefersHintedEndpointsOfTheClientZone) {
+  auto set = ZonedSet();
+  for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
+    auto picker = MakePicker(set, Options(policy, MakeSeededRandom(1), "zone-a"));
+    std::map<std::string, int> counts;
+    for (int i = 0; i < 100; ++i) {
+      const Endpoint* e = picker->Pick();
+      ++counts[e->hint_zones.empty() ? "" : e->hint_zones[0]];
+    }
+    EXPECT_EQ(counts["zone-a"], 100);
+  }
+}
+
+TEST(ZoneAware, FallsBackToAllWhenTheZoneHasNoUsableEndpoint) {
+  auto set = ZonedSet();
+  // No endpoint hinted for zone-c: round robin over all six.
+  auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, MakeSeededRandom(1), "zone-c"));
+  std::map<size_t, int> counts;
+  for (int i = 0; i < 60; ++i) ++counts[IndexOf(*set, picker->Pick())];
+  EXPECT_EQ(counts.size(), 6u);
+  for (const auto& [i, c] : counts) EXPECT_EQ(c, 10);
+  // zone-a's endpoints failing: fall back to the others.
+  set->endpoints()[0].stats->connection_failing = true;
+  set->endpoints()[1].stats->connection_failing = true;
+  picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeSeededRandom(1), "zone-a"));
+  for (int i = 0; i < 50; ++i) EXPECT_GE(IndexOf(*set, picker->Pick()), 2u);
+}
+
+// ---- no allocation on the pick path -----------------------------------------------------------------
+
+TEST(Picker, PickDoesNotAllocate) {
+  auto set = ZonedSet();
+  set->endpoints()[3].stats->connection_failing = true;  // exercise the skip path too
+  set->endpoints()[4].stats->ejected_until_nanos = std::numeric_limits<int64_t>::max();
+  for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
+    for (std::optional<std::string> zone : {std::optional<std::string>(), std::optional<std::string>("zone-b")}) {
+      auto picker = MakePicker(set, Options(policy, nullptr, zone));
+      picker->Pick();  // first use of the thread-local random state
+      const int64_t before = g_allocations.load();
+      for (int i = 0; i < 1000; ++i) picker->Pick();
+      EXPECT_EQ(g_allocations.load(), before) << PickPolicyName(policy);
+    }
+  }
+}
+
+// ---- InFlightGuard -----------------------------------------------------------------------------------
+
+TEST(InFlightGuard, CountsForItsLifetimeAndMoves) {
+  auto stats = std::make_shared<EndpointStats>();
+  {
+    InFlightGuard a(stats);
+    EXPECT_EQ(stats->in_flight.load(), 1);
+    InFlightGuard b(std::move(a));
+    EXPECT_EQ(stats->in_flight.load(), 1);
+    InFlightGuard c;
+    c = std::move(b);
+    EXPECT_EQ(stats->in_flight.load(), 1);
+    c.Release();
+    c.Release();  // idempotent
+    EXPECT_EQ(stats->in_flight.load(), 0);
+    InFlightGuard d(stats);
+    InFlightGuard e(stats);
+    EXPECT_EQ(stats->in_flight.load(), 2);
+    d = std::move(e);  // d's own count ends, e's moves in
+    EXPECT_EQ(stats->in_flight.load(), 1);
+  }
+  EXPECT_EQ(stats->in_flight.load(), 0);
+  InFlightGuard null_guard(nullptr);  // harmless
+}
+
+}  // namespace
+}  // namespace k8slb

@@ -1,0 +1,328 @@
+// End to end: BalancedChannel::Create(target, KubeConfig) against the in-process fake Kubernetes
+// API over HTTPS (kubeconfig with the generated CA and a bearer token), with real echo servers
+// playing the model's pods. A small "kubelet" loop starts an echo server for every pod the model
+// says is serving and stops it (gracefully) once the model says the process exited, so scaling,
+// rolling updates and API outages go through the real discovery path: list + watch → SliceStore →
+// EndpointSet → BalancedChannel.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <set>
+#include <sstream>
+#include <sys/wait.h>
+
+#include "fakeapi/server/fake_api_server.h"
+#include "k8slb/kube_config.h"
+#include "test_pods.h"
+
+namespace k8slb::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Serves every model pod that is `serving` with an echo server on pod IP : port.
+class Kubelet {
+ public:
+  Kubelet(fakeapi::FakeApiServer& api, int port) : api_(api), port_(port) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Kubelet() {
+    stop_.store(true);
+    thread_.join();
+    for (auto& t : stoppers_) t.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [name, server] : servers_) server->Kill();
+  }
+  std::vector<std::string> Running() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::string> names;
+    for (auto& [name, server] : servers_) names.push_back(name);
+    return names;
+  }
+  int start_failures() const { return start_failures_.load(); }
+
+ private:
+  void Loop() {
+    // Bounded by the test: stop_ ends it; the count cap guards a hung test (20 ms × 30000 = 10 min).
+    for (int n = 0; n < 30000 && !stop_.load(); ++n) {
+      std::vector<fake::PodInfo> pods;
+      api_.WithCluster([&](fake::Cluster& c) { pods = c.Pods(); });
+      std::set<std::string> want;
+      std::map<std::string, fake::PodInfo> by_name;
+      for (const auto& p : pods) {
+        // The process runs from scheduling (address assigned) until it exits (terminating and
+        // no longer serving) or crashes, so it listens before the pod turns Ready, as a real
+        // readiness probe guarantees.
+        bool exited = p.terminating && !p.serving;
+        if (!p.address.empty() && !p.crashed && !exited && !p.deleted_nanos.has_value()) want.insert(p.name);
+        by_name[p.name] = p;
+      }
+      std::vector<std::unique_ptr<echo::EchoServer>> stopping;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (auto it = servers_.begin(); it != servers_.end();) {
+          if (want.count(it->first) == 0) {
+            stopping_started_ = true;
+            stopping.push_back(std::move(it->second));
+            it = servers_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+      }
+      // The model's process exit: in-flight calls get the grace period, as after SIGTERM. In the
+      // background, so the loop keeps starting new pods; a new pod that reuses the address of one
+      // still stopping fails to bind and is retried on the next pass.
+      for (auto& s : stopping) {
+        stoppers_.emplace_back([server = std::shared_ptr<echo::EchoServer>(std::move(s))] {
+          server->Shutdown(milliseconds(2000));
+        });
+      }
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        for (const std::string& name : want) {
+          if (servers_.count(name) != 0) continue;
+          echo::EchoServerOptions o;
+          o.listen = by_name[name].address + ":" + std::to_string(port_);
+          o.pod_name = name;
+          o.zone = by_name[name].zone;
+          o.latency_ms = 1;
+          auto server = echo::EchoServer::Start(o);
+          if (server.ok()) {
+            servers_.emplace(name, *std::move(server));
+          } else if (!stopping_started_) {
+            ++start_failures_;
+          }
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+  }
+
+  fakeapi::FakeApiServer& api_;
+  const int port_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> start_failures_{0};
+  std::mutex mu_;
+  std::map<std::string, std::unique_ptr<echo::EchoServer>> servers_;  // guarded by mu_
+  bool stopping_started_ = false;  // loop thread only: after the first stop, bind races are expected
+  std::vector<std::thread> stoppers_;  // loop thread only until joined in the destructor
+  std::thread thread_;
+};
+
+struct Cluster {
+  std::unique_ptr<fakeapi::FakeApiServer> api;
+  std::string kubeconfig;
+  ~Cluster() {
+    if (!kubeconfig.empty()) std::filesystem::remove(kubeconfig);
+  }
+};
+
+// A fake API server with Service + Deployment "echo" (port name grpc) whose pods live in `cidr`.
+std::unique_ptr<Cluster> StartCluster(const std::string& cidr, int port, int replicas,
+                                      std::optional<std::vector<fakeapi::TokenGrant>> tokens = std::nullopt) {
+  fakeapi::FakeApiOptions o;
+  o.listen = "127.0.0.1:0";
+  o.cluster.pod_cidr = cidr;
+  o.cluster.pod_timing.startup_nanos = 150'000'000;
+  o.cluster.pod_timing.drain_nanos = 300'000'000;
+  o.cluster.pod_timing.termination_grace_nanos = 2'000'000'000;
+  o.bookmark_interval = milliseconds(1000);
+  o.tokens = std::move(tokens);
+  auto api = fakeapi::FakeApiServer::Start(o);
+  EXPECT_TRUE(api.ok()) << api.status();
+  if (!api.ok()) return nullptr;
+  auto cluster = std::make_unique<Cluster>();
+  cluster->api = *std::move(api);
+  absl::Status status;
+  cluster->api->WithCluster([&](fake::Cluster& c) {
+    fake::ServiceConfig svc;
+    svc.port = port;
+    status = c.CreateService(svc);
+    if (!status.ok()) return;
+    fake::DeploymentConfig dep;
+    dep.replicas = replicas;
+    dep.container_port = port;
+    status = c.CreateDeployment(dep, fake::PodStart::kAlreadyRunning);
+  });
+  EXPECT_TRUE(status.ok()) << status;
+  cluster->kubeconfig = (std::filesystem::temp_directory_path() /
+                         ("k8slb-grpc-e2e-" + std::to_string(::getpid()) + "-" + std::to_string(port) + ".yaml"))
+                            .string();
+  EXPECT_TRUE(cluster->api->WriteKubeconfig(cluster->kubeconfig).ok());
+  return cluster;
+}
+
+std::set<std::string> ServingPods(fakeapi::FakeApiServer& api) {
+  std::set<std::string> out;
+  api.WithCluster([&](fake::Cluster& c) {
+    for (const auto& p : c.Pods()) {
+      if (p.ready && !p.terminating && !p.deleted_nanos.has_value()) out.insert(p.name);
+    }
+  });
+  return out;
+}
+
+TEST(EndToEndFakeApiTest, BalancesAcrossPodsAndFollowsScaleRolloutAndOutage) {
+  constexpr int kPort = 50051;
+  auto cluster = StartCluster("127.0.78.0/24", kPort, 5);
+  ASSERT_NE(cluster, nullptr);
+  Kubelet kubelet(*cluster->api, kPort);
+  ASSERT_TRUE(WaitFor([&] { return kubelet.Running().size() == 5; }, milliseconds(10000)));
+  ASSERT_EQ(kubelet.start_failures(), 0) << "127.0.78.x:" << kPort << " is taken on this machine";
+
+  auto config = LoadKubeconfig(KubeconfigOptions{.path = cluster->kubeconfig, .context = ""});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.rfind("https://", 0), 0u);
+  BalancedChannelOptions options = TestOptions();
+  options.discovery.backoff_initial = milliseconds(100);
+  options.discovery.backoff_max = milliseconds(500);
+  auto channel = BalancedChannel::Create("kubernetes:///echo.default:grpc", *config, options);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  ASSERT_TRUE((*channel)->WaitForEndpoints(milliseconds(10000)).ok());
+  EXPECT_EQ((*channel)->name(), "default/echo:grpc");
+  EXPECT_EQ((*channel)->CurrentSet()->size(), 5u);
+
+  EchoClient client(*channel);
+  Traffic traffic(client, 3, milliseconds(5000), std::chrono::microseconds(300));
+  std::this_thread::sleep_for(milliseconds(500));
+  {
+    auto counts = CountByPod(traffic.results());
+    EXPECT_EQ(counts.size(), 5u);
+  }
+
+  // Scale up: the new pod gets traffic.
+  size_t before_scale = traffic.count();
+  cluster->api->WithCluster([](fake::Cluster& c) { ASSERT_TRUE(c.Scale("default", "echo", 6).ok()); });
+  ASSERT_TRUE(WaitFor([&] { return (*channel)->CurrentSet()->size() == 6; }, milliseconds(10000)));
+  std::this_thread::sleep_for(milliseconds(300));
+  {
+    auto results = traffic.results();
+    std::vector<Result> after(results.begin() + static_cast<long>(before_scale), results.end());
+    EXPECT_EQ(CountByPod(after).size(), 6u);
+  }
+
+  // Rolling update (maxSurge 1, maxUnavailable 0): every pod replaced, no RPC fails.
+  std::set<std::string> old_pods = ServingPods(*cluster->api);
+  cluster->api->WithCluster([](fake::Cluster& c) { ASSERT_TRUE(c.Rollout("default", "echo", 1, 0).ok()); });
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::set<std::string> now = ServingPods(*cluster->api);
+        for (const auto& p : now) {
+          if (old_pods.count(p) != 0) return false;
+        }
+        return now.size() == 6;
+      },
+      milliseconds(20000)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto set = (*channel)->CurrentSet();
+        if (set->size() != 6) return false;
+        for (const Endpoint& e : set->endpoints()) {
+          if (old_pods.count(e.pod_name) != 0) return false;
+        }
+        return true;
+      },
+      milliseconds(10000)));
+  std::this_thread::sleep_for(milliseconds(300));
+  size_t before_outage = traffic.count();
+
+  // API outage: watches closed, every request 503 for 1.5 s. RPCs keep flowing (fail-static).
+  cluster->api->FailRequests(503, milliseconds(1500), 0);
+  cluster->api->CloseAllWatches();
+  std::this_thread::sleep_for(milliseconds(1000));
+  auto stats = (*channel)->Metrics().discovery;
+  ASSERT_TRUE(stats.has_value());
+  traffic.Stop();
+
+  auto results = traffic.results();
+  EXPECT_GT(results.size() - before_outage, 50u);
+  EXPECT_EQ(Failures(results), 0);
+  int printed = 0;
+  for (const Result& r : results) {
+    if (r.code != grpc::StatusCode::OK && printed++ < 5) ADD_FAILURE() << r.message;
+  }
+  std::set<std::string> used_late;
+  for (size_t i = before_outage; i < results.size(); ++i) used_late.insert(results[i].pod);
+  EXPECT_EQ(used_late.size(), 6u);
+  for (const auto& p : used_late) EXPECT_EQ(old_pods.count(p), 0u) << p;
+  std::cout << "[ measure ] " << results.size() << " RPCs through scale-up, rollout and API outage, "
+            << Failures(results) << " failed\n";
+}
+
+TEST(EndToEndFakeApiTest, ForbiddenTokenYieldsTheDiscoveryErrorAtTheDeadline) {
+  fakeapi::TokenGrant denied;
+  denied.token = "denied-token";
+  denied.user = "system:serviceaccount:default:nobody";
+  auto cluster = StartCluster("127.0.79.0/24", 50051, 1, std::vector<fakeapi::TokenGrant>{denied});
+  ASSERT_NE(cluster, nullptr);
+  KubeConfig config;
+  config.source = ConfigSource::kExplicit;
+  config.server = cluster->api->url();
+  config.token = "denied-token";
+  config.ca_data = cluster->api->ca_pem();
+  config.description = "test";
+  BalancedChannelOptions options = TestOptions();
+  options.log = [](LogLevel, const std::string&) {};
+  options.discovery.log = options.log;
+  auto channel = BalancedChannel::Create("kubernetes:///echo.default:grpc", config, options);
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  EchoClient client(*channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(1500));
+  echo::EchoResponse resp;
+  echo::EchoRequest req;
+  grpc::Status s = client.With(ctx)->Echo(&ctx, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  EXPECT_NE(s.error_message().find("no endpoints for default/echo:grpc"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("403"), std::string::npos) << s.error_message();
+  std::cout << "[ message ] " << s.error_message() << "\n";
+}
+
+#ifdef K8SLB_CLIENT_BINARY
+// Runs `command` (stderr merged), returns its exit code and output.
+std::pair<int, std::string> RunCommand(const std::string& command) {
+  std::string out;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, ""};
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(EndToEndFakeApiTest, ClientBinaryPrintsPerPodTableAndJson) {
+  auto cluster = StartCluster("127.0.80.0/24", 50051, 5);
+  ASSERT_NE(cluster, nullptr);
+  Kubelet kubelet(*cluster->api, 50051);
+  ASSERT_TRUE(WaitFor([&] { return kubelet.Running().size() == 5; }, milliseconds(10000)));
+  ASSERT_EQ(kubelet.start_failures(), 0);
+  const std::string base = std::string(K8SLB_CLIENT_BINARY) + " --kubeconfig " + cluster->kubeconfig +
+                           " --target kubernetes:///echo.default:grpc --client-id e2e --sync-timeout 10";
+  auto [code, out] = RunCommand(base + " --requests 500 --concurrency 4 --output table");
+  std::cout << out;
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("k8slb-client: using kubeconfig"), std::string::npos) << out;
+  int rows = 0;
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line)) rows += line.rfind("echo-", 0) == 0;
+  EXPECT_EQ(rows, 5) << out;
+
+  auto [jcode, jout] = RunCommand(base + " --requests 20 --policy round-robin --output json 2>/dev/null");
+  std::cout << jout;
+  EXPECT_EQ(jcode, 0) << jout;
+  size_t brace = jout.find("\"backends\"");
+  ASSERT_NE(brace, std::string::npos) << jout;
+  size_t pods = 0;
+  for (size_t pos = jout.find("\"echo-", brace); pos != std::string::npos; pos = jout.find("\"echo-", pos + 1)) ++pods;
+  EXPECT_EQ(pods, 20u) << jout;
+  EXPECT_NE(jout.find("\"frontend\":\"e2e\""), std::string::npos) << jout;
+}
+#endif
+
+}  // namespace
+}  // namespace k8slb::testing

@@ -1,0 +1,145 @@
+// OutlierDetector with a manual clock: exact ejection thresholds, durations, growth, decay and the
+// max-ejection-percent rule.
+#include "grpc/outlier_detector.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+namespace k8slb::internal {
+namespace {
+
+constexpr int64_t kSecond = 1000000000;
+
+struct Fixture {
+  explicit Fixture(size_t n, OutlierDetectionOptions options = {}) {
+    clock = std::make_shared<ManualClock>(1000 * kSecond);
+    detector = std::make_unique<OutlierDetector>(options, clock, [](LogLevel, const std::string&) {}, "test");
+    std::vector<Endpoint> endpoints;
+    for (size_t i = 0; i < n; ++i) {
+      Endpoint e;
+      e.address = "10.0.0." + std::to_string(i + 1);
+      e.port = 80;
+      e.stats = std::make_shared<EndpointStats>();
+      endpoints.push_back(e);
+    }
+    set = std::make_shared<const EndpointSet>(1, endpoints, UsableReason::kReady, n, 1);
+    detector->SetEndpoints(set);
+    states.resize(n);
+  }
+  EndpointStats& stats(size_t i) { return *set->endpoints()[i].stats; }
+  bool Fail(size_t i, int times) {
+    bool ejected = false;
+    for (int k = 0; k < times; ++k) ejected = detector->Record(stats(i), states[i], CallOutcome::kUnavailable, "e") || ejected;
+    return ejected;
+  }
+  bool Ejected(size_t i) { return stats(i).ejected_until_nanos.load() > clock->NowNanos(); }
+
+  std::shared_ptr<ManualClock> clock;
+  std::unique_ptr<OutlierDetector> detector;
+  std::shared_ptr<const EndpointSet> set;
+  std::vector<EjectionState> states;
+};
+
+TEST(OutlierDetectorTest, EjectsAfterExactlyTheThreshold) {
+  Fixture f(4);
+  EXPECT_FALSE(f.Fail(0, 4));
+  EXPECT_FALSE(f.Ejected(0));
+  EXPECT_TRUE(f.Fail(0, 1));
+  EXPECT_TRUE(f.Ejected(0));
+  EXPECT_EQ(f.stats(0).ejections.load(), 1u);
+  EXPECT_EQ(f.stats(0).failures.load(), 5u);
+  EXPECT_FALSE(f.stats(0).Eligible(f.clock->NowNanos()));
+}
+
+TEST(OutlierDetectorTest, SuccessAndServerErrorsResetTheCountNeutralOnesDoNot) {
+  Fixture f(4);
+  f.Fail(0, 4);
+  f.detector->Record(f.stats(0), f.states[0], CallOutcome::kSuccess, "e");
+  EXPECT_FALSE(f.Fail(0, 4));
+  f.detector->Record(f.stats(0), f.states[0], CallOutcome::kServerError, "e");
+  EXPECT_FALSE(f.Fail(0, 4));
+  f.detector->Record(f.stats(0), f.states[0], CallOutcome::kNeutral, "e");
+  EXPECT_TRUE(f.Fail(0, 1));
+  EXPECT_EQ(f.stats(0).successes.load(), 1u);
+}
+
+TEST(OutlierDetectorTest, EjectionTimeGrowsPerEjectionIsCappedAndDecays) {
+  OutlierDetectionOptions o;
+  o.base_ejection_time = std::chrono::seconds(30);
+  o.max_ejection_time = std::chrono::seconds(80);
+  Fixture f(4, o);
+  int64_t t0 = f.clock->NowNanos();
+  ASSERT_TRUE(f.Fail(0, 5));
+  EXPECT_EQ(f.stats(0).ejected_until_nanos.load() - t0, 30 * kSecond);
+  // Back right after the ejection, fails again: twice as long.
+  f.clock->SetNanos(f.stats(0).ejected_until_nanos.load());
+  EXPECT_TRUE(f.stats(0).Eligible(f.clock->NowNanos()));
+  ASSERT_TRUE(f.Fail(0, 5));
+  EXPECT_EQ(f.stats(0).ejected_until_nanos.load() - f.clock->NowNanos(), 60 * kSecond);
+  // Third: 90 s capped at 80 s.
+  f.clock->SetNanos(f.stats(0).ejected_until_nanos.load());
+  ASSERT_TRUE(f.Fail(0, 5));
+  EXPECT_EQ(f.stats(0).ejected_until_nanos.load() - f.clock->NowNanos(), 80 * kSecond);
+  // Healthy for 2 base periods after it returns: the multiplier drops from 3 to 1, so the next
+  // ejection is 2 × 30 s.
+  f.clock->SetNanos(f.stats(0).ejected_until_nanos.load() + 60 * kSecond);
+  ASSERT_TRUE(f.Fail(0, 5));
+  EXPECT_EQ(f.stats(0).ejected_until_nanos.load() - f.clock->NowNanos(), 60 * kSecond);
+  EXPECT_EQ(f.stats(0).ejections.load(), 4u);
+}
+
+TEST(OutlierDetectorTest, NeverEjectsMoreThanMaxPercent) {
+  Fixture f(5);  // 50 % of 5: at most 2 ejected at a time
+  EXPECT_TRUE(f.Fail(0, 5));
+  EXPECT_TRUE(f.Fail(1, 5));
+  EXPECT_FALSE(f.Fail(2, 10));
+  EXPECT_FALSE(f.Ejected(2));
+  // When one returns, the next UNAVAILABLE of the third ejects it (its count stayed high).
+  f.clock->SetNanos(f.stats(0).ejected_until_nanos.load());
+  EXPECT_TRUE(f.Fail(2, 1));
+}
+
+TEST(OutlierDetectorTest, SingleEndpointIsNeverEjectedAtFiftyPercent) {
+  Fixture f(1);
+  EXPECT_FALSE(f.Fail(0, 20));
+  EXPECT_FALSE(f.Ejected(0));
+}
+
+TEST(OutlierDetectorTest, ZeroThresholdDisablesEjection) {
+  OutlierDetectionOptions o;
+  o.consecutive_unavailable = 0;
+  Fixture f(4, o);
+  EXPECT_FALSE(f.Fail(0, 50));
+  EXPECT_EQ(f.stats(0).failures.load(), 50u);
+}
+
+TEST(OutlierDetectorTest, EndpointOutsideTheSetIsNotEjected) {
+  Fixture f(4);
+  EndpointStats stranger;
+  EjectionState state;
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(f.detector->Record(stranger, state, CallOutcome::kUnavailable, "x"));
+}
+
+TEST(OutlierDetectorTest, NoteOnlyWhenEveryEndpointIsUnusable) {
+  OutlierDetectionOptions o;
+  o.max_ejection_percent = 100;
+  Fixture f(2, o);
+  EXPECT_EQ(f.detector->AllIneligibleNote(), "");
+  f.Fail(0, 5);
+  EXPECT_EQ(f.detector->AllIneligibleNote(), "");
+  f.stats(1).connection_failing.store(true);
+  EXPECT_EQ(f.detector->AllIneligibleNote(),
+            " (k8slb: all 2 endpoints of test are unusable: 1 ejected, 1 failing to connect)");
+}
+
+TEST(OutlierDetectorTest, ClassifiesGrpcCodes) {
+  EXPECT_EQ(ClassifyStatusCode(0), CallOutcome::kSuccess);
+  EXPECT_EQ(ClassifyStatusCode(14), CallOutcome::kUnavailable);
+  EXPECT_EQ(ClassifyStatusCode(4), CallOutcome::kNeutral);
+  EXPECT_EQ(ClassifyStatusCode(1), CallOutcome::kNeutral);
+  EXPECT_EQ(ClassifyStatusCode(13), CallOutcome::kServerError);
+}
+
+}  // namespace
+}  // namespace k8slb::internal

@@ -1,0 +1,186 @@
+// The virtual-time engine on every shipped scenario (each must pass its own expect: block),
+// determinism, refusal of live-only scenarios, and that the k8slb expectations would fail for a
+// strategy without k8slb (so the shipped checks are not vacuous).
+//
+// The scenarios run at their full length: the whole set takes a few seconds of CPU (the largest,
+// large-service, ~1 s); nothing is shortened.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sim/engine/check.h"
+#include "sim/engine/engine.h"
+#include "sim/engine/recorder.h"
+#include "sim/scenario/scenario.h"
+
+namespace k8slb::sim {
+namespace {
+
+std::string ScenarioPath(const std::string& name) {
+  return std::string(K8SLB_SCENARIOS_DIR) + "/" + name + ".yaml";
+}
+
+struct Ran {
+  scenario::Scenario scenario;
+  Report report;
+  RunSummary summary;
+};
+
+Ran RunScenario(const std::string& name, std::optional<uint64_t> seed = std::nullopt,
+                std::vector<std::string> strategies = {}) {
+  auto sc = scenario::LoadScenario(ScenarioPath(name));
+  EXPECT_TRUE(sc.ok()) << sc.status();
+  RunOptions options;
+  options.seed = seed.value_or(sc->seed);
+  options.strategies = std::move(strategies);
+  RunRecorder recorder(MakeRunInfo(*sc, options));
+  auto summary = RunVirtual(*sc, options, recorder);
+  EXPECT_TRUE(summary.ok()) << summary.status();
+  Ran ran{*sc, recorder.Snapshot(RunDurationS(*sc, options), true), summary.value_or(RunSummary{})};
+  return ran;
+}
+
+std::vector<std::string> VirtualScenarios() {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(K8SLB_SCENARIOS_DIR)) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto sc = scenario::LoadScenario(entry.path().string());
+    if (sc.ok() && !sc->live_only) names.push_back(sc->name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class ShippedScenario : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ShippedScenario, PassesItsExpectations) {
+  const Ran ran = RunScenario(GetParam());
+  ASSERT_FALSE(ran.scenario.expect.empty());
+  EXPECT_GT(ran.summary.rpcs, 0u);
+  for (const auto& s : ran.report.strategies) EXPECT_GT(s.ok, 0u) << s.name;
+  const auto results = EvaluateExpectations(ran.report, ran.scenario.expect);
+  for (const auto& r : results) {
+    EXPECT_NE(r.outcome, CheckOutcome::kFailed)
+        << GetParam() << ": " << r.strategy << " " << r.check << ": " << r.message;
+  }
+  int passed = 0;
+  for (const auto& r : results) passed += r.outcome == CheckOutcome::kPassed;
+  EXPECT_GT(passed, 0) << "every check was skipped";
+}
+
+// The expectations written for k8slb (round-robin, least-request) must not hold for a strategy
+// that lacks what k8slb adds: applied to ClusterIP's results (or round robin's, in slow-pod where
+// the point is least-request vs round robin) at least one fails.
+TEST_P(ShippedScenario, K8slbExpectationsFailForAWeakerStrategy) {
+  const Ran ran = RunScenario(GetParam());
+  const std::string weaker = ran.report.FindStrategy("clusterip") ? "clusterip" : "round-robin";
+  std::vector<scenario::Expectation> moved;
+  for (const auto& x : ran.scenario.expect) {
+    if (x.strategy != "least-request") continue;
+    scenario::Expectation y = x;
+    y.strategy = weaker;
+    moved.push_back(y);
+  }
+  ASSERT_FALSE(moved.empty()) << GetParam() << " has no least-request expectations";
+  EXPECT_FALSE(AllPassed(EvaluateExpectations(ran.report, moved)))
+      << GetParam() << ": least-request's checks also pass for " << weaker;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ShippedScenario, ::testing::ValuesIn(VirtualScenarios()),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           std::string n = info.param;
+                           std::replace(n.begin(), n.end(), '-', '_');
+                           return n;
+                         });
+
+TEST(VirtualEngine, SameSeedSameReport) {
+  for (const char* name : {"steady", "crash", "zone-outage"}) {
+    const Ran a = RunScenario(name, 5);
+    const Ran b = RunScenario(name, 5);
+    EXPECT_EQ(ReportToJson(a.report), ReportToJson(b.report)) << name;
+  }
+}
+
+TEST(VirtualEngine, DifferentSeedDifferentRun) {
+  const Ran a = RunScenario("eviction", 1);
+  const Ran b = RunScenario("eviction", 2);
+  EXPECT_NE(ReportToJson(a.report), ReportToJson(b.report));
+}
+
+TEST(VirtualEngine, StrategiesDoNotAffectEachOther) {
+  // Running least-request alone gives the same numbers as running it beside the others.
+  const Ran all = RunScenario("rolling-update", 3);
+  const Ran alone = RunScenario("rolling-update", 3, {"least-request"});
+  const StrategyReport* a = all.report.FindStrategy("least-request");
+  const StrategyReport* b = alone.report.FindStrategy("least-request");
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(a->per_pod, b->per_pod);
+  EXPECT_EQ(a->failed, b->failed);
+}
+
+TEST(VirtualEngine, SteadyIsTheClassicDemo) {
+  const Ran ran = RunScenario("steady");
+  const StrategyReport* cip = ran.report.FindStrategy("clusterip");
+  const StrategyReport* rr = ran.report.FindStrategy("round-robin");
+  ASSERT_NE(cip, nullptr);
+  ASSERT_NE(rr, nullptr);
+  EXPECT_EQ(cip->pods_used, 1);
+  EXPECT_EQ(rr->pods_used, 5);
+  // Round robin from one client: exactly even.
+  for (const auto& [pod, n] : rr->per_pod) EXPECT_EQ(n, rr->ok / 5) << pod;
+}
+
+TEST(VirtualEngine, RecordsPodsAndEventsOnce) {
+  const Ran ran = RunScenario("scale-up");
+  EXPECT_EQ(ran.report.pods.size(), 6u);
+  ASSERT_EQ(ran.report.events.size(), 1u);
+  EXPECT_EQ(ran.report.events[0].kind, "scale");
+  EXPECT_EQ(ran.report.events[0].detail, "scale to 6");
+  EXPECT_DOUBLE_EQ(ran.report.events[0].t_s, 5.0);
+  for (const auto& p : ran.report.pods) {
+    EXPECT_FALSE(p.address.empty()) << p.name;
+    EXPECT_EQ(p.zone, "zone-a");
+    ASSERT_TRUE(p.ready_s.has_value()) << p.name;
+  }
+}
+
+TEST(VirtualEngine, DurationOverride) {
+  auto sc = scenario::LoadScenario(ScenarioPath("scale-up"));
+  ASSERT_TRUE(sc.ok());
+  RunOptions options;
+  options.duration_s = 2.0;  // before the scale at t=5: it must not happen
+  RunRecorder recorder(MakeRunInfo(*sc, options));
+  ASSERT_TRUE(RunVirtual(*sc, options, recorder).ok());
+  const Report r = recorder.Snapshot(2.0, true);
+  EXPECT_TRUE(r.events.empty());
+  EXPECT_EQ(r.pods.size(), 3u);
+  // 2 clients × 100 RPC/s × 2 s.
+  EXPECT_EQ(r.FindStrategy("round-robin")->ok, 400u);
+}
+
+TEST(VirtualEngine, RefusesLiveOnlyScenarios) {
+  auto sc = scenario::LoadScenario(ScenarioPath("token-rotation"));
+  ASSERT_TRUE(sc.ok());
+  RunOptions options;
+  RunRecorder recorder(MakeRunInfo(*sc, options));
+  auto result = RunVirtual(*sc, options, recorder);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(result.status().message()).find("--mode live"), std::string::npos);
+}
+
+TEST(VirtualEngine, ApiOutageIsFailStatic) {
+  // During 20 s of API errors the set is never emptied: no RPC fails for lack of endpoints.
+  const Ran ran = RunScenario("apiserver-outage");
+  for (const char* name : {"round-robin", "least-request"}) {
+    const StrategyReport* s = ran.report.FindStrategy(name);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(s->per_pod_failed.count("(none)"), 0u) << name;
+  }
+}
+
+}  // namespace
+}  // namespace k8slb::sim
