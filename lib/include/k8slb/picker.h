@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "k8slb/endpoint_set.h"
 #include "k8slb/random.h"
@@ -47,6 +48,11 @@ class Picker {
 // Builds the picker for `set` (kept alive by the picker).
 std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set,
                                    const PickerOptions& options);
+
+// Two distinct indices, uniform over the n·(n-1) ordered pairs of [0, n), n >= 2: Floyd's method
+// for k = 2 (as tower's sample_floyd2). Every P2C variant samples through this, so none samples
+// with replacement (Envoy's way, which lets the busiest endpoint win when drawn twice).
+std::pair<size_t, size_t> SampleDistinctPair(RandomSource& random, size_t n);
 
 // Counts one request against an endpoint for its lifetime.
 class InFlightGuard {

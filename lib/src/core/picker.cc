@@ -121,14 +121,8 @@ class Candidates {
     return must_be_eligible ? nullptr : EndpointAt(first);
   }
 
-  // Two distinct indices, uniform over the n·(n-1) ordered pairs (Floyd's method for k = 2, as
-  // tower's sample_floyd2): i = U(n), j = U(n-1) shifted past i.
   std::pair<size_t, size_t> SamplePair(RandomSource& random) const {
-    const size_t n = stats_.size();
-    size_t i = static_cast<size_t>(random.Uniform(n));
-    size_t j = static_cast<size_t>(random.Uniform(n - 1));
-    j += (j >= i);
-    return {i, j};
+    return SampleDistinctPair(random, stats_.size());
   }
 
   // The less loaded of the two; on a tie a fair coin (always keeping the first would make the
@@ -221,6 +215,13 @@ class PickerImpl final : public Picker {
 };
 
 }  // namespace
+
+std::pair<size_t, size_t> SampleDistinctPair(RandomSource& random, size_t n) {
+  size_t i = static_cast<size_t>(random.Uniform(n));
+  size_t j = static_cast<size_t>(random.Uniform(n - 1));
+  j += (j >= i);
+  return {i, j};
+}
 
 std::string_view PickPolicyName(PickPolicy policy) {
   switch (policy) {

@@ -286,9 +286,7 @@ class BalancedChannel::Impl {
       const size_t n = subset.size();
       if (n == 1) return eligible(subset[0]) ? subset[0] : SIZE_MAX;
       for (int attempt = 0; attempt < 4; ++attempt) {
-        size_t i = static_cast<size_t>(random.Uniform(n));
-        size_t j = static_cast<size_t>(random.Uniform(n - 1));
-        j += (j >= i);
+        auto [i, j] = SampleDistinctPair(random, n);
         size_t a = subset[i];
         size_t b = subset[j];
         bool ea = eligible(a);
