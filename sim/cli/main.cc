@@ -188,7 +188,7 @@ int CmdRun(const RunArgs& args) {
     std::cout << "\n" << sim::FormatPodTable(report) << "\n" << sim::FormatComparison(report);
     for (const auto& note : summary->notes) std::cout << "note: " << note << "\n";
     std::cout << absl::StrFormat(
-        "\n%d RPCs in %.2f s wall (%s); report: %s/report.json\n"
+        "\n%d RPCs in %.3g s wall (%s); report: %s/report.json\n"
         "view it: k8slb-dashboard %s\n",
         summary->rpcs, summary->wall_s,
         options.mode == sim::RunMode::kVirtual

@@ -1,5 +1,6 @@
 #include "sim/live/live_engine.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -112,6 +113,42 @@ std::string TargetFor(const scenario::ServiceSpec& service) {
   return absl::StrCat("kubernetes:///", service.name, ".", service.namespace_name, ":", port);
 }
 
+
+// Every pod is a real gRPC server in this process and every client channel connects to it here,
+// so both ends of each connection count against RLIMIT_NOFILE: about pods × clients × channel
+// strategies × 2, plus a few descriptors per server. large-service (650 pods × 10 clients) needs
+// ~40k, above common defaults. Raise the limit as far as allowed (root: up to fs.nr_open), and
+// fail up front with the numbers rather than with accept4 errors mid-run.
+absl::Status EnsureFileDescriptors(const scenario::Scenario& scenario, const std::vector<std::string>& strategies) {
+  int max_pods = scenario.pods.replicas;
+  for (const scenario::Event& e : scenario.timeline) {
+    if (e.kind == scenario::EventKind::kScale) max_pods = std::max(max_pods, e.replicas);
+  }
+  max_pods += std::max(1, max_pods / 10);  // rollout surge and pods still terminating
+  // clusterip connects through the proxy (one connection per client); the others dial every pod.
+  const uint64_t per_pod_channels = static_cast<uint64_t>(
+      std::count_if(strategies.begin(), strategies.end(), [](const std::string& s) { return s != "clusterip"; }));
+  const uint64_t needed =
+      static_cast<uint64_t>(max_pods) * (static_cast<uint64_t>(scenario.clients.count) * per_pod_channels * 2 + 6) + 2048;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return absl::OkStatus();  // unknown: try anyway
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur >= needed) return absl::OkStatus();
+  rlimit raised = limit;
+  raised.rlim_cur = needed;
+  if (raised.rlim_max != RLIM_INFINITY && raised.rlim_max < needed) raised.rlim_max = needed;
+  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return absl::OkStatus();
+  // Not allowed to raise the hard limit: take what the hard limit allows, then judge.
+  raised = limit;
+  raised.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &raised);
+  getrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "live: this scenario needs about ", needed, " open files (", max_pods, " pods x ",
+      scenario.clients.count, " clients x ", per_pod_channels, " per-pod strategies, both ends in this process); the limit is ",
+      limit.rlim_cur, ": raise `ulimit -n`, use fewer pods or clients, or run it with --mode virtual"));
+}
+
 }  // namespace
 
 absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const RunOptions& options,
@@ -134,6 +171,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
       return absl::InvalidArgumentError(absl::StrCat("live: unknown strategy '", name, "'"));
     }
   }
+  if (absl::Status fds = EnsureFileDescriptors(scenario, strategies); !fds.ok()) return fds;
 
   auto sa_dir = TempDir::Create();
   if (!sa_dir.ok()) return sa_dir.status();
