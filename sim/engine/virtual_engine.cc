@@ -48,6 +48,8 @@
 #include "k8slb/random.h"
 #include "k8slb/slice_store.h"
 #include "sim/engine/engine.h"
+#include "util/fnv1a.h"
+#include "util/splitmix64.h"
 
 namespace k8slb::sim {
 namespace {
@@ -76,33 +78,21 @@ constexpr int64_t kDnsMinReresolve = 30'000'000'000;
 int64_t ToNanos(double s) { return static_cast<int64_t>(std::llround(s * 1e9)); }
 double ToSeconds(int64_t n) { return static_cast<double>(n) / 1e9; }
 
-// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for simulation draws.
+// Simulation draws: SplitMix64 streams (util/splitmix64.h) with an exponential on top.
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double Uniform01() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  uint64_t Below(uint64_t n) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
+  explicit Rng(uint64_t seed) : gen_(seed) {}
+  uint64_t Next() { return gen_.Next(); }
+  double Uniform01() { return gen_.Uniform01(); }
+  uint64_t Below(uint64_t n) { return gen_.Below(n); }
   double Exponential(double mean) { return -mean * std::log1p(-Uniform01()); }
 
  private:
-  uint64_t state_;
+  util::SplitMix64 gen_;
 };
 
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
-uint64_t Mix(uint64_t a, uint64_t b) { return Rng(a ^ (b * 0x9e3779b97f4a7c15ULL)).Next(); }
+// A seed derived from two values (the first output of the stream seeded by their mix).
+uint64_t Mix(uint64_t a, uint64_t b) { return util::SplitMix64(a ^ (b * util::kSplitMix64Gamma)).Next(); }
 
 enum class StrategyKind { kClusterIp, kHeadlessDns, kRoundRobin, kLeastRequest };
 
@@ -311,7 +301,7 @@ absl::Status Simulation::Setup() {
     }
     st.pod_load.assign(pods_.size(), 0);
     st.clients.resize(sc_.clients.count);
-    const uint64_t strategy_seed = Mix(options_.seed, Fnv1a(st.name));
+    const uint64_t strategy_seed = Mix(options_.seed, util::Fnv1a64(st.name));
     for (int ci = 0; ci < sc_.clients.count; ++ci) {
       Client& cl = st.clients[ci];
       const uint64_t client_seed = Mix(strategy_seed, static_cast<uint64_t>(ci) + 1);
