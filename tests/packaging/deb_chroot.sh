@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The .deb packages in a clean Debian 12: a minbase chroot (scripts/image rootfs: debootstrap
+# --variant=minbase bookworm from the host's archive, cached) where apt installs the packages and
+# must resolve every dependency they declare. Then, in private mount and network namespaces:
+#  - every installed binary prints its version, and k8slb-sim runs a shipped scenario;
+#  - the consumer example is built against /usr with what libk8slb-dev brought plus a compiler
+#    and CMake, and balances RPCs over the installed k8slb-fakeapi and k8slb-echo-server.
+#   deb_chroot.sh DEB...
+# Exit 0: all of it worked; 77: skipped (not root, no debootstrap rootfs), with the reason.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+source "$here/pods.sh"
+[[ $# -ge 1 ]] || { echo "usage: $0 DEB..." >&2; exit 2; }
+[[ $(id -u) == 0 ]] || skip "needs root (chroot, mount namespaces)"
+unshare -m true 2>/dev/null || skip "cannot create a mount namespace here (needs CAP_SYS_ADMIN)"
+
+set +e
+rootfs=$("$repo/scripts/image" rootfs)
+rc=$?
+set -e
+[[ $rc == 3 ]] && skip "no Debian 12 rootfs can be made here (scripts/image said why above)"
+[[ $rc == 0 ]] || fail "scripts/image rootfs exited $rc"
+
+root=$(mktemp -d /var/tmp/k8slb-chroot.XXXXXX)
+trap 'rm -rf --one-file-system "$root"' EXIT
+tar --numeric-owner -C "$root" -xf "$rootfs"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+mkdir -p "$root/tmp/debs" "$root/tmp/src/tests" "$root/tmp/src/examples"
+cp "$@" "$root/tmp/debs/"
+cp -r "$repo/examples/consumer" "$root/tmp/src/examples/"
+cp -r "$here" "$root/tmp/src/tests/packaging"
+debs=()
+for deb in "$@"; do debs+=("/tmp/debs/$(basename "$deb")"); done
+
+# Inside a private mount namespace, so the mounts vanish with it. The host's downloaded packages
+# (/var/cache/apt/archives) serve as the chroot's, so what the host has is not fetched again.
+unshare -m --propagation private /bin/bash -s "$root" "${debs[@]}" <<'INSIDE'
+set -euo pipefail
+root=$1
+shift
+mount --bind /var/cache/apt/archives "$root/var/cache/apt/archives"
+mount -t proc proc "$root/proc"
+mount --bind /dev "$root/dev"
+in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+  DEBIAN_FRONTEND=noninteractive "$@"; }
+in_root apt-get update -qq
+echo "deb_chroot: apt-get install ${*##*/} (and cmake, g++, make, curl, iproute2 for the checks)"
+in_root apt-get install -y -qq --no-install-recommends "$@" cmake g++ make curl iproute2 >/dev/null
+in_root dpkg-query -W -f '${Package} ${Version} ${Status}\n' k8slb libk8slb-dev
+for bin in k8slb-client k8slb-echo-server k8slb-fakeapi k8slb-sim; do in_root "/usr/bin/$bin" --version; done
+in_root /usr/bin/k8slb-sim run steady --duration 5 --out /tmp/steady --quiet
+[[ -s "$root/tmp/steady/report.json" ]] || { echo "FAIL: k8slb-sim wrote no report" >&2; exit 1; }
+echo "deb_chroot: k8slb-sim ran the installed scenario 'steady'"
+in_root /usr/bin/cmake -S /tmp/src/examples/consumer -B /tmp/consumer-build -DCMAKE_BUILD_TYPE=Release >/dev/null
+in_root /usr/bin/cmake --build /tmp/consumer-build -j 2 >/dev/null
+echo "deb_chroot: the consumer built against /usr"
+in_root /bin/bash /tmp/src/tests/packaging/run_consumer.sh /usr/bin /tmp/consumer-build/consumer 30
+INSIDE
+echo "deb_chroot: the packages installed and worked in a clean Debian 12 chroot"
