@@ -21,8 +21,8 @@ skip() {
   exit 77
 }
 
-# Re-runs the calling script in a private network namespace (as root: unshare -n), unless it is
-# already in one. Skips (77) when the namespace cannot be made here.
+# enter_private_netns "$0" "$@": re-runs the calling script in a private network namespace (as
+# root: unshare -n), unless it is already in one. Skips (77) when the namespace cannot be made.
 enter_private_netns() {
   [[ "${K8SLB_PRIVATE_NETNS:-}" == "$$" ]] && return 0
   command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
@@ -30,7 +30,7 @@ enter_private_netns() {
   if ! unshare -n true 2>/dev/null; then
     skip "cannot create a private network namespace here (unshare -n needs CAP_SYS_ADMIN)"
   fi
-  exec unshare -n /bin/bash -c 'export K8SLB_PRIVATE_NETNS=$$; exec "$@"' bash "$@"
+  exec unshare -n /bin/bash -c 'export K8SLB_PRIVATE_NETNS=$$; exec /bin/bash "$@"' bash "$@"
 }
 
 # Brings lo up and puts the pod addresses on it (inside the private namespace only).
