@@ -95,7 +95,8 @@ set -e
 echo "$output"
 [[ $rc == 0 ]] || fail "the client container exited $rc: $(cat "$WORK/client.err")"
 check_spread "$output"
-grep -q ", 0 failed in " <<<"$output" || fail "the client reported failed RPCs"
+grep -q "^# frontend k8slb-client-rehearsal .*, 0 failed in " <<<"$output" ||
+  fail "the client reported failed RPCs, or not the pod's hostname"
 grep -q "using auto: chose in-cluster config: .*token file /var/run/secrets/kubernetes.io/serviceaccount/token" \
   "$WORK/client.err" ||
   fail "the client did not use the in-cluster configuration: $(cat "$WORK/client.err")"

@@ -64,6 +64,8 @@ def main():
     for key in set(security) - SECURITY_KEYS:
         die(f"securityContext.{key} is not reproduced by the rehearsal")
     out = []
+    if "metadata.name" in fields:  # a pod's hostname is its name
+        out.append(f"--hostname={fields['metadata.name']}")
     user = security.get("runAsUser")
     group = security.get("runAsGroup")
     if security.get("runAsNonRoot"):
