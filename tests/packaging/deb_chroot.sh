@@ -23,6 +23,7 @@ set -e
 [[ $rc == 0 ]] || fail "scripts/image rootfs exited $rc"
 
 root=$(mktemp -d /var/tmp/k8slb-chroot.XXXXXX)
+chmod 755 "$root"  # apt's _apt user reads the lists and archives below it
 trap 'rm -rf --one-file-system "$root"' EXIT
 tar --numeric-owner -C "$root" -xf "$rootfs"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
@@ -41,7 +42,7 @@ root=$1
 shift
 mount --bind /var/cache/apt/archives "$root/var/cache/apt/archives"
 mount -t proc proc "$root/proc"
-mount --bind /dev "$root/dev"
+mount --rbind /dev "$root/dev"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
   DEBIAN_FRONTEND=noninteractive "$@"; }
 in_root apt-get update -qq
