@@ -22,7 +22,10 @@
 // - Connections (gRPC semantics): a connection breaks when its pod's process stops; connecting
 //   to a pod that does not serve fails and the subchannel enters TRANSIENT_FAILURE with gRPC's
 //   reconnect backoff (1 s × 1.6, max 120 s); RPCs picked onto it fail fast.
-// - Outlier ejection (k8slb strategies): as the library's gRPC layer (see kEjectAfterFailures).
+// - Outlier ejection and the latency signal (k8slb strategies): the library's OutlierDetector and
+//   LatencySignal with their defaults, one detector per client (as one per BalancedChannel), on
+//   the virtual clock. Every failure the engine produces is gRPC's UNAVAILABLE
+//   (CallOutcome::kUnavailable): a refused or broken connection, a crash, an injected error.
 // - clusterip: one connection per client through kube-proxy, which picks a random usable
 //   endpoint (honouring PreferClose hints for the client's zone) at connect time only.
 //   headless-dns: resolve the ready set at start, round robin over it, re-resolve only when a
@@ -43,7 +46,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "fakeapi/model/cluster.h"
+#include "k8slb/call_outcome.h"
 #include "k8slb/endpoint_set.h"
+#include "k8slb/load_signal.h"
+#include "k8slb/outlier_detector.h"
 #include "k8slb/picker.h"
 #include "k8slb/random.h"
 #include "k8slb/slice_store.h"
@@ -62,13 +68,6 @@ constexpr double kFailFastMs = 0.05;          // a refused connect or a fast fai
 constexpr int64_t kSubchannelBackoffInitial = 1'000'000'000;
 constexpr double kSubchannelBackoffMultiplier = 1.6;
 constexpr int64_t kSubchannelBackoffMax = 120'000'000'000;
-// Outlier ejection as the library's gRPC layer does it (OutlierDetectionOptions defaults in
-// k8slb/balanced_channel.h, after Envoy's consecutive_5xx): 5 consecutive UNAVAILABLE eject for
-// base × k (k = ejections so far, capped at max), never more than half of the set at once.
-constexpr uint32_t kEjectAfterFailures = 5;
-constexpr int64_t kEjectBaseNanos = 30'000'000'000;
-constexpr int64_t kEjectMaxNanos = 300'000'000'000;
-constexpr int kMaxEjectionPercent = 50;
 constexpr int64_t kWatchBackoffInitial = 800'000'000;  // DiscoveryOptions::backoff_initial
 constexpr int64_t kWatchBackoffMax = 30'000'000'000;   // DiscoveryOptions::backoff_max
 constexpr int64_t kRetryAfter429 = 1'000'000'000;
@@ -141,6 +140,7 @@ struct Client {
   bool reresolve_scheduled = false;
   // k8slb
   std::unique_ptr<SliceStore> store;
+  std::unique_ptr<OutlierDetector> detector;  // the library's, on the virtual clock
   std::unique_ptr<Picker> picker;
   std::vector<int> endpoint_pod;  // picker's set index → pod index
   std::shared_ptr<RandomSource> pick_random;
@@ -193,7 +193,7 @@ class Simulation {
  public:
   Simulation(const scenario::Scenario& sc, const RunOptions& options, RunRecorder& recorder)
       : sc_(sc), options_(options), recorder_(recorder),
-        clock_(std::make_shared<ManualClock>(0)) {}
+        clock_(std::make_shared<ManualClock>(0)), latency_(kDefaultLatencyDecay, clock_) {}
 
   absl::StatusOr<RunSummary> Run();
 
@@ -222,6 +222,7 @@ class Simulation {
   void ClientSlotFreed(int s, int c);
   void DrainPending(int s, int c);
   void NoteFailure(Client& cl, EndpointStats* stats);
+  void NoteSuccess(Client& cl, EndpointStats& stats, int64_t sent);
   // Tries to use a subchannel to `pod`; true when it is (now) connected.
   bool Connect(int s, int c, SubConn& sub, int pod, bool k8slb);
   void ScheduleSubRetry(int s, int c, int pod, SubConn& sub);
@@ -237,6 +238,7 @@ class Simulation {
   const RunOptions& options_;
   RunRecorder& recorder_;
   std::shared_ptr<ManualClock> clock_;
+  LatencySignal latency_;  // the library's rule, on clock_
   std::unique_ptr<fake::Cluster> cluster_;
   int64_t now_ = 0;
   int64_t end_ = 0;
@@ -310,6 +312,8 @@ absl::Status Simulation::Setup() {
       if (st.kind == StrategyKind::kRoundRobin || st.kind == StrategyKind::kLeastRequest) {
         cl.store = std::make_unique<SliceStore>(store_options);
         cl.store->Replace(slices);
+        cl.detector = std::make_unique<OutlierDetector>(OutlierDetectionOptions{}, clock_,
+                                                        absl::StrCat(st.name, "/", ci));
         cl.pick_random = MakeSeededRandom(Mix(client_seed, 0x9e37));
         cl.policy = st.kind == StrategyKind::kRoundRobin ? PickPolicy::kRoundRobin
                                                          : PickPolicy::kLeastRequest;
@@ -449,6 +453,7 @@ void Simulation::RebuildPicker(Client& cl) {
     auto it = pod_by_name_.find(ep.pod_name);
     cl.endpoint_pod.push_back(it == pod_by_name_.end() ? -1 : it->second);
   }
+  cl.detector->SetEndpoints(set);
   cl.picker = MakePicker(std::move(set), po);
 }
 
@@ -671,22 +676,12 @@ void Simulation::StartRpc(int s, int c, int pod, std::shared_ptr<EndpointStats> 
 }
 
 void Simulation::NoteFailure(Client& cl, EndpointStats* stats) {
-  if (stats == nullptr) return;
-  stats->failures.fetch_add(1, std::memory_order_relaxed);
-  const uint32_t n = stats->consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (n < kEjectAfterFailures || cl.picker == nullptr) return;
-  stats->consecutive_failures.store(0, std::memory_order_relaxed);
-  const auto& eps = cl.picker->set().endpoints();
-  size_t ejected = 0;
-  for (const Endpoint& ep : eps) {
-    ejected += ep.stats->ejected_until_nanos.load(std::memory_order_relaxed) > now_ ? 1 : 0;
-  }
-  if ((ejected + 1) * 100 > eps.size() * kMaxEjectionPercent) return;
-  const uint64_t k = stats->ejections.fetch_add(1, std::memory_order_relaxed) + 1;
-  const int64_t duration =
-      std::min<int64_t>(kEjectBaseNanos * static_cast<int64_t>(std::min<uint64_t>(k, 100)),
-                        kEjectMaxNanos);
-  stats->ejected_until_nanos.store(now_ + duration, std::memory_order_relaxed);
+  if (stats != nullptr) cl.detector->Record(*stats, CallOutcome::kUnavailable);
+}
+
+void Simulation::NoteSuccess(Client& cl, EndpointStats& stats, int64_t sent) {
+  latency_.Record(stats, sent, CallOutcome::kSuccess);
+  cl.detector->Record(stats, CallOutcome::kSuccess);
 }
 
 void Simulation::FailFast(int s, int c, int pod, const std::shared_ptr<EndpointStats>& stats) {
@@ -720,8 +715,7 @@ void Simulation::Complete(uint32_t slot) {
     if (failed) {
       NoteFailure(st.clients[r.client], r.stats.get());
     } else {
-      r.stats->successes.fetch_add(1, std::memory_order_relaxed);
-      r.stats->consecutive_failures.store(0, std::memory_order_relaxed);
+      NoteSuccess(st.clients[r.client], *r.stats, r.sent);
     }
   }
   if (p.crash_gen != r.crash_gen && st.kind == StrategyKind::kHeadlessDns) {

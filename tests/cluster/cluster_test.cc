@@ -8,6 +8,7 @@
 
 #include "cluster_test_util.h"
 #include "k8slb/endpoint_slice_json.h"
+#include "writer/endpoint_slice_writer.h"
 
 namespace k8slb::fake::testing {
 namespace {

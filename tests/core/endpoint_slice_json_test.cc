@@ -10,6 +10,7 @@
 
 #include "k8slb/endpoint_slice.h"
 #include "k8slb/endpoint_slice_json.h"
+#include "writer/endpoint_slice_writer.h"
 #include "slice_model.h"
 
 namespace k8slb {
