@@ -248,22 +248,14 @@ void BigSet(int n) {
   auto t3 = SteadyClock::now();
   const size_t got = channel->CurrentSet()->size();
   auto after = RssMiB();
-  std::printf("[bigset] %d endpoints in %zu slices, one relist then one endpoint change, on the publishing thread
-", n,
+  std::printf("[bigset] %d endpoints in %zu slices, one relist then one endpoint change, on the publishing thread\n", n,
               slices.size());
-  std::printf("  %-44s %10.2f ms
-", "big publish held the publishing thread", MsSince(t0, t1));
-  std::printf("  %-44s %10.2f ms
-", "next event published after (from ready)", MsSince(t0, t2));
-  std::printf("  %-44s %10.2f ms
-", "next event's own publish", MsSince(t1, t2));
-  std::printf("  %-44s %10.2f / %.2f ms
-", "same two publishes, store alone", MsSince(a0, a1), MsSince(a1, a2));
-  std::printf("  %-44s %10.2f ms (%zu of %zu endpoints)
-", "all endpoints pickable after", MsSince(t0, t3), got, want);
-  std::printf("  %-44s %10.1f MiB before, %.1f after, peak %.1f
-
-", "resident memory", before.first, after.first,
+  std::printf("  %-44s %10.2f ms\n", "big publish held the publishing thread", MsSince(t0, t1));
+  std::printf("  %-44s %10.2f ms\n", "next event published after (from ready)", MsSince(t0, t2));
+  std::printf("  %-44s %10.2f ms\n", "next event's own publish", MsSince(t1, t2));
+  std::printf("  %-44s %10.2f / %.2f ms\n", "same two publishes, store alone", MsSince(a0, a1), MsSince(a1, a2));
+  std::printf("  %-44s %10.2f ms (%zu of %zu endpoints)\n", "all endpoints pickable after", MsSince(t0, t3), got, want);
+  std::printf("  %-44s %10.1f MiB before, %.1f after, peak %.1f\n\n", "resident memory", before.first, after.first,
               after.second);
 }
 

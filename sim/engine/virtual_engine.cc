@@ -47,6 +47,7 @@
 #include "absl/strings/str_cat.h"
 #include "fakeapi/model/cluster.h"
 #include "k8slb/call_outcome.h"
+#include "k8slb/discovery.h"
 #include "k8slb/endpoint_set.h"
 #include "k8slb/load_signal.h"
 #include "k8slb/outlier_detector.h"
@@ -62,16 +63,16 @@ namespace {
 
 using scenario::EventKind;
 
-constexpr int64_t kNanosPerSecond = 1'000'000'000;
 constexpr int kPodParallelism = 4;
 constexpr double kFailFastMs = 0.05;          // a refused connect or a fast fail
 constexpr int64_t kSubchannelBackoffInitial = 1'000'000'000;
 constexpr double kSubchannelBackoffMultiplier = 1.6;
 constexpr int64_t kSubchannelBackoffMax = 120'000'000'000;
-constexpr int64_t kWatchBackoffInitial = 800'000'000;  // DiscoveryOptions::backoff_initial
-constexpr int64_t kWatchBackoffMax = 30'000'000'000;   // DiscoveryOptions::backoff_max
+// The library's discovery defaults, read from DiscoveryOptions so a run models what users get.
+const int64_t kWatchBackoffInitial = std::chrono::nanoseconds(DiscoveryOptions{}.backoff_initial).count();
+const int64_t kWatchBackoffMax = std::chrono::nanoseconds(DiscoveryOptions{}.backoff_max).count();
 constexpr int64_t kRetryAfter429 = 1'000'000'000;
-constexpr int64_t kStallTimeout = 90'000'000'000;      // DiscoveryOptions::stall_timeout
+const int64_t kStallTimeout = std::chrono::nanoseconds(DiscoveryOptions{}.stall_timeout).count();
 constexpr int64_t kDnsMinReresolve = 30'000'000'000;
 
 int64_t ToNanos(double s) { return static_cast<int64_t>(std::llround(s * 1e9)); }
