@@ -384,7 +384,7 @@ void FakeApiServer::Impl::ApplyScenarioEvents(int64_t now_nanos) {
   if (!options_.scenario) return;
   const auto& timeline = options_.scenario->timeline;
   while (next_scenario_event_ < timeline.size()) {
-    const scenario::Event& ev = timeline[next_scenario_event_];
+    const fake::TimelineEvent& ev = timeline[next_scenario_event_];
     int64_t due = static_cast<int64_t>(ev.t_s * 1e9);
     if (due > now_nanos) break;
     ++next_scenario_event_;
@@ -392,17 +392,17 @@ void FakeApiServer::Impl::ApplyScenarioEvents(int64_t now_nanos) {
       return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 / options_.speed));
     };
     switch (ev.kind) {
-      case scenario::EventKind::kDisconnect:
+      case fake::TimelineEventKind::kDisconnect:
         hub_->CloseAll();
         break;
-      case scenario::EventKind::kExpire:
+      case fake::TimelineEventKind::kExpire:
         cluster_->ExpireHistory();
         hub_->Prune();
         break;
-      case scenario::EventKind::kErrors:
+      case fake::TimelineEventKind::kErrors:
         FailRequests(ev.status, real(ev.duration_s), 1);
         break;
-      case scenario::EventKind::kStall:
+      case fake::TimelineEventKind::kStall:
         StallStreams(real(ev.duration_s));
         break;
       default:

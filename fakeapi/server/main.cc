@@ -7,8 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "fakeapi/scenario/cluster_scenario_yaml.h"
 #include "fakeapi/server/fake_api_server.h"
-#include "sim/scenario/scenario.h"
 
 namespace {
 
@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
   options.token_rotation = std::chrono::milliseconds(static_cast<int64_t>(token_rotation_s * 1000));
   options.bookmark_interval = std::chrono::milliseconds(static_cast<int64_t>(bookmark_interval_s * 1000));
   if (!scenario_file.empty()) {
-    auto scenario = k8slb::scenario::LoadScenario(scenario_file);
+    auto scenario = k8slb::fake::LoadClusterScenario(scenario_file);
     if (!scenario.ok()) return Fail(std::string(scenario.status().message()));
     options.scenario = std::move(*scenario);
   }
