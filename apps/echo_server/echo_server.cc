@@ -19,6 +19,8 @@
 
 #include <k8slb/proto/echo.grpc.pb.h>
 
+#include "input/numeric_flag.h"
+
 namespace k8slb::echo {
 
 class EchoServer::Impl final : public Echo::CallbackService {
@@ -186,12 +188,14 @@ class EchoServer::Impl final : public Echo::CallbackService {
 };
 
 absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Start(EchoServerOptions options) {
-  if (options.latency_ms < 0 || options.jitter_ms < 0) return absl::InvalidArgumentError("latency and jitter must be >= 0");
-  if (!(options.error_rate >= 0 && options.error_rate <= 1)) {
-    return absl::InvalidArgumentError("error rate must be within [0, 1]");
+  // gRPC would take a port above 65535 modulo 2^16 and NaN latencies would reach the timers.
+  for (absl::Status s : {input::CheckDoubleFlag("latency_ms", options.latency_ms, 0, 3'600'000),
+                         input::CheckDoubleFlag("jitter_ms", options.jitter_ms, 0, 3'600'000),
+                         input::CheckDoubleFlag("error_rate", options.error_rate, 0, 1)}) {
+    if (!s.ok()) return s;
   }
-  if (options.listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError("listen address '" + options.listen + "' must be HOST:PORT");
+  if (auto listen = input::ParseHostPortFlag("listen address", options.listen); !listen.ok()) {
+    return listen.status();
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   absl::Status status = impl->Bind();

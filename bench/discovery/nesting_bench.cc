@@ -1,0 +1,107 @@
+// Mode "nesting": the client's memory when the API server sends one JSON value made of `bytes`
+// '[' characters, as a watch event line (default) or as a list page (--list). The server runs in
+// a forked child so the figures are the client's alone: resident set before, the peak (VmHWM)
+// and what stays resident after the error was reported.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "bench_util.h"
+#include "k8slb/discovery.h"
+#include "scripted_server.h"
+
+namespace k8slb::bench {
+namespace {
+
+using testing::HttpRequest;
+using testing::ResponseWriter;
+using testing::ScriptedServer;
+
+void ServeHostile(size_t bytes, bool list_page, const HttpRequest& req, ResponseWriter& w) {
+  const std::string chunk(64 * 1024, '[');
+  auto send_brackets = [&] {
+    for (size_t sent = 0; sent < bytes && !w.client_gone();) {
+      const size_t n = std::min(chunk.size(), bytes - sent);
+      w.Chunk(std::string_view(chunk).substr(0, n));
+      sent += n;
+    }
+  };
+  if (list_page && !req.IsWatch()) {
+    w.StartStream(200);
+    send_brackets();
+    w.EndStream();
+    return;
+  }
+  if (!req.IsWatch()) {
+    w.Send(200, R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","metadata":{"resourceVersion":"100"},"items":[]})");
+    return;
+  }
+  w.StartStream(200);
+  send_brackets();
+  w.Chunk("\n");
+  w.SleepFor(std::chrono::milliseconds(600'000));
+}
+
+}  // namespace
+
+int RunNesting(size_t bytes, bool list_page) {
+  int port_pipe[2], done_pipe[2];
+  if (pipe(port_pipe) != 0 || pipe(done_pipe) != 0) return 1;
+  pid_t child = fork();
+  if (child == 0) {
+    close(port_pipe[0]);
+    close(done_pipe[1]);
+    ScriptedServer server(
+        [&](const HttpRequest& req, ResponseWriter& w) { ServeHostile(bytes, list_page, req, w); });
+    int port = server.port();
+    if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
+    char c;
+    (void)!read(done_pipe[0], &c, 1);
+    server.Stop();
+    _exit(0);
+  }
+  close(port_pipe[1]);
+  close(done_pipe[0]);
+  int port = 0;
+  if (read(port_pipe[0], &port, sizeof port) != sizeof port) return 1;
+  const long rss_before = ProcStatusKb("VmRSS");
+  DiscoveryOptions o;
+  o.config.server = absl::StrCat("http://127.0.0.1:", port);
+  o.config.allow_plain_http = true;
+  o.target = *ParseTarget("kubernetes:///web:http");
+  o.backoff_initial = std::chrono::milliseconds(60'000);  // one attempt within the measurement
+  o.backoff_max = std::chrono::milliseconds(60'000);
+  std::string first_error;
+  o.log = [&](LogLevel level, const std::string& m) {
+    if (level >= LogLevel::kWarning && first_error.empty()) first_error = m;
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto w = StartServiceWatcher(o);
+  if (!w.ok()) return 1;
+  while ((*w)->stats().errors == 0 &&
+         std::chrono::steady_clock::now() - t0 < std::chrono::seconds(300)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const long rss_peak = ProcStatusKb("VmHWM");
+  const long rss_after = ProcStatusKb("VmRSS");
+  const std::string error = (*w)->stats().last_error;
+  (*w)->Stop();
+  close(done_pipe[1]);
+  int st = 0;
+  waitpid(child, &st, 0);
+  const char* what = list_page ? "list page" : "watch line";
+  std::printf("nesting: a %s of %zu '[' bytes: client RSS %.1f MiB before, peak %.1f MiB, %.1f MiB after; error after %.0f ms: %.160s\n",
+              what, bytes, rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0, ms, error.c_str());
+  std::printf("json: {\"bench\":\"nesting\",\"input\":\"%s\",\"bytes\":%zu,\"rss_before_mib\":%.1f,\"rss_peak_mib\":%.1f,\"rss_after_mib\":%.1f,\"ms\":%.0f,\"load\":\"%s\"}\n",
+              list_page ? "list" : "watch", bytes, rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0, ms,
+              LoadAverage().c_str());
+  return error.empty() ? 1 : 0;
+}
+
+}  // namespace k8slb::bench
