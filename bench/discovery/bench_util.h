@@ -31,7 +31,7 @@ inline std::string LoadAverage() {
   return buf;
 }
 
-int RunNesting(size_t bytes, bool list_page);
+int RunNesting(size_t bytes, bool list_page, bool flat);
 
 // Backoff overrides for the outage modes; negative: the library's default.
 struct BackoffFlags {
@@ -41,6 +41,7 @@ struct BackoffFlags {
 int RunOutage(const std::vector<int>& outages_s, int trials, const BackoffFlags& flags);
 int RunReconnect(int clients, int outage_s, const BackoffFlags& flags);
 int RunProbe();
+int RunChurn(int events);
 
 }  // namespace k8slb::bench
 

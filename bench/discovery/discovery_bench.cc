@@ -8,11 +8,13 @@
 //   nesting  memory of a hostile JSON value of --bytes '[' characters, as a watch line or (--list)
 //            a list page (nesting_bench.cc).
 //   outage, reconnect, probe  recovery after an API outage (outage_bench.cc).
+//   churn    memory over --events slice events: leak or allocator retention (churn_bench.cc).
 // Usage: k8slb_discovery_bench [latency|sync|fakeapi-latency|all] [--changes N] [--endpoints E] [--slices S]
-//        k8slb_discovery_bench nesting [--bytes N] [--list]
+//        k8slb_discovery_bench nesting [--bytes N] [--list] [--flat]
 //        k8slb_discovery_bench outage [--outage-s 5,15,60] [--trials N] [backoff flags]
 //        k8slb_discovery_bench reconnect [--clients 1000] [--outage-s 30] [backoff flags]
 //        k8slb_discovery_bench probe
+//        k8slb_discovery_bench churn [--events 74000]
 //   backoff flags: --backoff-initial-ms MS --backoff-max-ms MS --backoff-jitter F (default: the library's)
 // Prints one human-readable line per measurement and a JSON line ("json: {...}").
 #include <sys/resource.h>
@@ -262,9 +264,9 @@ int main(int argc, char** argv) {
   std::string mode = "all";
   int changes = 300, endpoints = 100000, slices = 1000;
   size_t bytes = 2'000'000;
-  bool list_page = false;
+  bool list_page = false, flat = false;
   std::vector<int> outages_s;
-  int trials = 5, clients = 1000;
+  int trials = 5, clients = 1000, events = 74'000;
   k8slb::bench::BackoffFlags backoff;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -276,7 +278,7 @@ int main(int argc, char** argv) {
       return std::atoi(argv[++i]);
     };
     if (a == "latency" || a == "sync" || a == "all" || a == "fakeapi-latency" || a == "nesting" ||
-        a == "outage" || a == "reconnect" || a == "probe") {
+        a == "outage" || a == "reconnect" || a == "probe" || a == "churn") {
       mode = a;
     } else if (a == "--changes") {
       changes = next();
@@ -289,11 +291,15 @@ int main(int argc, char** argv) {
       bytes = std::strtoull(argv[++i], nullptr, 10);
     } else if (a == "--list") {
       list_page = true;
+    } else if (a == "--flat") {
+      flat = true;
     } else if (a == "--outage-s") {
       if (i + 1 >= argc) return 2;
       for (absl::string_view part : absl::StrSplit(argv[++i], ',')) outages_s.push_back(std::atoi(std::string(part).c_str()));
     } else if (a == "--trials") {
       trials = next();
+    } else if (a == "--events") {
+      events = next();
     } else if (a == "--clients") {
       clients = next();
     } else if (a == "--backoff-initial-ms") {
@@ -315,10 +321,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "need changes ≥ 1 and endpoints ≥ slices ≥ 1\n");
     return 2;
   }
-  if (mode == "nesting") return k8slb::bench::RunNesting(bytes, list_page);
+  if (mode == "nesting") return k8slb::bench::RunNesting(bytes, list_page, flat);
   if (mode == "outage") return k8slb::bench::RunOutage(outages_s.empty() ? std::vector<int>{5, 15, 60} : outages_s, trials, backoff);
   if (mode == "reconnect") return k8slb::bench::RunReconnect(clients, outages_s.empty() ? 30 : outages_s[0], backoff);
   if (mode == "probe") return k8slb::bench::RunProbe();
+  if (mode == "churn") return k8slb::bench::RunChurn(events);
   int rc = 0;
   // sync first: it forks, which is safest before this process has started any threads.
   if (mode == "sync" || mode == "all") rc |= RunSync(endpoints, slices);

@@ -1,5 +1,7 @@
 // Mode "nesting": the client's memory when the API server sends one JSON value made of `bytes`
-// '[' characters, as a watch event line (default) or as a list page (--list). The server runs in
+// '[' characters, as a watch event line (default) or as a list page (--list); with --flat, a
+// value of the same size that is wide instead of deep ("[[],[],...]": valid JSON, the DOM's
+// worst case per byte). The server runs in
 // a forked child so the figures are the client's alone: resident set before, the peak (VmHWM)
 // and what stays resident after the error was reported.
 #include <sys/wait.h>
@@ -22,14 +24,21 @@ using testing::HttpRequest;
 using testing::ResponseWriter;
 using testing::ScriptedServer;
 
-void ServeHostile(size_t bytes, bool list_page, const HttpRequest& req, ResponseWriter& w) {
-  const std::string chunk(64 * 1024, '[');
+void ServeHostile(size_t bytes, bool list_page, bool flat, const HttpRequest& req, ResponseWriter& w) {
+  std::string chunk;
+  if (flat) {
+    while (chunk.size() < 64 * 1024) chunk += "[],";
+  } else {
+    chunk.assign(64 * 1024, '[');
+  }
   auto send_brackets = [&] {
-    for (size_t sent = 0; sent < bytes && !w.client_gone();) {
-      const size_t n = std::min(chunk.size(), bytes - sent);
-      w.Chunk(std::string_view(chunk).substr(0, n));
-      sent += n;
+    if (flat) w.Chunk("[");
+    size_t sent = 0;
+    while (sent + chunk.size() < bytes && !w.client_gone()) {
+      w.Chunk(chunk);
+      sent += chunk.size();
     }
+    if (flat) w.Chunk("[]]");
   };
   if (list_page && !req.IsWatch()) {
     w.StartStream(200);
@@ -49,7 +58,7 @@ void ServeHostile(size_t bytes, bool list_page, const HttpRequest& req, Response
 
 }  // namespace
 
-int RunNesting(size_t bytes, bool list_page) {
+int RunNesting(size_t bytes, bool list_page, bool flat) {
   int port_pipe[2], done_pipe[2];
   if (pipe(port_pipe) != 0 || pipe(done_pipe) != 0) return 1;
   pid_t child = fork();
@@ -57,7 +66,7 @@ int RunNesting(size_t bytes, bool list_page) {
     close(port_pipe[0]);
     close(done_pipe[1]);
     ScriptedServer server(
-        [&](const HttpRequest& req, ResponseWriter& w) { ServeHostile(bytes, list_page, req, w); });
+        [&](const HttpRequest& req, ResponseWriter& w) { ServeHostile(bytes, list_page, flat, req, w); });
     int port = server.port();
     if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
     char c;
@@ -95,11 +104,11 @@ int RunNesting(size_t bytes, bool list_page) {
   close(done_pipe[1]);
   int st = 0;
   waitpid(child, &st, 0);
-  const char* what = list_page ? "list page" : "watch line";
-  std::printf("nesting: a %s of %zu '[' bytes: client RSS %.1f MiB before, peak %.1f MiB, %.1f MiB after; error after %.0f ms: %.160s\n",
+  const char* what = list_page ? (flat ? "flat list page" : "list page") : (flat ? "flat watch line" : "watch line");
+  std::printf("nesting: a %s of %zu bytes: client RSS %.1f MiB before, peak %.1f MiB, %.1f MiB after; error after %.0f ms: %.160s\n",
               what, bytes, rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0, ms, error.c_str());
-  std::printf("json: {\"bench\":\"nesting\",\"input\":\"%s\",\"bytes\":%zu,\"rss_before_mib\":%.1f,\"rss_peak_mib\":%.1f,\"rss_after_mib\":%.1f,\"ms\":%.0f,\"load\":\"%s\"}\n",
-              list_page ? "list" : "watch", bytes, rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0, ms,
+  std::printf("json: {\"bench\":\"nesting\",\"flat\":%s,\"input\":\"%s\",\"bytes\":%zu,\"rss_before_mib\":%.1f,\"rss_peak_mib\":%.1f,\"rss_after_mib\":%.1f,\"ms\":%.0f,\"load\":\"%s\"}\n",
+              flat ? "true" : "false", list_page ? "list" : "watch", bytes, rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0, ms,
               LoadAverage().c_str());
   return error.empty() ? 1 : 0;
 }

@@ -81,6 +81,20 @@ TEST(BoundedMemory, DeepButAllowedNestingCostsLinearlyInItsDepth) {
   EXPECT_LT(peak.above_start(), 500 * 256);
 }
 
+// Wide instead of deep: "[[],[],...]" is valid JSON that costs nlohmann ~16 bytes of heap per
+// input byte; the value limit stops it at a bounded DOM (16 MB of it used to cost ~300 MB).
+TEST(BoundedMemory, AWideWatchLineStopsAtTheValueLimit) {
+  std::string line = "[";
+  while (line.size() < 16'000'000) line += "[],";
+  line += "[]]";
+  HeapPeak peak;
+  auto event = discovery::ParseWatchEvent(line);
+  ASSERT_FALSE(event.ok());
+  EXPECT_NE(std::string(event.status().message()).find("holds more than 1000000 values"), std::string::npos)
+      << event.status();
+  EXPECT_LT(peak.above_start(), 100 << 20);
+}
+
 // The same for a list page, end to end through the watcher: the page is buffered (its own
 // bytes), and its parse must add next to nothing.
 TEST(BoundedMemory, ANestedListPageCostsItsSizeNotItsNesting) {
@@ -111,6 +125,41 @@ TEST(BoundedMemory, ANestedListPageCostsItsSizeNotItsNesting) {
   EXPECT_NE(error.find("nested deeper than 512 levels"), std::string::npos) << error;
   // The body buffer doubles as it grows (so up to 2 × its size) plus curl's buffers.
   EXPECT_LT(peak.above_start(), static_cast<int64_t>(2 * kBytes + (1 << 20)));
+  (*w)->Stop();
+}
+
+}  // namespace
+}  // namespace k8slb
+
+namespace k8slb {
+namespace {
+
+// Members of a list other than items/metadata/kind/apiVersion are dropped without being built.
+TEST(BoundedMemory, UnknownListMembersAreNotBuilt) {
+  std::string body = R"({"kind":"EndpointSliceList","apiVersion":"discovery.k8s.io/v1","junk":[)";
+  while (body.size() < 3'000'000) body += "[],";
+  body += R"([]],"metadata":{"resourceVersion":"7"},"items":[]})";
+  testing::ScriptedServer server([&](const testing::HttpRequest& req, testing::ResponseWriter& w) {
+    if (req.IsWatch()) {
+      w.StartStream(200);
+      w.SleepFor(std::chrono::milliseconds(5000));
+      return;
+    }
+    w.Send(200, body);
+  });
+  DiscoveryOptions o;
+  o.config.server = server.url();
+  o.config.allow_plain_http = true;
+  o.target = *ParseTarget("kubernetes:///web:http");
+  o.log = [](LogLevel, const std::string&) {};
+  HeapPeak peak;
+  auto w = StartServiceWatcher(o);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->WaitForSync(std::chrono::seconds(20)).ok());
+  EXPECT_EQ((*w)->stats().resource_version, "7");
+  // The test server's copy of the response (1x), the client's body buffer (grown by doubling:
+  // up to 2x) and curl's buffers; building "junk" would add ~50 MB.
+  EXPECT_LT(peak.above_start(), static_cast<int64_t>(4 * body.size() + (2 << 20)));
   (*w)->Stop();
 }
 

@@ -26,6 +26,21 @@ TEST(BoundedJson, AcceptsUpToTheDepthLimitAndRefusesOneMore) {
   EXPECT_TRUE(ParseJson(R"({"a":{"b":[1]}})", JsonLimits{.max_depth = 3}).ok());
 }
 
+TEST(BoundedJson, AcceptsUpToTheValueLimitAndRefusesOneMore) {
+  // [1,2,3] is four values: the array and three numbers.
+  EXPECT_TRUE(ParseJson("[1,2,3]", JsonLimits{.max_values = 4}).ok());
+  auto many = ParseJson("[1,2,3,4]", JsonLimits{.max_values = 4});
+  ASSERT_FALSE(many.ok());
+  EXPECT_EQ(many.status().message(), "JSON holds more than 4 values; refusing to parse it");
+  EXPECT_FALSE(ParseJson(R"({"a":{},"b":[]})", JsonLimits{.max_values = 2}).ok());
+  EXPECT_TRUE(ParseJson(R"({"a":{},"b":[]})", JsonLimits{.max_values = 3}).ok()) << "keys do not count";
+  std::string wide = "[";
+  for (int i = 0; i < 2'000'000; ++i) wide += "0,";
+  wide += "0]";
+  EXPECT_FALSE(ParseJson(wide).ok()) << "the default bounds a document to 1,000,000 values";
+  EXPECT_TRUE(ParseJson(wide, JsonLimits{.max_values = 0}).ok()) << "0: no limit";
+}
+
 TEST(BoundedJson, ParsesWhatNlohmannParses) {
   const std::string text =
       R"({"kind":"Status","code":410,"ratio":0.5,"big":18446744073709551615,"neg":-3,)"

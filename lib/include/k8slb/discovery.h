@@ -71,8 +71,10 @@ struct DiscoveryOptions {
   int watch_timeout_min_seconds = 300;
   int watch_timeout_max_seconds = 600;
   // A watch event line longer than this is reported and skipped (bounds memory on a broken
-  // stream). Every JSON document from the server is also parsed with a nesting limit.
-  size_t max_event_bytes = size_t{64} << 20;
+  // stream). etcd stores no object above 1.5 MiB by default
+  // (https://etcd.io/docs/v3.5/dev-guide/limit/), about 3 MiB as JSON: 16 MiB leaves a wide
+  // margin. Every JSON document from the server is also parsed with nesting and size limits.
+  size_t max_event_bytes = size_t{16} << 20;
   LogSink log;  // null: warnings and errors to stderr
   std::shared_ptr<RandomSource> random;  // null: seeded from time
   std::shared_ptr<Clock> clock;          // null: steady clock

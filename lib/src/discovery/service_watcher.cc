@@ -50,7 +50,11 @@ using discovery::WatchEventType;
 using discovery::WatchStreamParser;
 using std::chrono::milliseconds;
 
-constexpr size_t kMaxListPageBytes = size_t{1} << 30;  // 1 GiB per list page
+// A page of 500 slices of 100 endpoints (a 50,000-endpoint Service) is about 15 MB; of 500
+// full 1000-endpoint slices about 150 MB.
+constexpr size_t kMaxListPageBytes = size_t{256} << 20;
+constexpr size_t kMaxItemValues = input::kDefaultMaxJsonValues;
+constexpr size_t kMaxListMetaValues = 10'000;
 constexpr int kListPageSize = 500;                      // as client-go's pager
 constexpr milliseconds kShortWatch{1000};               // client-go's "very short watch"
 constexpr size_t kMaxServerTextInMessage = 200;         // of a non-Status error body
@@ -398,36 +402,89 @@ class WatcherImpl final : public ServiceWatcher {
         return next;
       }
       // Items are converted as the parser finishes each one and then dropped from the DOM, so
-      // a 100,000-endpoint list never exists as a whole nlohmann tree (peak memory ~ body size).
+      // a 100,000-endpoint list never exists as a whole nlohmann tree. What is kept is bounded
+      // whatever the server sends: an item's DOM by kMaxItemValues, the list's own metadata by
+      // kMaxListMetaValues, and members other than items/metadata/kind/apiVersion are dropped
+      // unbuilt (the parse itself is bounded in depth).
       std::vector<EndpointSlice> page;
       std::vector<std::string> item_errors;
-      bool key_items = false, in_items = false;
+      bool root_is_object = false, key_items = false, member_kept = true, in_items = false, in_item = false,
+           item_too_big = false;
+      size_t item_values = 0, meta_values = 0, non_objects = 0;
       using Event = nlohmann::json::parse_event_t;
-      absl::StatusOr<nlohmann::json> parsed_doc = input::ParseJson(
-          body,
-          [&](int depth, Event event, nlohmann::json& parsed) -> bool {
-            if (depth == 1 && event == Event::key) {
-              key_items = parsed.is_string() && parsed.get_ref<const std::string&>() == "items";
-            } else if (depth == 1 && event == Event::array_start) {
-              in_items = key_items;
-            } else if (depth == 1 && event == Event::array_end) {
-              in_items = false;
-            } else if (depth == 2 && in_items && event == Event::object_end) {
-              absl::StatusOr<EndpointSlice> slice = absl::UnknownError("unparsed");
-              try {
-                slice = EndpointSliceFromJson(parsed);
-              } catch (const std::exception& e) {
-                slice = absl::DataLossError(e.what());
-              }
-              if (slice.ok()) {
-                page.push_back(*std::move(slice));
-              } else {
-                item_errors.push_back(std::string(slice.status().message()));
-              }
-              return false;  // discard the item's DOM
-            }
+      const auto filter = [&](int depth, Event event, nlohmann::json& parsed) -> bool {
+        const bool opens_value = event == Event::value || event == Event::object_start ||
+                                 event == Event::array_start;
+        if (depth == 0) {
+          if (event == Event::object_start || event == Event::array_start) {
+            root_is_object = event == Event::object_start;
+          }
+          return true;
+        }
+        if (!root_is_object) return false;  // not a list: reported below, nothing built
+        if (depth == 1 && event == Event::key) {
+          const std::string& key = parsed.get_ref<const std::string&>();
+          key_items = key == "items";
+          member_kept = key_items || key == "metadata" || key == "kind" || key == "apiVersion";
+          return member_kept;
+        }
+        if (!member_kept) return false;  // inside a dropped member: nothing is built
+        if (depth == 1 && event == Event::array_start) {
+          in_items = key_items;
+          return true;
+        }
+        if (depth == 1 && event == Event::array_end) {
+          in_items = false;
+          return true;
+        }
+        if (depth == 2 && in_items) {
+          if (event == Event::object_start) {
+            in_item = true;
+            item_too_big = false;
+            item_values = 0;
             return true;
-          });
+          }
+          if (event == Event::object_end) {
+            in_item = false;
+            if (item_too_big) {
+              item_errors.push_back(absl::StrCat("an item holds more than ", kMaxItemValues, " values"));
+              return false;
+            }
+            absl::StatusOr<EndpointSlice> slice = absl::UnknownError("unparsed");
+            try {
+              slice = EndpointSliceFromJson(parsed);
+            } catch (const std::exception& e) {
+              slice = absl::DataLossError(e.what());
+            }
+            if (slice.ok()) {
+              page.push_back(*std::move(slice));
+            } else {
+              item_errors.push_back(token_.RedactedPrefix(std::string(slice.status().message()), 512));
+            }
+            return false;  // discard the item's DOM
+          }
+          if (opens_value) {
+            ++non_objects;  // not an object: nothing to convert
+            return false;
+          }
+          return true;
+        }
+        if (!opens_value || depth < 2) return true;
+        if (in_item) {
+          if (item_too_big || ++item_values > kMaxItemValues) {
+            item_too_big = true;
+            return false;
+          }
+          return true;
+        }
+        if (!in_items) return ++meta_values <= kMaxListMetaValues;
+        return false;  // inside an item that is not an object
+      };
+      absl::StatusOr<nlohmann::json> parsed_doc =
+          input::ParseJson(body, filter, input::JsonLimits{.max_values = 0});
+      if (non_objects > 0) {
+        item_errors.push_back(absl::StrCat(non_objects, " items are not JSON objects"));
+      }
       body.clear();
       body.shrink_to_fit();
       if (!parsed_doc.ok()) {

@@ -25,7 +25,7 @@
 
 namespace k8slb::discovery {
 
-inline constexpr size_t kDefaultMaxLineBytes = size_t{64} << 20;  // 64 MiB
+inline constexpr size_t kDefaultMaxLineBytes = size_t{16} << 20;  // DiscoveryOptions::max_event_bytes
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
 std::string_view WatchEventTypeName(WatchEventType type);

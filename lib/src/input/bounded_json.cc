@@ -13,24 +13,27 @@ namespace {
 using nlohmann::json;
 
 // Forwards every SAX event to one of nlohmann's DOM builders (the same ones json::parse uses) and
-// aborts the parse, by returning false, at the first container deeper than the limit. nlohmann's
-// parser keeps one bit per open container and the builders one pointer, so stopping there
-// bounds them too.
+// aborts the parse, by returning false, at the first container deeper than the limit or the
+// first value beyond the count. nlohmann's parser keeps one bit per open container and the
+// builders one pointer, so stopping there bounds them too.
 template <typename Dom>
-class DepthGate {
+class Gate {
  public:
-  DepthGate(Dom& dom, int max_depth) : dom_(dom), max_depth_(max_depth) {}
+  Gate(Dom& dom, const JsonLimits& limits)
+      : dom_(dom), max_depth_(limits.max_depth < 1 ? 1 : limits.max_depth), max_values_(limits.max_values) {}
 
-  bool null() { return dom_.null(); }
-  bool boolean(bool v) { return dom_.boolean(v); }
-  bool number_integer(json::number_integer_t v) { return dom_.number_integer(v); }
-  bool number_unsigned(json::number_unsigned_t v) { return dom_.number_unsigned(v); }
-  bool number_float(json::number_float_t v, const json::string_t& s) { return dom_.number_float(v, s); }
-  bool string(json::string_t& v) { return dom_.string(v); }
-  bool binary(json::binary_t& v) { return dom_.binary(v); }
+  bool null() { return Count() && dom_.null(); }
+  bool boolean(bool v) { return Count() && dom_.boolean(v); }
+  bool number_integer(json::number_integer_t v) { return Count() && dom_.number_integer(v); }
+  bool number_unsigned(json::number_unsigned_t v) { return Count() && dom_.number_unsigned(v); }
+  bool number_float(json::number_float_t v, const json::string_t& s) {
+    return Count() && dom_.number_float(v, s);
+  }
+  bool string(json::string_t& v) { return Count() && dom_.string(v); }
+  bool binary(json::binary_t& v) { return Count() && dom_.binary(v); }
   bool key(json::string_t& v) { return dom_.key(v); }
-  bool start_object(std::size_t n) { return Enter() && dom_.start_object(n); }
-  bool start_array(std::size_t n) { return Enter() && dom_.start_array(n); }
+  bool start_object(std::size_t n) { return Count() && Enter() && dom_.start_object(n); }
+  bool start_array(std::size_t n) { return Count() && Enter() && dom_.start_array(n); }
   bool end_object() {
     --depth_;
     return dom_.end_object();
@@ -46,9 +49,19 @@ class DepthGate {
   }
 
   bool too_deep() const { return too_deep_; }
+  bool too_many() const { return too_many_; }
+  int max_depth() const { return max_depth_; }
+  size_t max_values() const { return max_values_; }
   const std::string& error() const { return error_; }
 
  private:
+  bool Count() {
+    if (max_values_ != 0 && ++values_ > max_values_) {
+      too_many_ = true;
+      return false;
+    }
+    return true;
+  }
   bool Enter() {
     if (++depth_ > max_depth_) {
       too_deep_ = true;
@@ -76,20 +89,26 @@ class DepthGate {
 
   Dom& dom_;
   const int max_depth_;
+  const size_t max_values_;
   int depth_ = 0;
+  size_t values_ = 0;
   bool too_deep_ = false;
+  bool too_many_ = false;
   std::string error_;
 };
 
 template <typename Dom>
 absl::StatusOr<json> Run(std::string_view text, Dom& dom, json& root, const JsonLimits& limits) {
-  const int max_depth = limits.max_depth < 1 ? 1 : limits.max_depth;
-  DepthGate<Dom> gate(dom, max_depth);
+  Gate<Dom> gate(dom, limits);
   const bool ok = json::sax_parse(text.begin(), text.end(), &gate, nlohmann::json::input_format_t::json,
                                   /*strict=*/true);
   if (gate.too_deep()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "JSON nested deeper than ", max_depth, " levels (arrays/objects); refusing to parse it"));
+        "JSON nested deeper than ", gate.max_depth(), " levels (arrays/objects); refusing to parse it"));
+  }
+  if (gate.too_many()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JSON holds more than ", gate.max_values(), " values; refusing to parse it"));
   }
   if (!ok || dom.is_errored()) {
     return absl::InvalidArgumentError(

@@ -4,9 +4,9 @@
 // nlohmann's DOM parser accepts any nesting depth: a line of '[' characters builds one array per
 // byte (about 75 bytes of heap per input byte) and everything that later walks the document
 // recursively (dump, copy, merge_patch) overflows the stack. ParseJson runs nlohmann's own SAX
-// DOM builders behind a depth gate that aborts the parse at the first container deeper than
-// `max_depth`, so memory is the document's DOM plus O(max_depth), and a too-deep input fails
-// with an error that says so. Go's encoding/json refuses nesting beyond 10000
+// DOM builders behind a gate that aborts the parse at the first container deeper than
+// `max_depth` or the first value beyond `max_values`, so memory is bounded by the limits
+// whatever the input, and the error says which limit was hit. Go's encoding/json refuses nesting beyond 10000
 // (https://go.dev/src/encoding/json/scanner.go, maxNestingDepth); serde_json stops at 128
 // (https://docs.rs/serde_json/latest/serde_json/struct.Deserializer.html#method.disable_recursion_limit).
 //
@@ -16,6 +16,7 @@
 #define K8SLB_INPUT_BOUNDED_JSON_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 
@@ -30,8 +31,14 @@ namespace k8slb::input {
 // parsed document stay far from any thread's stack limit, also in sanitizer builds.
 inline constexpr int kDefaultMaxJsonDepth = 512;
 
+// A 1000-endpoint EndpointSlice (the API's maximum) holds about 25,000 values; nlohmann spends
+// 16 to 80 bytes on each, so this bounds one document's DOM to well under 100 MB however its
+// bytes are arranged ("[[],[],...]" costs ~16 bytes of heap per input byte).
+inline constexpr size_t kDefaultMaxJsonValues = 1'000'000;
+
 struct JsonLimits {
-  int max_depth = kDefaultMaxJsonDepth;  // arrays and objects nested inside each other; >= 1
+  int max_depth = kDefaultMaxJsonDepth;          // arrays and objects nested inside each other; >= 1
+  size_t max_values = kDefaultMaxJsonValues;     // scalars, arrays and objects; 0: no limit
 };
 
 // As nlohmann::json::parser_callback_t: called at each parse event with the nesting depth;
@@ -41,8 +48,10 @@ using JsonFilter =
     std::function<bool(int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed)>;
 
 // Parses one JSON document (trailing bytes other than whitespace are an error). InvalidArgument
-// names the problem: "nested deeper than 512 levels" or nlohmann's "syntax error at line L,
-// column C: ..." without the text read.
+// names the problem: "nested deeper than 512 levels", "more than 1000000 values" or nlohmann's
+// "syntax error at line L, column C: ..." without the text read. A value the filter drops still
+// counts towards max_values (it was parsed); pass 0 and bound the kept part in the filter when
+// the document is consumed piece by piece (a list whose items are converted one at a time).
 absl::StatusOr<nlohmann::json> ParseJson(std::string_view text, const JsonLimits& limits = {});
 absl::StatusOr<nlohmann::json> ParseJson(std::string_view text, const JsonFilter& filter,
                                          const JsonLimits& limits = {});
