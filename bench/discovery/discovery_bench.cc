@@ -204,13 +204,7 @@ long MaxRssKb() {
 }
 
 int RunSync(int endpoints, int slices) {
-  int port_pipe[2], done_pipe[2];
-  if (pipe(port_pipe) != 0 || pipe(done_pipe) != 0) return 1;
-  pid_t child = fork();
-  if (child == 0) {
-    // Server process.
-    close(port_pipe[0]);
-    close(done_pipe[1]);
+  auto server = k8slb::bench::ForkedServer::Start([&](const k8slb::bench::ForkedServer::Child& child) {
     SliceApiModel api({});
     const int per = endpoints / slices;
     for (int s = 0; s < slices; ++s) {
@@ -222,16 +216,11 @@ int RunSync(int endpoints, int slices) {
       }
       api.Upsert("web-" + std::to_string(s), eps);
     }
-    int port = api.server().port();
-    if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
-    char c;
-    (void)!read(done_pipe[0], &c, 1);  // until the client closes its end
-    _exit(0);
-  }
-  close(port_pipe[1]);
-  close(done_pipe[0]);
-  int port = 0;
-  if (read(port_pipe[0], &port, sizeof port) != sizeof port) return 1;
+    child.Ready(api.server().port());
+    child.Wait();  // until the client is done
+  });
+  if (server == nullptr) return 1;
+  const int port = server->port();
   const long rss_before = MaxRssKb();
   const double cpu_before = CpuMs();
   std::atomic<size_t> size{0};
@@ -244,9 +233,7 @@ int RunSync(int endpoints, int slices) {
   const double cpu_ms = CpuMs() - cpu_before;
   const size_t got = ok ? (*w)->Current()->size() : 0;
   if (w.ok()) (*w)->Stop();
-  close(done_pipe[1]);
-  int st = 0;
-  waitpid(child, &st, 0);
+  server->Finish();
   if (!ok || got != static_cast<size_t>(endpoints)) {
     std::fprintf(stderr, "sync: failed (synced=%d, endpoints=%zu)\n", ok, got);
     return 1;

@@ -59,25 +59,15 @@ void ServeHostile(size_t bytes, bool list_page, bool flat, const HttpRequest& re
 }  // namespace
 
 int RunNesting(size_t bytes, bool list_page, bool flat) {
-  int port_pipe[2], done_pipe[2];
-  if (pipe(port_pipe) != 0 || pipe(done_pipe) != 0) return 1;
-  pid_t child = fork();
-  if (child == 0) {
-    close(port_pipe[0]);
-    close(done_pipe[1]);
-    ScriptedServer server(
+  auto server = ForkedServer::Start([&](const ForkedServer::Child& child) {
+    ScriptedServer http(
         [&](const HttpRequest& req, ResponseWriter& w) { ServeHostile(bytes, list_page, flat, req, w); });
-    int port = server.port();
-    if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
-    char c;
-    (void)!read(done_pipe[0], &c, 1);
-    server.Stop();
-    _exit(0);
-  }
-  close(port_pipe[1]);
-  close(done_pipe[0]);
-  int port = 0;
-  if (read(port_pipe[0], &port, sizeof port) != sizeof port) return 1;
+    child.Ready(http.port());
+    child.Wait();
+    http.Stop();
+  });
+  if (server == nullptr) return 1;
+  const int port = server->port();
   const long rss_before = ProcStatusKb("VmRSS");
   DiscoveryOptions o;
   o.config.server = absl::StrCat("http://127.0.0.1:", port);
@@ -101,9 +91,7 @@ int RunNesting(size_t bytes, bool list_page, bool flat) {
   const long rss_after = ProcStatusKb("VmRSS");
   const std::string error = (*w)->stats().last_error;
   (*w)->Stop();
-  close(done_pipe[1]);
-  int st = 0;
-  waitpid(child, &st, 0);
+  server->Finish();
   const char* what = list_page ? (flat ? "flat list page" : "list page") : (flat ? "flat watch line" : "watch line");
   std::printf("nesting: a %s of %zu bytes: client RSS %.1f MiB before, peak %.1f MiB, %.1f MiB after; error after %.0f ms: %.160s\n",
               what, bytes, rss_before / 1024.0, rss_peak / 1024.0, rss_after / 1024.0, ms, error.c_str());

@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -272,12 +273,18 @@ int RunReconnect(int clients, int outage_s, const BackoffFlags& flags) {
   const int64_t back_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(back.time_since_epoch()).count();
   std::vector<double> seen_ms;
   int missing = 0;
-  for (auto& s : seen_ns) {
-    if (s.load() == 0) {
+  std::map<std::string, int> missing_errors;  // what the watchers that never caught up last saw
+  for (size_t i = 0; i < seen_ns.size(); ++i) {
+    if (seen_ns[i].load() == 0) {
       ++missing;
+      ++missing_errors[watchers[i]->stats().last_error.substr(0, 160)];
     } else {
-      seen_ms.push_back(static_cast<double>(s.load() - back_ns) / 1e6);
+      seen_ms.push_back(static_cast<double>(seen_ns[i].load() - back_ns) / 1e6);
     }
+  }
+  for (const auto& [error, count] : missing_errors) {
+    std::printf("reconnect: %d watchers never caught up; last error: %s\n", count,
+                error.empty() ? "(none)" : error.c_str());
   }
   uint64_t peak = 0;
   std::vector<std::string> profile;

@@ -23,13 +23,13 @@
 
 namespace {
 
-struct Run {
+struct Outcome {
   int exit_code = -1;
   std::string out, err;
 };
 
 // Runs `binary args...` with stdin from /dev/null; kills it after 60 s (a hang is a failure).
-Run Exec(const std::string& binary, const std::vector<std::string>& args,
+Outcome Exec(const std::string& binary, const std::vector<std::string>& args,
          const std::vector<std::string>& env = {}) {
   int out_pipe[2], err_pipe[2];
   EXPECT_EQ(pipe(out_pipe), 0);
@@ -51,7 +51,7 @@ Run Exec(const std::string& binary, const std::vector<std::string>& args,
   }
   close(out_pipe[1]);
   close(err_pipe[1]);
-  Run run;
+  Outcome run;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   int open_fds = 2;
@@ -83,15 +83,21 @@ Run Exec(const std::string& binary, const std::vector<std::string>& args,
   return run;
 }
 
-// Expects exit code `code` and `fragment` on stderr.
+// Expects exit code `code` and `fragment` on the last line of stderr. A bad command line (2) is
+// that one line alone; a configuration error (3) may follow the line saying which configuration
+// was chosen.
 void ExpectRefused(const std::string& binary, const std::vector<std::string>& args, int code,
                    const std::string& fragment) {
   std::string cmd = binary.substr(binary.rfind('/') + 1);
   for (const auto& a : args) cmd += " " + a;
-  const Run r = Exec(binary, args);
+  const Outcome r = Exec(binary, args);
   EXPECT_EQ(r.exit_code, code) << cmd << "\nstderr: " << r.err << "\nstdout: " << r.out.substr(0, 500);
-  EXPECT_NE(r.err.find(fragment), std::string::npos) << cmd << "\nstderr: " << r.err;
-  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << cmd << ": one line expected, got\n" << r.err;
+  ASSERT_FALSE(r.err.empty()) << cmd;
+  const size_t last = r.err.rfind('\n', r.err.size() - 2);
+  const std::string last_line = r.err.substr(last == std::string::npos ? 0 : last + 1);
+  EXPECT_NE(last_line.find(fragment), std::string::npos) << cmd << "\nstderr: " << r.err;
+  EXPECT_EQ(r.err.back(), '\n') << cmd;
+  if (code == 2) EXPECT_EQ(last, std::string::npos) << cmd << ": one line expected, got\n" << r.err;
 }
 
 class TempDir {
@@ -158,7 +164,7 @@ TEST(ClientCli, ConfigurationErrorsExit3) {
 }
 
 TEST(ClientCli, StartupLineSaysWhenTlsVerificationIsOff) {
-  const Run r = Exec(kClient, {"--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify",
+  const Outcome r = Exec(kClient, {"--server", "https://127.0.0.1:1", "--insecure-skip-tls-verify",
                                "--sync-timeout", "0.2"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("using explicit --server https://127.0.0.1:1, no token, TLS verification OFF "

@@ -1,4 +1,4 @@
-// Protocol tests of the watch loop (discovery issue, "Watch loop"): each test breaks if the rule
+// Protocol tests of the watch loop: each test breaks if the rule
 // it names is broken. They run against ScriptedServer/SliceApiModel over plain HTTP on loopback
 // with shortened timings (backoff in tens of ms, stall timeouts under a second).
 #include <gtest/gtest.h>

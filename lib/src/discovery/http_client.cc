@@ -287,9 +287,13 @@ HttpResult HttpClient::Get(const std::string& path_and_query, const std::string&
       result.outcome = HttpOutcome::kDeadline;
       break;
     }
-    // Short poll: curl's own timers, socket activity and curl_multi_wakeup end it early; the
-    // 20 ms cap bounds how late a stall or deadline is noticed.
-    curl_multi_poll(multi, nullptr, 0, 20, nullptr);
+    // Sleep until the earlier of the stall and the deadline (curl's own timers, socket activity
+    // and curl_multi_wakeup end it sooner): an idle watch costs no wakeups, which matters when one
+    // process holds many watchers. The 1 s cap is a safety net only.
+    int64_t wait_ms = 1000;
+    if (stall_nanos > 0) wait_ms = std::min(wait_ms, (t.last_byte_nanos + stall_nanos - now) / 1'000'000 + 1);
+    if (deadline_nanos > 0) wait_ms = std::min(wait_ms, (deadline_nanos - now) / 1'000'000 + 1);
+    curl_multi_poll(multi, nullptr, 0, static_cast<int>(std::max<int64_t>(wait_ms, 1)), nullptr);
   }
   if (t.status == 0) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t.status);
   result.status = static_cast<int>(t.status);

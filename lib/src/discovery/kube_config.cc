@@ -1,4 +1,6 @@
-// Loaders for in-cluster, kubeconfig and automatic configuration (kubernetes-api.md §4).
+// Loaders for in-cluster, kubeconfig and automatic configuration, as client-go's rest.InClusterConfig
+// and clientcmd (https://kubernetes.io/docs/tasks/run-application/access-api-from-pod/,
+// https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/).
 // Matches client-go where it matters: IPv6 hosts bracketed, relative kubeconfig paths resolved
 // against the kubeconfig's directory, POD_NAMESPACE before the namespace file, and no credentials
 // sent to a plain-http kubeconfig server (clientcmd only loads auth for TLS transports).
@@ -214,7 +216,8 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const KubeconfigOptions& options) {
       auto user = find_named("users", user_name, "user");
       if (!user.ok()) return user.status();
       if (plain_http) {
-        // client-go sends no credentials over plain http (kubernetes-api.md §4.2); neither do we.
+        // client-go sends no credentials over plain http (clientcmd loads auth for TLS transports
+        // only); neither do we.
         auth = "credentials not sent over plain http";
       } else {
         config.token = str(*user, "token");

@@ -286,7 +286,7 @@ class WatcherImpl final : public ServiceWatcher {
         status ? status->message
                : token_.RedactedPrefix(result.error_body, kMaxServerTextInMessage);
     if (result.status == 401) {
-      // client-go drops its cached token on any 401 (kubernetes-api.md §4.1): re-read it now,
+      // client-go drops its cached token on any 401 (transport/token_source.go): re-read it now,
       // retry at once the first time, then back off.
       token_.ForceReload().IgnoreError();
       if (++consecutive_401_ == 1) {

@@ -8,46 +8,39 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <utility>
 
-#include "absl/strings/str_cat.h"
 #include "input/numeric_flag.h"
 
 namespace k8slb::input {
 
-inline CLI::Validator RealIn(double min, double max) {
+// A validator from a parse function of numeric_flag.h: empty string when the text passes, else
+// the message.
+template <typename Parse>
+CLI::Validator FlagValidator(Parse parse, std::string description, std::string name) {
   return CLI::Validator(
-      [=](std::string& text) -> std::string {
-        auto v = ParseDoubleFlag("", text, min, max);
+      [parse](std::string& text) -> std::string {
+        auto v = parse(text);
         return v.ok() ? std::string() : std::string(v.status().message());
       },
-      "NUMBER", "RealIn");
+      std::move(description), std::move(name));
+}
+
+inline CLI::Validator RealIn(double min, double max) {
+  return FlagValidator([=](const std::string& t) { return ParseDoubleFlag("", t, min, max); }, "NUMBER", "RealIn");
 }
 
 inline CLI::Validator IntegerIn(int64_t min, int64_t max) {
-  return CLI::Validator(
-      [=](std::string& text) -> std::string {
-        auto v = ParseIntFlag("", text, min, max);
-        return v.ok() ? std::string() : std::string(v.status().message());
-      },
-      "INT", "IntegerIn");
+  return FlagValidator([=](const std::string& t) { return ParseIntFlag("", t, min, max); }, "INT", "IntegerIn");
 }
 
 inline CLI::Validator UnsignedUpTo(uint64_t max) {
-  return CLI::Validator(
-      [=](std::string& text) -> std::string {
-        auto v = ParseUintFlag("", text, max);
-        return v.ok() ? std::string() : std::string(v.status().message());
-      },
-      "UINT", "UnsignedUpTo");
+  return FlagValidator([=](const std::string& t) { return ParseUintFlag("", t, max); }, "UINT", "UnsignedUpTo");
 }
 
 inline CLI::Validator HostPortAddress(bool allow_zero_port = true) {
-  return CLI::Validator(
-      [=](std::string& text) -> std::string {
-        auto v = ParseHostPortFlag("", text, allow_zero_port);
-        return v.ok() ? std::string() : std::string(v.status().message());
-      },
-      "HOST:PORT", "HostPortAddress");
+  return FlagValidator([=](const std::string& t) { return ParseHostPortFlag("", t, allow_zero_port); },
+                       "HOST:PORT", "HostPortAddress");
 }
 
 }  // namespace k8slb::input
