@@ -12,6 +12,7 @@
 
 #include "echo_server/echo_server.h"
 #include "input/cli_flags.h"
+#include "k8slb/version.h"
 
 namespace {
 
@@ -60,9 +61,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the latency and error randomness")
       ->check(k8slb::input::UnsignedUpTo(UINT64_MAX))
       ->capture_default_str();
+  app.set_version_flag("--version", std::string("k8slb-echo-server ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "k8slb-echo-server: " << e.what() << " (see --help)\n";

@@ -9,6 +9,7 @@
 
 #include "fakeapi/server/fake_api_server.h"
 #include "input/cli_flags.h"
+#include "k8slb/version.h"
 #include "sim/scenario/scenario.h"
 
 namespace {
@@ -54,9 +55,10 @@ int main(int argc, char** argv) {
   app.add_option("--bookmark-interval", bookmark_interval_s, "seconds between watch BOOKMARK events")
       ->check(k8slb::input::RealIn(0.001, 86400))
       ->capture_default_str();
+  app.set_version_flag("--version", std::string("k8slb-fakeapi ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return Fail(e.what());
