@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "input/cli_flags.h"
 #include "k8slb/version.h"
 #include "sim/engine/check.h"
 #include "sim/engine/engine.h"
@@ -312,15 +313,19 @@ int main(int argc, char** argv) {
   run_cmd->add_option("scenario", run.scenario, "Scenario file or shipped name (e.g. steady)")
       ->required();
   run_cmd->add_option("--mode", run.mode, "virtual (default: offline, virtual time) or live");
-  run_cmd->add_option("--seed", run.seed, "Random seed (default: the scenario's seed)");
+  run_cmd->add_option("--seed", run.seed, "Random seed (default: the scenario's seed)")
+      ->check(k8slb::input::UnsignedUpTo(UINT64_MAX));
   run_cmd->add_option("--out", run.out, "Report folder (default: out/<scenario>)");
   run_cmd->add_option("--strategies", run.strategies,
                       "Comma-separated strategies (default: the scenario's list)");
   run_cmd->add_option("--duration", run.duration_s,
-                      "Override clients.durationSeconds (seconds; later events are skipped)");
-  run_cmd->add_option("--speed", run.speed, "Live: scenario seconds per wall second (default 1)");
+                      "Override clients.durationSeconds (seconds; later events are skipped)")
+      ->check(k8slb::input::RealIn(0.001, 1e6));
+  run_cmd->add_option("--speed", run.speed, "Live: scenario seconds per wall second (default 1)")
+      ->check(k8slb::input::RealIn(0.001, 1000));
   run_cmd->add_option("--watch-delay-ms", run.watch_delay_ms,
-                      "Virtual: slice change to client update delay (default 2)");
+                      "Virtual: slice change to client update delay (default 2)")
+      ->check(k8slb::input::RealIn(0, 60000));
   run_cmd->add_flag("--check", run.check,
                     "Evaluate the scenario's expect: block afterwards (exit 1 on failure)");
   run_cmd->add_flag("--quiet", run.quiet, "Print nothing but errors and checks");
