@@ -394,7 +394,7 @@ absl::Status ParsePods(const Errors& e, const YAML::Node& node, PodSpec* p) {
 absl::Status ParseClients(const Errors& e, const YAML::Node& node, ClientSpec* c) {
   MapReader r(e, node, "clients");
   K8SLB_RETURN_IF_ERROR(
-      r.Check({"count", "zone", "rateRps", "concurrency", "durationSeconds"}));
+      r.Check({"count", "zone", "rateRps", "concurrency", "durationSeconds", "discovery"}));
   K8SLB_RETURN_IF_ERROR(r.IntAs("count", 1, 1000, &c->count));
   if (r.Has("zone")) {
     std::string zone;
@@ -405,6 +405,23 @@ absl::Status ParseClients(const Errors& e, const YAML::Node& node, ClientSpec* c
   K8SLB_RETURN_IF_ERROR(r.Number("rateRps", 0, false, 1e7, &c->rate_rps));
   K8SLB_RETURN_IF_ERROR(r.IntAs("concurrency", 1, 100000, &c->concurrency));
   K8SLB_RETURN_IF_ERROR(r.Number("durationSeconds", 0, true, 86400, &c->duration_s));
+  if (r.Has("discovery")) {
+    MapReader d(e, r.Value("discovery"), "clients.discovery");
+    K8SLB_RETURN_IF_ERROR(d.Check({"backoffInitialSeconds", "backoffMaxSeconds"}));
+    for (auto [key, field] : {std::pair{"backoffInitialSeconds", &c->discovery.backoff_initial_s},
+                              std::pair{"backoffMaxSeconds", &c->discovery.backoff_max_s}}) {
+      if (!d.Has(key)) continue;
+      double value = 0;
+      K8SLB_RETURN_IF_ERROR(d.Number(key, 0, true, 3600, &value));
+      *field = value;
+    }
+    if (c->discovery.backoff_initial_s && c->discovery.backoff_max_s &&
+        *c->discovery.backoff_max_s < *c->discovery.backoff_initial_s) {
+      return d.ErrorAt("backoffMaxSeconds",
+                       absl::StrFormat("must be at least backoffInitialSeconds (%g), got %g",
+                                       *c->discovery.backoff_initial_s, *c->discovery.backoff_max_s));
+    }
+  }
   return absl::OkStatus();
 }
 

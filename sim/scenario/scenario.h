@@ -47,12 +47,20 @@ struct PodSpec {
   double drain_s = 1.0;               // preStop delay: keeps serving while terminating
 };
 
+// Explicit overrides of the k8slb clients' discovery settings (k8slb::DiscoveryOptions); an
+// absent field keeps the library's default, so a run measures what users get.
+struct DiscoveryOverrides {
+  std::optional<double> backoff_initial_s;  // DiscoveryOptions::backoff_initial
+  std::optional<double> backoff_max_s;      // DiscoveryOptions::backoff_max
+};
+
 struct ClientSpec {
   int count = 1;
   std::optional<std::string> zone;  // the client's zone (zone-aware picking)
   double rate_rps = 100;            // per client; 0 = closed loop at `concurrency`
   int concurrency = 4;
   double duration_s = 30;           // traffic runs from t=0 to duration_s
+  DiscoveryOverrides discovery;
 };
 
 enum class EventKind {
