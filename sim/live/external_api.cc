@@ -51,12 +51,14 @@ absl::StatusOr<ExternalApi> ConnectExternalApi(const std::string& kubeconfig_pat
   if (pods_namespace == nullptr) return api;
 
   std::string address = url->host;
-  if (address == "localhost") address = "127.0.0.1";
   boost::system::error_code ec;
   asio::ip::make_address(address, ec);
   if (ec) {
-    // A name: resolve it outside, dial the address inside, keep the name for TLS.
-    absl::StatusOr<std::string> resolved = ResolveOnHost(*pods_namespace, address);
+    // A name: resolve it outside (localhost is 127.0.0.1 everywhere), dial the address inside,
+    // and keep the name for TLS so the server's certificate still verifies.
+    absl::StatusOr<std::string> resolved =
+        address == "localhost" ? absl::StatusOr<std::string>("127.0.0.1")
+                               : ResolveOnHost(*pods_namespace, address);
     if (!resolved.ok()) return resolved.status();
     if (api.config.tls_server_name.empty()) api.config.tls_server_name = url->host;
     address = *resolved;
@@ -66,8 +68,6 @@ absl::StatusOr<ExternalApi> ConnectExternalApi(const std::string& kubeconfig_pat
         "--api-server: the server ", server,
         " is a non-loopback IPv6 address, which the pods' namespace cannot relay yet; use an IPv4 "
         "address or a name"));
-  } else if (address != url->host) {
-    api.config.server = absl::StrCat(url->scheme, "://", JoinHostPort(address, url->port), url->path);
   }
   if (absl::Status st = pods_namespace->AddLocalAddress(address);
       !st.ok() && asio::ip::make_address(address).is_v4()) {

@@ -315,6 +315,8 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   fleet_options.error_rate = scenario.pods.error_rate;
   fleet_options.seed = options.seed;
   PodFleet fleet(fleet_options, recorder);
+  // Declared before the server: the model's listeners point at both, so they must outlive it.
+  std::unique_ptr<ClusterMirror> mirror;
 
   auto api = fakeapi::FakeApiServer::Start(api_options);
   if (!api.ok()) {
@@ -322,7 +324,6 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
                         absl::StrCat("live: cannot start fakeapi: ", api.status().message()));
   }
   std::unique_ptr<fakeapi::FakeApiServer> server = std::move(*api);
-  std::unique_ptr<ClusterMirror> mirror;
   // Teardown order matters: the model's listeners point at `fleet` and `mirror`, so the server
   // (and its timer thread) stops first. Every exit path after this point runs it.
   auto stop_all = [&]() {

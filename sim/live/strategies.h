@@ -51,6 +51,9 @@ namespace k8slb::sim::live {
 
 class PodFleet;
 
+// One simulated client pod of a strategy: Call() sends one Echo RPC the way that strategy
+// routes it and says which pod answered. Implementations are thread-safe (a LoadGenerator calls
+// them from its worker threads) and own their connections.
 class StrategyClient {
  public:
   virtual ~StrategyClient() = default;

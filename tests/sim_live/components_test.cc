@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "echo_server/echo_server.h"
+#include "k8slb/discovery.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
 #include "sim/live/live_engine.h"
@@ -228,6 +229,42 @@ TEST(LoadGeneratorTest, OpenLoopSendsAtTheScenarioRate) {
   Report r = recorder.Snapshot(2.0, true);
   ASSERT_NE(r.FindStrategy("s"), nullptr);
   EXPECT_EQ(r.FindStrategy("s")->ok, 200u);
+}
+
+// k8slb clients get the library's DiscoveryOptions, changed only where the scenario says so.
+TEST(DiscoverySettingsTest, LibraryDefaultsUnlessTheScenarioOverridesThem) {
+  auto plain = scenario::ParseScenario("clients: {count: 1}\n", "plain.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  DiscoveryOptions options;
+  ApplyDiscoveryOverrides(plain->clients.discovery, &options);
+  const DiscoveryOptions defaults;
+  EXPECT_EQ(options.backoff_initial, defaults.backoff_initial);
+  EXPECT_EQ(options.backoff_max, defaults.backoff_max);
+
+  auto tuned = scenario::ParseScenario(
+      "clients: {discovery: {backoffInitialSeconds: 0.2, backoffMaxSeconds: 5}}\n", "tuned.yaml");
+  ASSERT_TRUE(tuned.ok()) << tuned.status();
+  ApplyDiscoveryOverrides(tuned->clients.discovery, &options);
+  EXPECT_EQ(options.backoff_initial, milliseconds(200));
+  EXPECT_EQ(options.backoff_max, milliseconds(5000));
+
+  auto only_max = scenario::ParseScenario("clients: {discovery: {backoffMaxSeconds: 2}}\n", "m.yaml");
+  ASSERT_TRUE(only_max.ok());
+  DiscoveryOptions partly;
+  ApplyDiscoveryOverrides(only_max->clients.discovery, &partly);
+  EXPECT_EQ(partly.backoff_initial, defaults.backoff_initial);
+  EXPECT_EQ(partly.backoff_max, milliseconds(2000));
+
+  for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
+           {"clients: {discovery: {backoffInitialSeconds: 2, backoffMaxSeconds: 1}}\n",
+            "bad.yaml:1: clients.discovery.backoffMaxSeconds: must be at least backoffInitialSeconds (2), got 1"},
+           {"clients: {discovery: {backoffInitialSeconds: 0}}\n",
+            "bad.yaml:1: clients.discovery.backoffInitialSeconds: must be greater than 0, got 0"},
+           {"clients: {discovery: {stallSeconds: 3}}\n", "clients.discovery"}}) {
+    auto bad = scenario::ParseScenario(yaml, "bad.yaml");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(std::string(bad.status().message()).find(message), std::string::npos) << bad.status();
+  }
 }
 
 // Every pod serves every port of the fleet (one Service port per strategy is how server-side

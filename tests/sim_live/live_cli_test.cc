@@ -331,6 +331,27 @@ TEST_F(ApiServerTest, RefusesCredentialsWithoutThePermissionsBeforeCreatingAnyth
   EXPECT_TRUE(Leftovers().empty()) << absl::StrJoin(Leftovers(), ", ");
 }
 
+// A server named by a host name (kind writes https://127.0.0.1:PORT, others a name): the run
+// resolves it outside the namespace, relays that address and keeps the name for TLS.
+TEST_F(ApiServerTest, AServerNamedByAHostNameIsReachedThroughTheRelay) {
+  std::ifstream admin(kubeconfig_);
+  std::string text((std::istreambuf_iterator<char>(admin)), std::istreambuf_iterator<char>());
+  const size_t at = text.find("https://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, std::string("https://127.0.0.1").size(), "https://localhost");
+  const std::string named = dir_ + "/named.kubeconfig";
+  std::ofstream(named) << text;
+  auto result = RunProcess(SimArgs(named, "3", "2"), {}, milliseconds(60000));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  auto report = LoadReport(dir_ + "/report");
+  ASSERT_TRUE(report.ok()) << report.status();
+  const StrategyReport* lr = report->FindStrategy("least-request");
+  ASSERT_NE(lr, nullptr);
+  EXPECT_EQ(lr->pods_used, 3);
+  EXPECT_EQ(lr->failed, 0u);
+  EXPECT_TRUE(Leftovers().empty()) << absl::StrJoin(Leftovers(), ", ");
+}
+
 TEST_F(ApiServerTest, RemovesLeftoversOfARunWhoseProcessIsGone) {
   char host[256] = {0};
   ::gethostname(host, sizeof(host) - 1);
