@@ -97,7 +97,9 @@ void ExpectRefused(const std::string& binary, const std::vector<std::string>& ar
   const std::string last_line = r.err.substr(last == std::string::npos ? 0 : last + 1);
   EXPECT_NE(last_line.find(fragment), std::string::npos) << cmd << "\nstderr: " << r.err;
   EXPECT_EQ(r.err.back(), '\n') << cmd;
-  if (code == 2) EXPECT_EQ(last, std::string::npos) << cmd << ": one line expected, got\n" << r.err;
+  if (code == 2) {
+    EXPECT_EQ(last, std::string::npos) << cmd << ": one line expected, got\n" << r.err;
+  }
 }
 
 class TempDir {
