@@ -10,10 +10,11 @@
 //   k8slb client's SliceStore (the library's own code, as in production) and the cluster
 //   infrastructure's view (kube-proxy rules for ClusterIP, CoreDNS answers for headless DNS).
 //   API faults stop deliveries but never empty a set (fail-static): `disconnect` → reconnect
-//   after the library's initial backoff (0.8 s) and relist; `expire` → history compacted (the
-//   next resume relists); `errors` → retries with doubling backoff (0.8 s .. 30 s; 429 retries
-//   every 1 s as Retry-After says) until the errors stop, then relist; `stall` → nothing until
-//   the stall ends, with a relist at each stall timeout (90 s, DiscoveryOptions::stall_timeout).
+//   after the library's initial backoff and relist; `expire` → history compacted (the next
+//   resume relists); `errors` → retries with doubling backoff (initial .. max; 429 retries every
+//   1 s as Retry-After says) until the errors stop, then relist; `stall` → nothing until the
+//   stall ends, with a relist at each stall timeout. Backoffs and the stall timeout are
+//   DiscoveryOptions' defaults unless the scenario's clients.discovery overrides them.
 // - Servers: a pod's service time is meanMs + Exp(jitterMs), times its `slow` factor, stretched
 //   by processor sharing beyond kPodParallelism RPCs in flight at that pod (so least-request's
 //   in-flight signal has something to see). `errorRate` answers UNAVAILABLE. A crashed pod
@@ -68,15 +69,29 @@ constexpr double kFailFastMs = 0.05;          // a refused connect or a fast fai
 constexpr int64_t kSubchannelBackoffInitial = 1'000'000'000;
 constexpr double kSubchannelBackoffMultiplier = 1.6;
 constexpr int64_t kSubchannelBackoffMax = 120'000'000'000;
-// The library's discovery defaults, read from DiscoveryOptions so a run models what users get.
-const int64_t kWatchBackoffInitial = std::chrono::nanoseconds(DiscoveryOptions{}.backoff_initial).count();
-const int64_t kWatchBackoffMax = std::chrono::nanoseconds(DiscoveryOptions{}.backoff_max).count();
 constexpr int64_t kRetryAfter429 = 1'000'000'000;
-const int64_t kStallTimeout = std::chrono::nanoseconds(DiscoveryOptions{}.stall_timeout).count();
 constexpr int64_t kDnsMinReresolve = 30'000'000'000;
 
 int64_t ToNanos(double s) { return static_cast<int64_t>(std::llround(s * 1e9)); }
 double ToSeconds(int64_t n) { return static_cast<double>(n) / 1e9; }
+
+// The watch's timing: the library's DiscoveryOptions defaults, with the scenario's explicit
+// clients.discovery overrides (a run measures what users get unless the scenario says otherwise).
+// The engine models one watch shared by the clients, so backoff jitter is not drawn: every retry
+// waits its full step, the latest a client of the library would.
+struct WatchTiming {
+  int64_t backoff_initial;
+  int64_t backoff_max;
+  int64_t stall_timeout;
+};
+WatchTiming MakeWatchTiming(const scenario::DiscoveryOverrides& overrides) {
+  const DiscoveryOptions defaults;
+  auto nanos = [](auto d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
+  WatchTiming t{nanos(defaults.backoff_initial), nanos(defaults.backoff_max), nanos(defaults.stall_timeout)};
+  if (overrides.backoff_initial_s) t.backoff_initial = ToNanos(*overrides.backoff_initial_s);
+  if (overrides.backoff_max_s) t.backoff_max = ToNanos(*overrides.backoff_max_s);
+  return t;
+}
 
 // Simulation draws: SplitMix64 streams (util/splitmix64.h) with an exponential on top.
 class Rng {
@@ -194,7 +209,8 @@ class Simulation {
  public:
   Simulation(const scenario::Scenario& sc, const RunOptions& options, RunRecorder& recorder)
       : sc_(sc), options_(options), recorder_(recorder),
-        clock_(std::make_shared<ManualClock>(0)), latency_(kDefaultLatencyDecay, clock_) {}
+        clock_(std::make_shared<ManualClock>(0)), latency_(kDefaultLatencyDecay, clock_),
+        watch_timing_(MakeWatchTiming(sc.clients.discovery)) {}
 
   absl::StatusOr<RunSummary> Run();
 
@@ -240,6 +256,7 @@ class Simulation {
   RunRecorder& recorder_;
   std::shared_ptr<ManualClock> clock_;
   LatencySignal latency_;  // the library's rule, on clock_
+  const WatchTiming watch_timing_;
   std::unique_ptr<fake::Cluster> cluster_;
   int64_t now_ = 0;
   int64_t end_ = 0;
@@ -463,7 +480,7 @@ void Simulation::ApplyFault(const scenario::Event& ev) {
   switch (ev.kind) {
     case EventKind::kDisconnect:
       watch_up_ = false;
-      Push(now_ + kWatchBackoffInitial, EvType::kWatchResume, fault_gen_);
+      Push(now_ + watch_timing_.backoff_initial, EvType::kWatchResume, fault_gen_);
       break;
     case EventKind::kExpire:
       // Only the history goes: streams that are up stay up; the next resume (after any
@@ -475,10 +492,10 @@ void Simulation::ApplyFault(const scenario::Event& ev) {
       watch_up_ = false;
       const int64_t until = now_ + ToNanos(ev.duration_s);
       int64_t t = now_;
-      int64_t backoff = kWatchBackoffInitial;
+      int64_t backoff = watch_timing_.backoff_initial;
       while (t < until) {
         t += ev.status == 429 ? kRetryAfter429 : backoff;
-        backoff = std::min(backoff * 2, kWatchBackoffMax);
+        backoff = std::min(backoff * 2, watch_timing_.backoff_max);
       }
       Push(t, EvType::kWatchResume, fault_gen_);
       break;
@@ -486,7 +503,7 @@ void Simulation::ApplyFault(const scenario::Event& ev) {
     case EventKind::kStall: {
       watch_up_ = false;
       const int64_t until = now_ + ToNanos(ev.duration_s);
-      for (int64_t t = now_ + kStallTimeout; t < until; t += kStallTimeout) {
+      for (int64_t t = now_ + watch_timing_.stall_timeout; t < until; t += watch_timing_.stall_timeout) {
         Push(t, EvType::kWatchRelist, fault_gen_);
       }
       Push(until, EvType::kWatchResume, fault_gen_);
