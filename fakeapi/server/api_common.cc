@@ -34,6 +34,7 @@ std::string StatusJson(const StatusError& error) {
       ordered_json cause = ordered_json::object();
       if (!c.reason.empty()) cause["reason"] = c.reason;
       cause["message"] = c.message;
+      if (!c.field.empty()) cause["field"] = c.field;
       causes.push_back(cause);
     }
     details["causes"] = causes;
@@ -92,6 +93,23 @@ StatusError Invalid(const std::string& kind_group, const std::string& name, cons
                      .message = absl::StrCat(kind_group, " \"", name, "\" is invalid: ", field_error),
                      .details_name = name,
                      .causes = {{.reason = "FieldValueInvalid", .message = field_error}}};
+}
+
+StatusError InvalidObject(const std::string& group, const std::string& kind, const std::string& name,
+                          const api::FieldErrorList& errors) {
+  std::string qualified = group.empty() ? kind : absl::StrCat(kind, ".", group);
+  StatusError e{.code = 422,
+                .reason = "Invalid",
+                .message = errors.empty()
+                               ? absl::StrCat(qualified, " ", api::GoQuote(name), " is invalid")
+                               : absl::StrCat(qualified, " ", api::GoQuote(name), " is invalid: ",
+                                              api::AggregateMessage(errors)),
+                .details_name = name,
+                .details_resource = GroupResource{group, kind}};
+  for (const api::FieldError& fe : errors) {
+    e.causes.push_back({.reason = std::string(fe.Reason()), .message = fe.Body(), .field = fe.field});
+  }
+  return e;
 }
 
 StatusError Expired(std::string message) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "fakeapi/api/field_error.h"
 #include "http_server.h"
 
 namespace k8slb::fakeapi {
@@ -34,6 +35,7 @@ struct StatusError {
   struct Cause {
     std::string reason;  // details.causes[].reason (omitted when empty)
     std::string message;
+    std::string field;  // details.causes[].field (omitted when empty)
   };
   std::vector<Cause> causes;
 };
@@ -51,6 +53,10 @@ StatusError NotFound(const GroupResource& gr, const std::string& name);
 StatusError AlreadyExists(const GroupResource& gr, const std::string& name);
 StatusError Conflict(const GroupResource& gr, const std::string& name);
 StatusError Invalid(const std::string& kind_group, const std::string& name, const std::string& field_error);
+// 422 Invalid from field errors (errors.NewInvalid): `<Kind>.<group> "<name>" is invalid: <errors>`,
+// details {name, group, kind: Kind, causes: one per error}.
+StatusError InvalidObject(const std::string& group, const std::string& kind, const std::string& name,
+                          const api::FieldErrorList& errors);
 StatusError Expired(std::string message);
 StatusError TooManyRequests(int retry_after_s);
 StatusError InternalError(const std::string& cause);

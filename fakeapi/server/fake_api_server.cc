@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "api_common.h"
 #include "auth.h"
+#include "fakeapi/api/validation.h"
 #include "http_server.h"
 #include "kube_docs.h"
 #include "tls.h"
@@ -155,6 +156,58 @@ struct ResourcePath {
   std::string name;
   std::string subresource;
 };
+
+// The `Warning: 299 - "..."` header value (RFC 7234 warn-code 299, warn-agent "-") that the real
+// server sends for a write it accepted with a caveat (apiserver pkg/warning).
+std::string WarningHeader(const std::string& text) {
+  std::string escaped;
+  for (char c : text) {
+    if (c == '"' || c == '\\') escaped.push_back('\\');
+    escaped.push_back(c);
+  }
+  return absl::StrCat("299 - \"", escaped, "\"");
+}
+
+// The registry's defaulting and validation of an EndpointSlice before it is stored
+// (pkg/apis/discovery/v1 defaults: ports[].name "" and protocol TCP; then ValidateEndpointSlice
+// or ValidateEndpointSliceUpdate). `object` is the whole new object with metadata.namespace set.
+struct SliceCheck {
+  std::optional<StatusError> error;
+  std::vector<std::string> warnings;  // Warning header texts
+};
+SliceCheck PrepareSlice(json& object, const json* old, bool allow_loopback) {
+  SliceCheck out;
+  if (auto ports = object.find("ports"); ports != object.end() && ports->is_array()) {
+    for (json& p : *ports) {
+      if (!p.is_object()) continue;
+      if (!p.contains("name") || p["name"].is_null()) p["name"] = "";
+      if (!p.contains("protocol") || p["protocol"].is_null()) p["protocol"] = "TCP";
+    }
+  }
+  // A generated name is generateName (at most 58 characters) plus five characters that are
+  // always valid, so validating that stand-in validates the name the model will generate.
+  json checked = object;
+  if (MetaStr(checked, "name").empty() && !MetaStr(checked, "generateName").empty()) {
+    checked["metadata"]["name"] = MetaStr(checked, "generateName").substr(0, 58) + "xxxxx";
+  }
+  api::EndpointSliceRules rules{.allow_loopback = allow_loopback};
+  api::ValidationResult v = old != nullptr ? api::ValidateEndpointSliceUpdate(checked, *old, rules)
+                                           : api::ValidateEndpointSlice(checked, rules);
+  if (!v.ok()) {
+    out.error = InvalidObject("discovery.k8s.io", "EndpointSlice", MetaStr(object, "name"), v.errors);
+    return out;
+  }
+  if (!v.waived.empty()) {
+    const api::FieldError& first = v.waived.front();
+    out.warnings.push_back(absl::StrCat(
+        first.field, ": ", first.value.text, " is in the loopback range (127.0.0.0/8, ::1/128)",
+        v.waived.size() > 1 ? absl::StrCat(" (and ", v.waived.size() - 1, " more loopback addresses)") : "",
+        ": a real API server refuses it; accepted because k8slb-fakeapi runs with --allow-loopback-endpoints"));
+  }
+  return out;
+}
+
+bool CidrIsLoopback(const std::string& cidr) { return absl::StartsWith(cidr, "127."); }
 
 }  // namespace
 
@@ -297,6 +350,13 @@ absl::Status FakeApiServer::Impl::Init() {
   clock_ = std::make_shared<SpeedClock>(start, options_.speed);
   fake::ClusterOptions copts =
       options_.scenario ? fake::Cluster::OptionsFromScenario(*options_.scenario) : options_.cluster;
+  if (!options_.allow_loopback_endpoints && CidrIsLoopback(copts.pod_cidr)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pod CIDR ", copts.pod_cidr,
+        " is in the loopback range, which a real API server refuses in EndpointSlices (422 \"may not be in the "
+        "loopback range\"); give pods addresses from another range (e.g. 198.18.0.0/15) or pass "
+        "--allow-loopback-endpoints"));
+  }
   copts.seed = seed;
   copts.epoch_unix_seconds = NowUnix();
   if (options_.max_endpoints_per_slice) copts.max_endpoints_per_slice = *options_.max_endpoints_per_slice;
@@ -507,7 +567,8 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
     std::lock_guard<std::mutex> lock(model_mu_);
     json j = {{"resourceVersion", std::to_string(cluster_->resource_version())},
               {"oldestWatchableResourceVersion", std::to_string(cluster_->oldest_watchable_rv())},
-              {"watches", hub_->active()}};
+              {"watches", hub_->active()},
+              {"allowLoopbackEndpoints", options_.allow_loopback_endpoints}};
     return JsonResponse(200, j.dump());
   }
   if (p == "/fake/faults/close-watches") {
@@ -934,37 +995,65 @@ HttpResponse FakeApiServer::Impl::Mutate(HttpRequest& req, const ResourcePath& r
   }
   absl::StatusOr<std::shared_ptr<const json>> result;
   int ok_status = 200;
+  std::vector<std::string> warnings;
+  const bool slices = kind == ResourceKind::kEndpointSlice;
   {
     std::lock_guard<std::mutex> lock(model_mu_);
+    // The new state of a slice is built here (patches applied), defaulted and validated as the
+    // real registry does, then handed to the model whole.
+    auto check_slice = [&](json& object, const json* old) -> std::optional<HttpResponse> {
+      if (!object["metadata"].is_object()) object["metadata"] = json::object();
+      object["metadata"]["namespace"] = rp.namespace_name;
+      SliceCheck c = PrepareSlice(object, old, options_.allow_loopback_endpoints);
+      if (c.error) return StatusResponse(*c.error);
+      warnings = std::move(c.warnings);
+      return std::nullopt;
+    };
     if (req.method == "POST") {
       if (!rp.name.empty()) return StatusResponse(MethodNotSupported(gr, "create"));
       if (!body.is_object()) return StatusResponse(BadRequest("the request body must be a JSON object"));
+      if (slices) {
+        if (auto bad = check_slice(body, nullptr)) return *bad;
+      }
       result = cluster_->Create(kind, rp.namespace_name, body);
       ok_status = 201;
     } else if (rp.name.empty()) {
       return StatusResponse(MethodNotSupported(gr, req.method == "DELETE" ? "deletecollection" : "update"));
     } else if (req.method == "PUT") {
       if (!body.is_object()) return StatusResponse(BadRequest("the request body must be a JSON object"));
+      if (slices) {
+        auto current = cluster_->Get(kind, rp.namespace_name, rp.name);
+        if (!current.ok()) return StatusResponse(FromModel(current.status(), kind, rp.name));
+        if (auto bad = check_slice(body, current->get())) return *bad;
+      }
       result = cluster_->Replace(kind, rp.namespace_name, rp.name, body);
     } else if (req.method == "PATCH") {
       std::string ct = absl::AsciiStrToLower(req.content_type);
-      if (absl::StartsWith(ct, "application/merge-patch+json") ||
-          absl::StartsWith(ct, "application/strategic-merge-patch+json")) {
-        // Strategic merge on these objects' maps is a JSON merge patch; list merge keys are not modelled.
-        result = cluster_->MergePatch(kind, rp.namespace_name, rp.name, body);
-      } else if (absl::StartsWith(ct, "application/json-patch+json")) {
-        auto current = cluster_->Get(kind, rp.namespace_name, rp.name);
-        if (!current.ok()) return StatusResponse(FromModel(current.status(), kind, rp.name));
-        json patched;
+      bool merge = absl::StartsWith(ct, "application/merge-patch+json") ||
+                   absl::StartsWith(ct, "application/strategic-merge-patch+json");
+      bool json_patch = absl::StartsWith(ct, "application/json-patch+json");
+      if (!merge && !json_patch) return StatusResponse(UnsupportedMediaType(req.content_type));
+      auto current = cluster_->Get(kind, rp.namespace_name, rp.name);
+      if (!current.ok()) return StatusResponse(FromModel(current.status(), kind, rp.name));
+      json patched;
+      if (merge) {
+        if (!body.is_object()) return StatusResponse(BadRequest("the patch must be a JSON object"));
+        // Strategic merge on these objects' maps is a JSON merge patch; list merge keys are not
+        // modelled. Only an RV the patch itself names is a precondition.
+        patched = **current;
+        patched["metadata"].erase("resourceVersion");
+        patched.merge_patch(body);
+      } else {
         try {
           patched = (*current)->patch(body);
         } catch (const std::exception& e) {
           return StatusResponse(StatusError{.code = 422, .reason = "Invalid", .message = e.what()});
         }
-        result = cluster_->Replace(kind, rp.namespace_name, rp.name, patched);
-      } else {
-        return StatusResponse(UnsupportedMediaType(req.content_type));
       }
+      if (slices) {
+        if (auto bad = check_slice(patched, current->get())) return *bad;
+      }
+      result = cluster_->Replace(kind, rp.namespace_name, rp.name, patched);
     } else {  // DELETE
       result = cluster_->Delete(kind, rp.namespace_name, rp.name);
     }
@@ -974,7 +1063,9 @@ HttpResponse FakeApiServer::Impl::Mutate(HttpRequest& req, const ResourcePath& r
     std::string name = rp.name.empty() ? MetaStr(body, "name") : rp.name;
     return StatusResponse(FromModel(result.status(), kind, name));
   }
-  return JsonResponse(ok_status, (*result)->dump());
+  HttpResponse r = JsonResponse(ok_status, (*result)->dump());
+  for (const std::string& w : warnings) r.headers.emplace_back("Warning", WarningHeader(w));
+  return r;
 }
 
 HttpResponse FakeApiServer::Impl::Scale(HttpRequest& req, const ResourcePath& rp) {
@@ -1116,6 +1207,8 @@ int FakeApiServer::active_watches() const {
   std::lock_guard<std::mutex> lock(impl_->model_mu_);
   return impl_->hub_->active();
 }
+
+bool FakeApiServer::allow_loopback_endpoints() const { return impl_->options_.allow_loopback_endpoints; }
 
 void FakeApiServer::CloseAllWatches() { impl_->CloseAllWatches(); }
 void FakeApiServer::ExpireHistory() { impl_->ExpireHistory(); }

@@ -50,8 +50,20 @@ struct FakeApiOptions {
   bool allow_non_loopback = false;
   std::optional<scenario::Scenario> scenario;  // nullopt: an empty cluster
   double speed = 1.0;                          // model time runs this many times faster than real time
-  // Cluster options when there is no scenario (seed and max endpoints below still apply).
-  fake::ClusterOptions cluster;
+  // Cluster options when there is no scenario (seed and max endpoints below still apply). Pods
+  // get addresses from 198.18.0.0/16 (RFC 2544 benchmarking range) unless told otherwise: a real
+  // API server refuses loopback endpoint addresses.
+  fake::ClusterOptions cluster = [] {
+    fake::ClusterOptions o;
+    o.pod_cidr = "198.18.0.0/16";
+    return o;
+  }();
+  // Accept loopback endpoint addresses (127.0.0.0/8, ::1) in EndpointSlices, which a real API
+  // server refuses with 422 (pkg/apis/core/validation ValidateNonSpecialIP). Off by default; when
+  // on, every write it lets through answers with a `Warning: 299 - "..."` header saying so, and
+  // /fake/state reports `"allowLoopbackEndpoints": true`. Without it, a pod CIDR in the loopback
+  // range is refused at Start (the model's EndpointSlice controller could not write those pods).
+  bool allow_loopback_endpoints = false;
   std::optional<int> max_endpoints_per_slice;  // overrides the scenario / cluster value
   std::chrono::milliseconds bookmark_interval{60000};  // periodic BOOKMARK (real server: 1 min)
   // Server-side watch lifetime when a client sends no timeoutSeconds: uniform in [min, 2*min)
@@ -94,6 +106,8 @@ class FakeApiServer {
   void WithCluster(const std::function<void(fake::Cluster&)>& fn);
   uint64_t resource_version() const;
   int active_watches() const;
+  // FakeApiOptions::allow_loopback_endpoints as the server runs with it (reports record it).
+  bool allow_loopback_endpoints() const;
 
   // ---- fault injection (also POST /fake/...; see fakeapi/README.md) ----
   // Ends every open watch stream (clean end of the chunked body).

@@ -100,7 +100,7 @@ class Session {
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(response.status), version_);
     res->set(http::field::content_type, response.content_type);
-    for (auto& [k, v] : response.headers) res->set(k, v);
+    for (auto& [k, v] : response.headers) res->insert(k, v);  // Warning may repeat
     res->body() = std::move(response.body);
     res->keep_alive(keep_alive_);
     res->prepare_payload();
@@ -123,7 +123,7 @@ class Session {
     options_ = std::move(response.stream_options);
     header_ = std::make_unique<http::response<http::empty_body>>(http::status::ok, version_);
     header_->set(http::field::content_type, response.content_type);
-    for (auto& [k, v] : response.headers) header_->set(k, v);
+    for (auto& [k, v] : response.headers) header_->insert(k, v);
     header_->chunked(true);
     serializer_ = std::make_unique<http::response_serializer<http::empty_body>>(*header_);
     beast::get_lowest_layer(derived().stream()).expires_never();

@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:6443";
   bool plain_http = false;
   bool allow_non_loopback = false;
+  bool allow_loopback_endpoints = false;
   std::string kubeconfig, sa_dir, scenario_file;
   double speed = 1.0;
   std::optional<uint64_t> seed;
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--http", plain_http, "serve plain HTTP instead of HTTPS (kubectl then sends no token)");
   app.add_flag("--allow-non-loopback", allow_non_loopback, "allow a non-loopback --listen address");
+  app.add_flag("--allow-loopback-endpoints", allow_loopback_endpoints,
+               "accept loopback addresses (127.0.0.0/8, ::1) in EndpointSlices, which a real API server refuses; "
+               "every write this lets through answers with a Warning header");
   app.add_option("--write-kubeconfig", kubeconfig, "write a kubeconfig (admin token, CA embedded) to FILE");
   app.add_option("--serviceaccount-dir", sa_dir,
                  "write token, ca.crt and namespace for the k8slb-client service account to DIR");
@@ -64,6 +68,7 @@ int main(int argc, char** argv) {
   options.listen = listen;
   options.plain_http = plain_http;
   options.allow_non_loopback = allow_non_loopback;
+  options.allow_loopback_endpoints = allow_loopback_endpoints;
   options.speed = speed;
   options.seed = seed;
   options.max_endpoints_per_slice = max_per_slice;
@@ -92,7 +97,12 @@ int main(int argc, char** argv) {
   }
   std::cout << "k8slb-fakeapi: serving " << (*server)->url();
   if (!kubeconfig.empty()) std::cout << " (kubeconfig: " << kubeconfig << ")";
-  std::cout << "\n" << std::flush;
+  std::cout << "\n";
+  if (allow_loopback_endpoints) {
+    std::cout << "k8slb-fakeapi: --allow-loopback-endpoints: loopback EndpointSlice addresses are accepted "
+                 "(a real API server refuses them)\n";
+  }
+  std::cout << std::flush;
 
   int sig = 0;
   sigwait(&signals, &sig);

@@ -242,7 +242,7 @@ TEST(FakeApi, ListShapeAndResourceVersions) {  // checklist 6, 8, 9
   EXPECT_TRUE(r.Json()["items"].is_array());
   EXPECT_TRUE(r.Json()["items"].empty());
   // RVs are global and increase; DELETED carries a new RV.
-  ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "127.0.2.1").status, 201);
+  ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "198.18.2.1").status, 201);
   uint64_t after_create = std::stoull(ListRv(*s));
   EXPECT_GT(after_create, list_rv);
   Watch w(*s, std::string(kSlices) + "?watch=1&resourceVersion=" + std::to_string(after_create));
@@ -349,7 +349,7 @@ TEST(FakeApi, WatchFromRvSendsOnlyLaterChanges) {  // checklist 3
 TEST(FakeApi, TooOldRvGivesErrorEventThenClose) {  // checklist 4
   auto s = StartServer(2);
   std::string old_rv = ListRv(*s);
-  ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "127.0.2.1").status, 201);
+  ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "198.18.2.1").status, 201);
   s->ExpireHistory();
   Watch w(*s, std::string(kSlices) + "?watch=true&resourceVersion=" + old_rv);
   ASSERT_TRUE(w.WaitEnd(5s)) << "the stream must close after the ERROR event";
@@ -405,7 +405,7 @@ TEST(FakeApi, BookmarkBeforeDeadlineAndTimeoutSeconds) {  // checklist 16
 
 TEST(FakeApi, SelectorTransitionsAreAddedAndDeleted) {  // checklist 7
   auto s = StartServer(1);
-  ASSERT_EQ(CreateSlice(*s, "manual-a", "blue", "127.0.2.1").status, 201);
+  ASSERT_EQ(CreateSlice(*s, "manual-a", "blue", "198.18.2.1").status, 201);
   std::string rv = ListRv(*s);
   Watch w(*s, std::string(kSlices) + "?watch=true&labelSelector=role%3Dblue&resourceVersion=" + rv);
   ASSERT_TRUE(w.WaitHeaders());
@@ -508,7 +508,7 @@ TEST(FakeApi, LimitAndContinuePageWithoutDuplicates) {  // checklist 18
     }
     if (page == 0) {
       // A change between pages does not leak into later pages (consistent snapshot).
-      ASSERT_EQ(CreateSlice(*s, "zzz-new", "x", "127.0.2.9").status, 201);
+      ASSERT_EQ(CreateSlice(*s, "zzz-new", "x", "198.18.2.9").status, 201);
     }
     if (!j["metadata"].contains("continue")) break;
     cont = j["metadata"]["continue"];
@@ -520,7 +520,7 @@ TEST(FakeApi, LimitAndContinuePageWithoutDuplicates) {  // checklist 18
   // An expired continue token: 410.
   json j = Get(*s, std::string(kSlices) + "?limit=3").Json();
   std::string token = j["metadata"]["continue"];
-  ASSERT_EQ(CreateSlice(*s, "bbb-new", "x", "127.0.2.10").status, 201);
+  ASSERT_EQ(CreateSlice(*s, "bbb-new", "x", "198.18.2.10").status, 201);
   s->ExpireHistory();
   Reply r = Get(*s, std::string(kSlices) + "?limit=3&continue=" + token);
   EXPECT_EQ(r.status, 410);
@@ -592,7 +592,7 @@ TEST(FakeApi, SendInitialEventsEndsWithMarkedBookmark) {  // §2.2 WatchList
 TEST(FakeApi, ExactListAndTooLargeResourceVersion) {  // §2.2 table, §2.4 too-new RV
   auto s = StartServer(1);
   std::string before = ListRv(*s);
-  ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "127.0.2.1").status, 201);
+  ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "198.18.2.1").status, 201);
   // Exact list at the older RV does not contain the new slice; a current list does.
   json old_list =
       Get(*s, std::string(kSlices) + "?resourceVersionMatch=Exact&resourceVersion=" + before).Json();
@@ -622,17 +622,17 @@ TEST(FakeApi, LegacyWatchPathAndAllNamespaces) {
 
 TEST(FakeApi, CreateReplacePatchDeleteSlices) {
   auto s = StartServer(1);
-  Reply r = CreateSlice(*s, "manual-a", "blue", "127.0.2.1");
+  Reply r = CreateSlice(*s, "manual-a", "blue", "198.18.2.1");
   ASSERT_EQ(r.status, 201) << r.body;
   json obj = r.Json();
-  EXPECT_EQ(CreateSlice(*s, "manual-a", "blue", "127.0.2.1").Json()["reason"], "AlreadyExists");
+  EXPECT_EQ(CreateSlice(*s, "manual-a", "blue", "198.18.2.1").Json()["reason"], "AlreadyExists");
   // Replace with a stale resourceVersion: 409 Conflict.
   json stale = obj;
   stale["metadata"]["resourceVersion"] = "1";
   r = Do(*s, {.method = "PUT", .path = std::string(kSlices) + "/manual-a", .body = stale.dump()});
   EXPECT_EQ(r.status, 409);
   EXPECT_EQ(r.Json()["reason"], "Conflict");
-  obj["endpoints"].push_back({{"addresses", {"127.0.2.2"}}});
+  obj["endpoints"].push_back({{"addresses", {"198.18.2.2"}}});
   r = Do(*s, {.method = "PUT", .path = std::string(kSlices) + "/manual-a", .body = obj.dump()});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Json()["endpoints"].size(), 2u);
@@ -689,7 +689,7 @@ TEST(FakeApi, FaultCloseStallDelayMalformedRvJump) {
     Watch w(*s, std::string(kSlices) + "?watch=true&resourceVersion=" + rv);
     ASSERT_TRUE(w.WaitHeaders());
     s->StallStreams(1500ms);
-    ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "127.0.2.1").status, 201);
+    ASSERT_EQ(CreateSlice(*s, "manual-a", "x", "198.18.2.1").status, 201);
     std::this_thread::sleep_for(700ms);
     EXPECT_TRUE(w.lines().empty()) << "stalled";
     EXPECT_TRUE(w.WaitLines(1, 5s)) << "delivered after the stall";
@@ -794,8 +794,79 @@ TEST(FakeApi, EmptyClusterAcceptsCreates) {
   ASSERT_TRUE(server.ok()) << server.status();
   auto& s = **server;
   EXPECT_TRUE(Get(s, kAllSlices).Json()["items"].empty());
-  ASSERT_EQ(CreateSlice(s, "manual-a", "x", "127.0.2.1").status, 201);
+  ASSERT_EQ(CreateSlice(s, "manual-a", "x", "198.18.2.1").status, 201);
   EXPECT_EQ(Get(s, kAllSlices).Json()["items"].size(), 1u);
+}
+
+// ---- endpoint addresses: loopback refused like the real server, or accepted with a warning ----
+
+TEST(FakeApi, RefusesLoopbackEndpointsWithTheRealServersBody) {
+  auto server = FakeApiServer::Start(FakeApiOptions{});
+  ASSERT_TRUE(server.ok()) << server.status();
+  Reply r = CreateSlice(**server, "crud-bad-0", "x", "127.0.0.1");
+  EXPECT_EQ(r.status, 422);
+  // The recorded kube-apiserver 1.32 answer, byte for byte.
+  EXPECT_EQ(r.body,
+            R"json({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"EndpointSlice.discovery.k8s.io \"crud-bad-0\" is invalid: endpoints[0].addresses[0]: Invalid value: \"127.0.0.1\": may not be in the loopback range (127.0.0.0/8, ::1/128)","reason":"Invalid","details":{"name":"crud-bad-0","group":"discovery.k8s.io","kind":"EndpointSlice","causes":[{"reason":"FieldValueInvalid","message":"Invalid value: \"127.0.0.1\": may not be in the loopback range (127.0.0.0/8, ::1/128)","field":"endpoints[0].addresses[0]"}]},"code":422})json");
+  EXPECT_EQ(r.headers.count("warning"), 0u);
+  EXPECT_EQ(Get(**server, "/fake/state").Json()["allowLoopbackEndpoints"], false);
+
+  // Updates and patches are checked on the resulting object.
+  ASSERT_EQ(CreateSlice(**server, "ok", "x", "198.18.2.1").status, 201);
+  json patch = {{"endpoints", json::array({{{"addresses", {"::1"}}}})}};
+  r = Do(**server, {.method = "PATCH", .path = std::string(kSlices) + "/ok", .body = patch.dump(),
+                    .content_type = "application/merge-patch+json"});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.Json()["details"]["causes"][0]["message"],
+            "Invalid value: \"::1\": must be a valid IPv4 address");
+  json doc = Get(**server, std::string(kSlices) + "/ok").Json();
+  doc["endpoints"][0]["addresses"][0] = "127.9.9.9";
+  r = Do(**server, {.method = "PUT", .path = std::string(kSlices) + "/ok", .body = doc.dump()});
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.Json()["details"]["causes"][0]["field"], "endpoints[0].addresses[0]");
+}
+
+TEST(FakeApi, RefusesALoopbackPodCidrUnlessLoopbackEndpointsAreAllowed) {
+  FakeApiOptions o;
+  o.scenario = MakeScenario(1);
+  o.scenario->cluster.pod_cidr = "127.0.1.0/24";
+  auto refused = FakeApiServer::Start(o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("pod CIDR 127.0.1.0/24 is in the loopback range"), std::string::npos)
+      << refused.status();
+  o.allow_loopback_endpoints = true;
+  auto allowed = FakeApiServer::Start(o);
+  ASSERT_TRUE(allowed.ok()) << allowed.status();
+  EXPECT_TRUE((*allowed)->allow_loopback_endpoints());
+}
+
+TEST(FakeApi, AllowLoopbackEndpointsWarnsOnEveryWriteItAffects) {
+  FakeApiOptions o;
+  o.allow_loopback_endpoints = true;
+  auto server = FakeApiServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  FakeApiServer& s = **server;
+  EXPECT_EQ(Get(s, "/fake/state").Json()["allowLoopbackEndpoints"], true);
+
+  Reply r = CreateSlice(s, "lo", "x", "127.0.0.5");
+  ASSERT_EQ(r.status, 201) << r.body;
+  ASSERT_EQ(r.headers.count("warning"), 1u);
+  EXPECT_EQ(r.headers["warning"].rfind("299 - \"endpoints[0].addresses[0]: 127.0.0.5 is in the loopback range", 0),
+            0u)
+      << r.headers["warning"];
+  EXPECT_NE(r.headers["warning"].find("--allow-loopback-endpoints"), std::string::npos);
+
+  // A write without loopback addresses carries no warning; one that keeps them does.
+  EXPECT_EQ(CreateSlice(s, "plain", "x", "198.18.2.1").headers.count("warning"), 0u);
+  r = PatchLabels(s, "lo", "y");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers.count("warning"), 1u);
+
+  // Only loopback is waived: the other special ranges are still refused.
+  r = CreateSlice(s, "ll", "x", "169.254.1.1");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.Json()["details"]["causes"][0]["message"],
+            "Invalid value: \"169.254.1.1\": may not be in the link-local range (169.254.0.0/16, fe80::/10)");
 }
 
 }  // namespace
