@@ -1,8 +1,11 @@
-// k8slb-fakeapi as a library: a fake Kubernetes API server that real clients (kubectl 1.32, the
-// JS and Python clients, k8slb's SliceWatcher) accept, serving the cluster model (fake::Cluster)
-// over HTTPS with generated certificates, bearer tokens and a small RBAC table, with scenario
-// replay in real time and fault injection (issue 3; behaviour per
-// ../shared/reference/kubernetes-api.md, whose §8 checklist the tests in tests/fakeapi/ cover).
+// k8slb-fakeapi as a library: a fake Kubernetes API server that answers as kube-apiserver 1.32
+// does (proven case by case against recorded real answers in tests/fidelity), so that kubectl
+// (create, apply, apply --server-side, diff, explain), the JS and Python clients and k8slb's
+// watcher accept it. It serves the cluster model (fake::Cluster: Services, Deployments, Pods and
+// the EndpointSlice controller, simulated) and stores the other kinds it serves (Namespaces,
+// ServiceAccounts, ConfigMaps, RBAC objects, Jobs, Endpoints), over HTTPS with generated
+// certificates, bearer tokens, anonymous requests and RBAC, with OpenAPI v2/v3, scenario replay in
+// real time and fault injection.
 //
 // Threading: every public method is thread-safe and may be called from any thread that is not
 // one of the server's own I/O threads (WithCluster's callback runs on the caller's thread under
@@ -39,9 +42,12 @@ struct RbacRule {
 struct TokenGrant {
   std::string token;
   std::string user;                 // "system:serviceaccount:default:k8slb-client", "kubernetes-admin"
-  std::vector<std::string> groups;  // informational (system:masters, system:serviceaccounts, ...)
+  std::vector<std::string> groups;  // system:masters (everything allowed), system:serviceaccounts, ...
+  // Rules this token carries itself, on top of what RBAC objects (Roles, ClusterRoles and their
+  // bindings, kubectl-created or bootstrapped) grant its user and groups.
   std::vector<RbacRule> rules;
-  bool superuser = false;  // system:masters: everything allowed
+  bool superuser = false;  // same as the group system:masters
+  std::string uid = {};    // UserInfo.uid (SelfSubjectReview)
 };
 
 struct FakeApiOptions {
@@ -79,6 +85,17 @@ struct FakeApiOptions {
   std::chrono::milliseconds token_grace{60000};
   std::optional<uint64_t> seed;  // nullopt: the scenario's seed, else 1
   int io_threads = 2;
+  // Time stands still until advanced (POST /fake/clock/advance?seconds=S, or AdvanceClock()):
+  // watch deadlines and bookmarks, answers held for a too-new resourceVersion, the watch cache
+  // window and the model's clock move only then, so a test can replay a long watch exactly and
+  // at once. Fault durations stay in real time.
+  bool manual_clock = false;
+  // The built-in identities: the admin (group system:masters) and the service account, whose
+  // Role "k8slb-endpointslice-reader" (list and watch of endpointslices) and RoleBinding of the
+  // same name are created in its namespace at start, as k8s/client-rbac.yaml grants them.
+  std::string admin_user = "kubernetes-admin";
+  std::string admin_uid = "";
+  std::string service_account_uid = "";
 };
 
 class FakeApiServer {
@@ -108,6 +125,8 @@ class FakeApiServer {
   int active_watches() const;
   // FakeApiOptions::allow_loopback_endpoints as the server runs with it (reports record it).
   bool allow_loopback_endpoints() const;
+  // Manual clock only: moves the server's time forward, running what falls due.
+  void AdvanceClock(std::chrono::nanoseconds d);
 
   // ---- fault injection (also POST /fake/...; see fakeapi/README.md) ----
   // Ends every open watch stream (clean end of the chunked body).

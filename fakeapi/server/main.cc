@@ -32,6 +32,8 @@ int main(int argc, char** argv) {
   std::optional<int> max_per_slice;
   double token_rotation_s = 0;
   double bookmark_interval_s = 60;
+  bool manual_clock = false;
+  std::string admin_user = "kubernetes-admin", admin_uid, sa_uid;
   app.add_option("--listen", listen, "HOST:PORT to listen on (loopback unless --allow-non-loopback)")
       ->capture_default_str();
   app.add_flag("--http", plain_http, "serve plain HTTP instead of HTTPS (kubectl then sends no token)");
@@ -50,6 +52,11 @@ int main(int argc, char** argv) {
                  "rotate the service-account token every SECONDS (0 = never; old token valid 60 s more)");
   app.add_option("--bookmark-interval", bookmark_interval_s, "seconds between watch BOOKMARK events")
       ->capture_default_str();
+  app.add_flag("--manual-clock", manual_clock,
+               "time stands still until POST /fake/clock/advance?seconds=S moves it (deterministic tests)");
+  app.add_option("--admin-user", admin_user, "user name of the admin token")->capture_default_str();
+  app.add_option("--admin-uid", admin_uid, "uid of the admin user (SelfSubjectReview)");
+  app.add_option("--service-account-uid", sa_uid, "uid of the k8slb-client service account user");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -74,6 +81,10 @@ int main(int argc, char** argv) {
   options.max_endpoints_per_slice = max_per_slice;
   options.token_rotation = std::chrono::milliseconds(static_cast<int64_t>(token_rotation_s * 1000));
   options.bookmark_interval = std::chrono::milliseconds(static_cast<int64_t>(bookmark_interval_s * 1000));
+  options.manual_clock = manual_clock;
+  options.admin_user = admin_user;
+  options.admin_uid = admin_uid;
+  options.service_account_uid = sa_uid;
   if (!scenario_file.empty()) {
     auto scenario = k8slb::scenario::LoadScenario(scenario_file);
     if (!scenario.ok()) return Fail(std::string(scenario.status().message()));
