@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "fakeapi/server/fake_api_server.h"
+#include "k8slb/version.h"
 #include "sim/scenario/scenario.h"
 
 namespace {
@@ -57,9 +58,10 @@ int main(int argc, char** argv) {
   app.add_option("--admin-user", admin_user, "user name of the admin token")->capture_default_str();
   app.add_option("--admin-uid", admin_uid, "uid of the admin user (SelfSubjectReview)");
   app.add_option("--service-account-uid", sa_uid, "uid of the k8slb-client service account user");
+  app.set_version_flag("--version", std::string("k8slb-fakeapi ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return Fail(e.what());
