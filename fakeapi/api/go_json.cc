@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "input/bounded_json.h"
 
 namespace k8slb::fakeapi::api {
 namespace {
@@ -65,7 +66,10 @@ class Parser {
   }
 
   absl::StatusOr<OJson> Value(const std::string& path, GoJsonDocument* doc) {
-    if (++depth_ > 10000) return absl::InvalidArgumentError("exceeded max depth");
+    // Go's decoder stops at 10000 levels with this message; k8slb bounds every document from
+    // the network at input::kDefaultMaxJsonDepth (512) levels, so nothing recursive here or in
+    // the patch and codec code runs deeper than that.
+    if (++depth_ > input::kDefaultMaxJsonDepth) return absl::InvalidArgumentError("exceeded max depth");
     SkipSpace();
     if (AtEnd()) return Eof();
     unsigned char c = Peek();

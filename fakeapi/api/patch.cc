@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "input/bounded_json.h"
 
 namespace k8slb::fakeapi::api {
 namespace {
@@ -221,6 +222,11 @@ absl::StatusOr<OJson> JsonPatch(const OJson& original, const OJson& patch) {
     }
   } catch (const std::exception& e) {
     return absl::FailedPreconditionError(e.what());
+  }
+  // Each "add" may insert a value as deep as the parse allows: bound the result as well.
+  if (input::JsonDepth(nlohmann::json(doc)) > input::kDefaultMaxJsonDepth) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the patched object is nested deeper than ", input::kDefaultMaxJsonDepth, " levels"));
   }
   return doc;
 }

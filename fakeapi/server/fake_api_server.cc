@@ -22,7 +22,7 @@
 #include "fakeapi/api/managed_fields.h"
 #include "fakeapi/api/yaml_json.h"
 #include "fakeapi/server/server_impl.h"
-#include "sim/scenario/scenario.h"
+#include "input/numeric_flag.h"
 
 namespace k8slb::fakeapi {
 namespace {
@@ -446,7 +446,7 @@ void FakeApiServer::Impl::ApplyScenarioEventsLocked(int64_t now_nanos) {
   if (!options_.scenario) return;
   const auto& timeline = options_.scenario->timeline;
   while (next_scenario_event_ < timeline.size()) {
-    const scenario::Event& ev = timeline[next_scenario_event_];
+    const fake::TimelineEvent& ev = timeline[next_scenario_event_];
     int64_t due = static_cast<int64_t>(ev.t_s * 1e9);
     if (due > now_nanos) break;
     ++next_scenario_event_;
@@ -454,20 +454,20 @@ void FakeApiServer::Impl::ApplyScenarioEventsLocked(int64_t now_nanos) {
       return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 / options_.speed));
     };
     switch (ev.kind) {
-      case scenario::EventKind::kDisconnect:
+      case fake::TimelineEventKind::kDisconnect:
         hub_->CloseAll();
         break;
-      case scenario::EventKind::kExpire:
+      case fake::TimelineEventKind::kExpire:
         store_->Expire(cluster_->resource_version());
         break;
-      case scenario::EventKind::kErrors: {
+      case fake::TimelineEventKind::kErrors: {
         absl::MutexLock f(&fault_mu_);
         fail_status_ = ev.status;
         fail_until_ = std::chrono::steady_clock::now() + real(ev.duration_s);
         fail_retry_after_ = 1;
         break;
       }
-      case scenario::EventKind::kStall: {
+      case fake::TimelineEventKind::kStall: {
         SteadyTime until = std::chrono::steady_clock::now() + real(ev.duration_s);
         stalled_until_->store(std::chrono::duration_cast<std::chrono::nanoseconds>(until.time_since_epoch()).count());
         break;
@@ -545,14 +545,16 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
     r.body = j.dump();
     return r;
   };
-  auto num = [&](const char* name, double def) -> absl::StatusOr<double> {
+  // Finite and in range (input/numeric_flag.h): NaN or 1e300 would reach float-to-int casts.
+  auto num = [&](const char* name, double def, double max = 7 * 86400.0) -> absl::StatusOr<double> {
     auto v = req.Param(name);
     if (!v) return def;
-    double d;
-    if (!absl::SimpleAtod(*v, &d) || d < 0 || !std::isfinite(d)) {
-      return absl::InvalidArgumentError(absl::StrCat("query parameter ", name, "=\"", *v, "\" is not a number >= 0"));
-    }
-    return d;
+    return input::ParseDoubleFlag(absl::StrCat("query parameter ", name), *v, 0, max);
+  };
+  auto integer = [&](const char* name, int64_t def, int64_t min, int64_t max) -> absl::StatusOr<int64_t> {
+    auto v = req.Param(name);
+    if (!v) return def;
+    return input::ParseIntFlag(absl::StrCat("query parameter ", name), *v, min, max);
   };
   auto bad = [](const absl::Status& s) { return StatusResponse(BadRequest(std::string(s.message()))); };
   const std::string& p = req.path;
@@ -621,13 +623,12 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
     absl::MutexLock lock(&model_mu_);
     store_->Compact(cluster_->resource_version());
   } else if (p == "/fake/faults/errors") {
-    auto status = num("status", 429);
+    auto status = integer("status", 429, 400, 599);
     auto seconds = num("seconds", 5);
-    auto retry = num("retryAfter", 1);
+    auto retry = integer("retryAfter", 1, 0, 86400);
     if (!status.ok()) return bad(status.status());
     if (!seconds.ok()) return bad(seconds.status());
     if (!retry.ok()) return bad(retry.status());
-    if (*status < 400 || *status > 599) return StatusResponse(BadRequest("status must be 400..599"));
     absl::MutexLock lock(&fault_mu_);
     fail_status_ = static_cast<int>(*status);
     fail_until_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000));
@@ -638,7 +639,7 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
     SteadyTime until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000));
     stalled_until_->store(std::chrono::duration_cast<std::chrono::nanoseconds>(until.time_since_epoch()).count());
   } else if (p == "/fake/faults/delay") {
-    auto ms = num("ms", 0);
+    auto ms = num("ms", 0, 3'600'000);
     if (!ms.ok()) return bad(ms.status());
     absl::MutexLock lock(&model_mu_);
     hub_->set_delay(std::chrono::milliseconds(static_cast<int64_t>(*ms)));
@@ -646,7 +647,7 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
     absl::MutexLock lock(&model_mu_);
     hub_->SendMalformed();
   } else if (p == "/fake/faults/rv-jump") {
-    auto delta = num("delta", 1000);
+    auto delta = integer("delta", 1000, 1, int64_t{1} << 40);
     if (!delta.ok()) return bad(delta.status());
     absl::MutexLock lock(&model_mu_);
     cluster_->JumpResourceVersion(static_cast<uint64_t>(*delta));
