@@ -33,6 +33,13 @@
 namespace k8slb::fakeapi {
 namespace {
 
+// The namespace objects live in: /api/v1/namespaces/NS names the Namespace NS itself (its
+// request namespace is NS, as requestinfo.go sets it for authorization), which is cluster-scoped.
+std::string ScopeNamespace(const ResourcePath& rp) {
+  return rp.info->namespaced ? rp.namespace_name : std::string();
+}
+
+
 constexpr auto kTooLargeWait = std::chrono::seconds(3);
 
 std::vector<std::string> KnownFieldSelectors(const ResourceInfo& r) {
@@ -334,7 +341,7 @@ HttpResponse FakeApiServer::Impl::Get(RequestContext& ctx, const ResourcePath& r
     ObjectPtr object;
     {
       absl::MutexLock lock(&model_mu_);
-      object = store_->Get(rp.info->resource, rp.namespace_name, rp.name);
+      object = store_->Get(rp.info->resource, ScopeNamespace(rp), rp.name);
     }
     if (rp.subresource == "scale") {
       // registry/apps/deployment/storage: the not-found names the subresource.
@@ -417,7 +424,7 @@ HttpResponse FakeApiServer::Impl::List(RequestContext& ctx, const ResourcePath& 
         if (at > global) {
           return StatusResponse(PlainInternalError("etcdserver: mvcc: required revision is a future revision"));
         }
-        auto state = store_->StateAt(rp.info->resource, rp.namespace_name, at);
+        auto state = store_->StateAt(rp.info->resource, ScopeNamespace(rp), at);
         if (!state.ok()) {
           if (cont) {
             // The 410 carries a token to continue from the start key at the latest revision.
@@ -440,10 +447,10 @@ HttpResponse FakeApiServer::Impl::List(RequestContext& ctx, const ResourcePath& 
         items = std::move(*state);
         list_rv = at;
       } else if (source == Source::kEtcdLatest) {
-        items = store_->List(rp.info->resource, rp.namespace_name);
+        items = store_->List(rp.info->resource, ScopeNamespace(rp));
         list_rv = global;
       } else {
-        items = store_->List(rp.info->resource, rp.namespace_name);
+        items = store_->List(rp.info->resource, ScopeNamespace(rp));
         list_rv = store_->ResourceRv(rp.info->resource);
       }
     }
@@ -524,7 +531,7 @@ HttpResponse FakeApiServer::Impl::Watch(RequestContext& ctx, const ResourcePath&
 
   WatchSpec spec;
   spec.resource = rp.info;
-  spec.filter.namespace_name = rp.namespace_name;
+  spec.filter.namespace_name = ScopeNamespace(rp);
   spec.filter.labels = q.labels;
   spec.filter.fields = q.fields;
   if (!rp.name.empty()) {
