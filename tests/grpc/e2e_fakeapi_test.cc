@@ -126,6 +126,7 @@ std::unique_ptr<Cluster> StartCluster(const std::string& cidr, int port, int rep
   fakeapi::FakeApiOptions o;
   o.listen = "127.0.0.1:0";
   o.cluster.pod_cidr = cidr;
+  o.allow_loopback_endpoints = true;  // the echo servers listen on loopback (refused by default)
   o.cluster.pod_timing.startup_nanos = 150'000'000;
   o.cluster.pod_timing.drain_nanos = 300'000'000;
   o.cluster.pod_timing.termination_grace_nanos = 2'000'000'000;

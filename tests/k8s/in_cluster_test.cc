@@ -106,6 +106,7 @@ class InClusterTest : public ::testing::TestWithParam<PodPlacement> {
     ASSERT_TRUE(sc.ok()) << sc.status();
     options.scenario = *sc;
     options.listen = "127.0.0.1:0";
+    options.allow_loopback_endpoints = true;  // the pods listen on 127.0.X.Y (fakeapi refuses loopback by default)
     info_.strategies = {"none"};
     recorder_ = std::make_unique<sim::RunRecorder>(info_);
     clock_ = std::make_unique<sim::live::ScenarioClock>(std::chrono::steady_clock::now(), 1.0);

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -103,6 +104,8 @@ class SliceStore {
   // Slice key → the HostPorts it lists (an entry per held slice, even one without the port).
   std::map<std::string, std::vector<std::string>> slice_host_ports_;
   std::map<std::string, Known> known_;  // HostPort → copies and stats
+  // Held slice keys already reported for an undialable port (bounded by the held slices).
+  std::set<std::string> warned_ports_;
   uint64_t next_version_ = 1;
   Listener listener_;
   mutable absl::Mutex current_mu_;  // guards only the pointer swap/copy

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -158,29 +159,94 @@ absl::StatusOr<AddressType> ParseAddressType(const Json& object) {
   return FieldError("addressType", "unknown value " + Json(s).dump() + " (want IPv4, IPv6 or FQDN)");
 }
 
-// The API server validates addresses against addressType; we check the same so that a bad
-// address is reported at parse time instead of as a failing connection later.
-bool ValidAddress(AddressType type, const std::string& address) {
-  if (address.empty()) return false;
+// Addresses are checked as kube-apiserver 1.32 validates them (kubernetes
+// pkg/apis/discovery/validation ValidateEndpointSlice and pkg/apis/core/validation
+// ValidateNonSpecialIP), so that a slice the server would refuse is refused here too, and one it
+// stores is read: IPv4 in dotted decimal (octets may carry leading zeros, read as decimal, as Go's
+// netutils.ParseIPSloppy does; the address is kept in canonical form so it can be dialed), IPv6
+// without a zone and not IPv4-mapped, neither unspecified nor link-local (unicast or multicast).
+// Loopback addresses, which a server refuses by default, are accepted: k8slb-fakeapi can be told
+// to store them (--allow-loopback-endpoints) for pods that run on one host, and a real server
+// never sends them.
+std::optional<std::string> CanonicalIPv4(const std::string& text) {
+  uint32_t octets[4];
+  size_t pos = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) {
+      if (pos >= text.size() || text[pos] != '.') return std::nullopt;
+      ++pos;
+    }
+    size_t start = pos;
+    uint32_t v = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && pos - start < 4) {
+      v = v * 10 + static_cast<uint32_t>(text[pos] - '0');
+      ++pos;
+    }
+    if (pos == start || pos - start > 3 || v > 255) return std::nullopt;
+    octets[i] = v;
+  }
+  if (pos != text.size()) return std::nullopt;
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) out.push_back('.');
+    out += std::to_string(octets[i]);
+  }
+  return out;
+}
+
+// Empty: acceptable. Otherwise what is wrong with the address.
+std::string SpecialIPv4(const std::string& canonical) {
+  in_addr a;
+  if (inet_pton(AF_INET, canonical.c_str(), &a) != 1) return "not an IPv4 address";
+  uint32_t ip = ntohl(a.s_addr);
+  if (ip == 0) return "may not be unspecified (0.0.0.0)";
+  if ((ip >> 16) == 0xA9FE) return "may not be in the link-local range (169.254.0.0/16)";
+  if ((ip >> 8) == 0xE00000) return "may not be in the link-local multicast range (224.0.0.0/24)";
+  return "";
+}
+
+std::string SpecialIPv6(const in6_addr& a) {
+  const uint8_t* b = a.s6_addr;
+  bool zero = true;
+  for (int i = 0; i < 16; ++i) zero = zero && b[i] == 0;
+  if (zero) return "may not be unspecified (::)";
+  if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) return "may not be in the link-local range (fe80::/10)";
+  if (b[0] == 0xFF && (b[1] & 0x0F) == 0x02) return "may not be in the link-local multicast range (ff02::/16)";
+  bool mapped = b[10] == 0xFF && b[11] == 0xFF;
+  for (int i = 0; i < 10; ++i) mapped = mapped && b[i] == 0;
+  if (mapped) return "must be an IPv6 address (not IPv4-mapped)";
+  return "";
+}
+
+// Returns the address to keep, or an error text.
+absl::StatusOr<std::string> CheckAddress(AddressType type, const std::string& address) {
   switch (type) {
     case AddressType::kIPv4: {
-      in_addr a;
-      return inet_pton(AF_INET, address.c_str(), &a) == 1;
+      std::optional<std::string> canonical = CanonicalIPv4(address);
+      if (!canonical) return absl::InvalidArgumentError("must be a valid IPv4 address");
+      std::string special = SpecialIPv4(*canonical);
+      if (!special.empty()) return absl::InvalidArgumentError(special);
+      return *canonical;
     }
     case AddressType::kIPv6: {
       in6_addr a;
-      return inet_pton(AF_INET6, address.c_str(), &a) == 1;
-    }
-    case AddressType::kFqdn:
-      if (address.size() > 253) return false;
-      for (char c : address) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                  c == '.';
-        if (!ok) return false;
+      if (address.find('%') != std::string::npos || inet_pton(AF_INET6, address.c_str(), &a) != 1) {
+        return absl::InvalidArgumentError("must be a valid IPv6 address");
       }
-      return true;
+      std::string special = SpecialIPv6(a);
+      if (!special.empty()) return absl::InvalidArgumentError(special);
+      return address;
+    }
+    case AddressType::kFqdn: {
+      bool ok = !address.empty() && address.size() <= 253;
+      for (char c : address) {
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+      }
+      if (!ok) return absl::InvalidArgumentError("must be a valid DNS subdomain (lower case)");
+      return address;
+    }
   }
-  return false;
+  return absl::InvalidArgumentError("unknown address type");
 }
 
 absl::StatusOr<SliceEndpoint> ParseEndpoint(const Json& e, AddressType type, const std::string& path) {
@@ -195,11 +261,12 @@ absl::StatusOr<SliceEndpoint> ParseEndpoint(const Json& e, AddressType type, con
     const Json& a = (**addresses)[i];
     if (!a.is_string()) return FieldError(Index(addr_path, i), "expected string");
     std::string s = a.get<std::string>();
-    if (!ValidAddress(type, s)) {
-      return FieldError(Index(addr_path, i),
-                        "invalid " + std::string(AddressTypeName(type)) + " address " + Json(s).dump());
+    absl::StatusOr<std::string> kept = CheckAddress(type, s);
+    if (!kept.ok()) {
+      return FieldError(Index(addr_path, i), "invalid " + std::string(AddressTypeName(type)) + " address " +
+                                                 Json(s).dump() + ": " + std::string(kept.status().message()));
     }
-    out.addresses.push_back(std::move(s));
+    out.addresses.push_back(std::move(*kept));
   }
 
   absl::StatusOr<const Json*> conditions = ReadOptionalObject(e, "conditions", path);
@@ -245,7 +312,12 @@ absl::StatusOr<SlicePort> ParsePort(const Json& p, const std::string& path) {
   SlicePort out;
   if (absl::Status st = ReadOptionalString(p, "name", path, &out.name); !st.ok()) return st;
   std::optional<int64_t> port;
-  if (absl::Status st = ReadOptionalInt(p, "port", path, 0, 65535, &port); !st.ok()) return st;
+  // Any int32: the server stores 0, negative and >65535 port numbers as given (it does not check
+  // the range); a port outside 1..65535 is dropped later, by the port selection (slice_store.cc).
+  if (absl::Status st = ReadOptionalInt(p, "port", path, std::numeric_limits<int32_t>::min(),
+                                        std::numeric_limits<int32_t>::max(), &port);
+      !st.ok())
+    return st;
   if (port.has_value()) out.port = static_cast<int32_t>(*port);
   if (absl::Status st = ReadOptionalString(p, "protocol", path, &out.protocol); !st.ok()) return st;
   if (absl::Status st = ReadOptionalString(p, "appProtocol", path, &out.app_protocol); !st.ok()) return st;

@@ -9,6 +9,8 @@
 #include "k8slb/slice_store.h"
 
 #include <algorithm>
+#include <iterator>
+#include <iostream>
 #include <map>
 #include <string>
 #include <utility>
@@ -76,6 +78,7 @@ bool SliceStore::Apply(const SliceEvent& event) {
     // leaves like a deleted one; a slice we never held is ignored.
     if (slice_host_ports_.count(key) == 0) return false;
     RemoveSlice(key);
+    warned_ports_.erase(key);
   } else {
     RemoveSlice(key);
     AddSlice(key, event.slice);
@@ -92,6 +95,9 @@ bool SliceStore::Replace(const std::vector<EndpointSlice>& slices) {
   for (const std::string& key : held) RemoveSlice(key);
   for (const auto& [key, s] : last) {
     if (Matches(*s)) AddSlice(key, *s);
+  }
+  for (auto it = warned_ports_.begin(); it != warned_ports_.end();) {
+    it = slice_host_ports_.count(*it) > 0 ? std::next(it) : warned_ports_.erase(it);
   }
   return Rebuild();
 }
@@ -130,6 +136,16 @@ void SliceStore::AddSlice(const std::string& key, const EndpointSlice& slice) {
   const std::string* slice_key = &entry->first;
   std::optional<int32_t> port = options_.port.Resolve(slice);
   if (!port.has_value()) return;  // the slice does not serve the selected port: held, contributes nothing
+  if (*port < 1 || *port > 65535) {
+    // The API server stores any int32 port number; one outside 1..65535 cannot be dialed, so the
+    // slice contributes nothing (said once per slice, not per event).
+    if (warned_ports_.insert(key).second) {
+      std::cerr << "k8slb: EndpointSlice " << key << ": port " << *port
+                << " is outside 1..65535; its endpoints are not used\n";
+    }
+    return;
+  }
+  warned_ports_.erase(key);  // valid again: a later bad port is reported again
   entry->second.reserve(slice.endpoints.size());
   for (size_t position = 0; position < slice.endpoints.size(); ++position) {
     const SliceEndpoint& se = slice.endpoints[position];
