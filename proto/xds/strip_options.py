@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Copies .proto files with their protoc-gen-validate annotations removed.
+"""Copies .proto files without their annotation options (protoc-gen-validate, udpa, xds and envoy
+annotations), which k8slb's generated code has no use for.
 
-The Envoy API protos that @grpc/grpc-js-xds ships under deps/ use validate.rules fields (e.g.
-StringRules.ignore_empty) that the validate.proto shipped beside them does not define, so protoc
-rejects them (protobuf.js, which the package itself uses, ignores unknown option fields). k8slb
-never runs protoc-gen-validate, so the annotations carry nothing for it: this removes every
-`(validate.*)` field option, every `option (validate.*) = ...;` statement and the import of
-validate/validate.proto, and copies everything else byte for byte.
+Two reasons. The Envoy API protos that @grpc/grpc-js-xds ships under deps/ use validate.rules
+fields (e.g. StringRules.ignore_empty) that the validate.proto shipped beside them does not define,
+so protoc rejects them (protobuf.js, which the package itself uses, ignores unknown option fields).
+And with optimize_for=CODE_SIZE, a descriptor whose options hold a custom-option message is parsed
+by reflection while the descriptor pool's lock is held; building that message's own descriptor
+then takes the same lock: a deadlock on first use (seen with protobuf 3.21). k8slb runs no
+validator and reads no annotation, so this removes every `(validate.*)`, `(udpa.annotations.*)`,
+`(xds.annotations.*)` and `(envoy.annotations.*)` option, field option or statement, and the
+imports of the files that define them; everything else is copied byte for byte.
 
-Usage: strip_validate.py OUT_DIR ROOT:FILE [ROOT:FILE ...]
+Usage: strip_options.py OUT_DIR ROOT:FILE [ROOT:FILE ...]
   FILE is the import path (e.g. envoy/config/core/v3/base.proto), read from ROOT/FILE and written
   to OUT_DIR/FILE. A file that is missing, or whose brackets or strings do not balance, is an
   error naming the file.
@@ -16,6 +20,10 @@ Usage: strip_validate.py OUT_DIR ROOT:FILE [ROOT:FILE ...]
 
 import os
 import sys
+
+
+STRIPPED_OPTIONS = ("(validate.", "(udpa.annotations.", "(xds.annotations.", "(envoy.annotations.")
+STRIPPED_IMPORTS = ("validate/validate.proto", "udpa/annotations/", "xds/annotations/", "envoy/annotations/")
 
 
 class ProtoError(Exception):
@@ -86,8 +94,9 @@ def is_keyword(text, i, word):
     return text.startswith(word, i) and not (after.isalnum() or after == "_")
 
 
-def is_validate_option(entry):
-    return skip_trivia(entry, 0) == len(entry) or entry[skip_trivia(entry, 0):].startswith("(validate.")
+def is_stripped_option(entry):
+    start = skip_trivia(entry, 0)
+    return start == len(entry) or entry[start:].startswith(STRIPPED_OPTIONS)
 
 
 def strip(text):
@@ -116,19 +125,19 @@ def strip(text):
         if at_statement_start and is_keyword(text, i, "import"):
             end = scan_balanced(text, i, {";"})
             statement = text[i:end + 1]
-            if "validate/validate.proto" not in statement:
+            if not any('"' + p in statement for p in STRIPPED_IMPORTS):
                 out.append(statement)
             i = end + 1
             continue
         if at_statement_start and is_keyword(text, i, "option"):
             end = scan_balanced(text, i, {";"})
             name_start = skip_trivia(text, i + 6)
-            if not text.startswith("(validate.", name_start):
+            if not text.startswith(STRIPPED_OPTIONS, name_start):
                 out.append(text[i:end + 1])  # else drop `option (validate.required) = true;`
             i = end + 1
             continue
         if c == "[":
-            # A field's option list: split at depth-0 commas, drop the validate entries.
+            # A field's option list: split at depth-0 commas, drop the stripped entries.
             end = scan_balanced(text, i + 1, {"]"})
             entries = []
             j = i + 1
@@ -136,7 +145,7 @@ def strip(text):
                 k = scan_balanced(text, j, {",", "]"}) if j < end else end
                 entries.append(text[j:k])
                 j = k + 1
-            kept = [e.strip() for e in entries if not is_validate_option(e)]
+            kept = [e.strip() for e in entries if not is_stripped_option(e)]
             if kept:
                 out.append("[" + ", ".join(kept) + "]")
             else:
@@ -160,7 +169,7 @@ def main(argv):
     for spec in argv[2:]:
         root, sep, name = spec.partition(":")
         if not sep:
-            print(f"strip_validate: {spec}: expected ROOT:FILE", file=sys.stderr)
+            print(f"strip_options: {spec}: expected ROOT:FILE", file=sys.stderr)
             return 2
         src = os.path.join(root, name)
         try:
@@ -168,20 +177,18 @@ def main(argv):
                 text = f.read()
             stripped = strip(text)
         except OSError as e:
-            print(f"strip_validate: {src}: {e.strerror} (run scripts/setup: it installs the npm folder "
+            print(f"strip_options: {src}: {e.strerror} (run scripts/setup: it installs the npm folder "
                   "these protos come from)", file=sys.stderr)
             return 1
         except ProtoError as e:
-            print(f"strip_validate: {src}: {e}", file=sys.stderr)
+            print(f"strip_options: {src}: {e}", file=sys.stderr)
             return 1
-        if "(validate." in stripped.replace("//", "\n//"):
-            # a validate option survived (in a position this scanner does not know): fail loudly
-            for lineno, line in enumerate(stripped.splitlines(), 1):
-                code = line.split("//", 1)[0]
-                if "(validate." in code:
-                    print(f"strip_validate: {src}:{lineno}: validate option left: {line.strip()}",
-                          file=sys.stderr)
-                    return 1
+        for lineno, line in enumerate(stripped.splitlines(), 1):
+            code = line.split("//", 1)[0]
+            if any(option in code for option in STRIPPED_OPTIONS):
+                # an option survived, in a position this scanner does not know: fail loudly
+                print(f"strip_options: {src}:{lineno}: annotation left: {line.strip()}", file=sys.stderr)
+                return 1
         dst = os.path.join(out_dir, name)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         tmp = dst + ".tmp"
