@@ -231,6 +231,34 @@ TEST_P(XdsClientsTest, ZonePriorityAndFailover) {
   ExpectPods(in_b, Pods({0, 1}));
 }
 
+// When no pod is ready, the library's rule keeps the serving+terminating ones, which k8slb-xds
+// sends as DRAINING. What each client then does is its own choice; this records it: grpc++ 1.51,
+// Python grpcio 1.51 and grpc-js-xds 1.14 all drop DRAINING endpoints, so RPCs fail until a pod
+// is ready again. (If a client starts using DRAINING endpoints this test says so.)
+TEST_P(XdsClientsTest, ServingTerminatingFallbackIsDrainingAndClientsDropIt) {
+  EchoPods pods({"zone-a", "zone-a"});
+  ASSERT_TRUE(pods.ok());
+  CreateSlice(SliceJson("echo-1", "echo", pods, {{.pod = 0}, {.pod = 1}}));
+  auto& client = StartClient("echo.default:grpc", "");
+  ExpectPods(client, Pods({0, 1}));
+  ReplaceSlice(SliceJson("echo-1", "echo", pods,
+                         {{.pod = 0, .ready = false, .serving = true, .terminating = true},
+                          {.pod = 1, .ready = false, .serving = true, .terminating = true}}));
+  std::vector<Round> rounds;
+  for (int i = 0; i < 60; ++i) {  // until a round reaches no pod (bounded: 60 rounds)
+    auto round = ParseRound(client.Command("rpc 5", seconds(60)));
+    ASSERT_TRUE(round) << client.Log();
+    rounds.push_back(*round);
+    if (round->ok == 0) break;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  EXPECT_TRUE(rounds.back().pods.empty()) << Describe(rounds);
+  EXPECT_EQ(rounds.back().failed, 5) << Describe(rounds);
+  ReplaceSlice(SliceJson("echo-1", "echo", pods, {{.pod = 0}, {.pod = 1, .ready = false, .serving = true,
+                                                               .terminating = true}}));
+  ExpectPods(client, Pods({0}));
+}
+
 // An API outage (every request fails, watches cut) keeps the last assignment: no empty push.
 TEST_P(XdsClientsTest, ApiOutageKeepsTheLastAssignment) {
   EchoPods pods({"zone-a", "zone-a", "zone-a"});

@@ -1,5 +1,6 @@
 #include "k8slb/xds/server.h"
 
+#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -83,6 +84,8 @@ class XdsServer::Impl {
     context_.log = options_.log;
     service_ = std::make_unique<AdsService>(&context_);
 
+    // grpc.health.v1 for readiness probes (SERVING while the server runs).
+    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     auto credentials = options_.credentials ? options_.credentials : grpc::InsecureServerCredentials();
     builder.AddListeningPort(options_.listen, credentials, &port_);

@@ -2,6 +2,7 @@
 // tests/xds/xds_test_client.cc:
 //   node client.js TARGET ECHO_PROTO [--keeper KEEPER_TARGET] [--idle-timeout-ms N]
 //   stdin: "rpc N" | "keeper N" | "quit"; stdout: one JSON line per command.
+// With --requests N it sends N RPCs, prints one row per pod and exits (xds/demo.sh).
 // Modules come from proto/xds/npm (NODE_PATH); the bootstrap from GRPC_XDS_BOOTSTRAP.
 'use strict';
 const grpc = require('@grpc/grpc-js');
@@ -12,8 +13,10 @@ const readline = require('readline');
 const [target, protoPath, ...rest] = process.argv.slice(2);
 let keeperTarget = '';
 let idleTimeoutMs = 0;
+let requests = 0;
 for (let i = 0; i + 1 < rest.length; i += 2) {
   if (rest[i] === '--keeper') keeperTarget = rest[i + 1];
+  else if (rest[i] === '--requests') requests = Number(rest[i + 1]);
   else if (rest[i] === '--idle-timeout-ms') idleTimeoutMs = Number(rest[i + 1]);
   else { console.error(`client.js: unknown flag ${rest[i]}`); process.exit(2); }
 }
@@ -47,6 +50,17 @@ async function runRpcs(stub, count) {
     }
   }
   return result;
+}
+
+if (requests > 0) {
+  runRpcs(client, requests).then((result) => {
+    for (const [pod, n] of Object.entries(result.pods).sort()) {
+      console.log(`${pod.padEnd(10)} ${String(n).padStart(5)} ${(100 * n / requests).toFixed(1).padStart(6)}%`);
+    }
+    for (const e of result.errors) console.log(`failed: ${e}`);
+    process.exit(result.failed === 0 ? 0 : 1);
+  });
+  return;
 }
 
 const lines = readline.createInterface({ input: process.stdin });
