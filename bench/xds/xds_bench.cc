@@ -361,7 +361,7 @@ int Reaction(int trials) {
     std::cerr << "k8slb_xds_bench: " << balanced.status() << "\n";
     return 1;
   }
-  k8slb::Client<k8slb::echo::Echo> client(**balanced);
+  k8slb::Client<k8slb::echo::Echo> client(*balanced);
   auto echo_call = [](auto&& invoke) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));

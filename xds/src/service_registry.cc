@@ -48,19 +48,21 @@ ServiceRegistry::~ServiceRegistry() {
     entries.swap(entries_);
   }
   janitor_.join();
-  // Unsubscribe before the sources go (each waits for a running listener), outside mu_ since a
+  for (auto& [name, entry] : entries) StopEntry(*entry);
+}
+
+void ServiceRegistry::StopEntry(Entry& entry) {
+  // Unsubscribe before the source goes (each waits for a running listener), outside mu_ since a
   // listener may be waiting for it.
-  for (auto& [name, entry] : entries) {
-    std::unique_ptr<EndpointSource::Subscription> subscription;
-    std::shared_ptr<EndpointSource> source;
-    {
-      absl::MutexLock lock(&mu_);
-      subscription = std::move(entry->subscription);
-      source = std::move(entry->source);
-    }
-    subscription.reset();
-    source.reset();
+  std::unique_ptr<EndpointSource::Subscription> subscription;
+  std::shared_ptr<EndpointSource> source;
+  {
+    absl::MutexLock lock(&mu_);
+    subscription = std::move(entry.subscription);
+    source = std::move(entry.source);
   }
+  subscription.reset();
+  source.reset();
 }
 
 void ServiceRegistry::Log(LogLevel level, const std::string& message) const {
@@ -226,15 +228,7 @@ void ServiceRegistry::JanitorLoop() {
     for (const auto& entry : newly_available) Notify(entry);
     for (auto& entry : idle) {
       Log(LogLevel::kInfo, absl::StrCat("k8slb-xds: no stream uses ", entry->name, " any more: stopped its watch"));
-      std::unique_ptr<EndpointSource::Subscription> subscription;
-      std::shared_ptr<EndpointSource> source;
-      {
-        absl::MutexLock lock(&mu_);
-        subscription = std::move(entry->subscription);
-        source = std::move(entry->source);
-      }
-      subscription.reset();
-      source.reset();
+      StopEntry(*entry);
     }
   }
 }

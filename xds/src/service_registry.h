@@ -91,6 +91,8 @@ class ServiceRegistry {
   void OnPublish(const std::string& name);
   void Notify(const std::shared_ptr<Entry>& entry);
   void JanitorLoop();
+  // Unsubscribes and destroys the entry's source (never on its publishing thread).
+  void StopEntry(Entry& entry) ABSL_LOCKS_EXCLUDED(mu_);
   void Log(LogLevel level, const std::string& message) const;
 
   const ServiceRegistryOptions options_;
