@@ -23,7 +23,9 @@ absl::StatusOr<std::string> MakeBootstrap(const BootstrapOptions& options) {
   nlohmann::json locality = nlohmann::json::object();
   if (!options.region.empty()) locality["region"] = options.region;
   if (!options.zone.empty()) locality["zone"] = options.zone;
-  if (!locality.empty()) node["locality"] = locality;
+  // Always present, even empty: @grpc/grpc-js-xds 1.14 rejects a node without "locality"
+  // ("locality field missing in node element"), though gRFC A27 makes it optional.
+  node["locality"] = locality;
   nlohmann::json bootstrap = {{"xds_servers", nlohmann::json::array({server})}, {"node", node}};
   return bootstrap.dump(2) + "\n";
 }
