@@ -12,6 +12,8 @@
 
 #include <k8slb/proto/echo.grpc.pb.h>
 
+#include "k8slb/version.h"
+
 int main(int argc, char** argv) {
   CLI::App app(
       "k8slb-xds-example: sends echo RPCs to xds:///TARGET through gRPC's own xDS client and prints which pod "
@@ -24,9 +26,10 @@ int main(int argc, char** argv) {
   app.add_option("--target", target, "xDS Listener name: SERVICE.NAMESPACE:PORT")->capture_default_str();
   app.add_option("--requests", requests, "number of RPCs")->check(CLI::Range(1, 10000000))->capture_default_str();
   app.add_option("--timeout-ms", timeout_ms, "deadline of each RPC")->check(CLI::PositiveNumber)->capture_default_str();
+  app.set_version_flag("--version", std::string("k8slb-xds-example ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "k8slb-xds-example: " << e.what() << " (see --help)\n";

@@ -12,6 +12,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "k8slb/kube_config.h"
+#include "k8slb/version.h"
 #include "k8slb/xds/bootstrap.h"
 #include "k8slb/xds/server.h"
 
@@ -81,11 +82,10 @@ int main(int argc, char** argv) {
   bootstrap_cmd->add_option("--region", bootstrap.region, "the client's region (informational)");
   bootstrap_cmd->add_option("--node-id", bootstrap.node_id, "xDS node id (shown in k8slb-xds logs)")
       ->capture_default_str();
+  app.set_version_flag("--version", std::string("k8slb-xds ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --help-all, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "k8slb-xds: " << e.what() << " (see --help)\n";
