@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A Node proxyless gRPC client (@grpc/grpc-js-xds) balancing through k8slb-xds, on loopback:
 # the fake Kubernetes API (k8slb-fakeapi --http), three echo pods on 127.0.3.1-3, one
-# EndpointSlice listing them, k8slb-xds watching it. The client sends 30 RPCs; then a fourth pod
-# joins the slice and the same client command reaches it too. Needs a build (scripts/build) and
+# EndpointSlice listing them, k8slb-xds watching it. One client process sends rounds of RPCs; halfway a
+# fourth pod joins the slice and the same channel reaches it too. Needs a build (scripts/build) and
 # scripts/setup's npm folder proto/xds/npm. Every process is stopped on exit.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -48,14 +48,28 @@ curl -sf -X POST -H 'Content-Type: application/json' --data "$(slice 3)" "$slice
 xds="$(wait_for "$tmp/xds.log" '127\.0\.0\.1:[0-9]+ ' | tr -d ' ')"
 "$build/xds/k8slb-xds" bootstrap --xds-server "$xds" --node-id node-demo > "$tmp/bootstrap.json"
 
-client() {
-  echo "\$ GRPC_XDS_BOOTSTRAP=bootstrap.json node tests/xds/js/client.js echo.default:grpc proto/echo.proto --requests 30"
-  GRPC_XDS_BOOTSTRAP="$tmp/bootstrap.json" NODE_PATH="$here/proto/xds/npm/node_modules" \
-    "$node" "$here/tests/xds/js/client.js" echo.default:grpc "$here/proto/echo.proto" --requests 30
+# One client process for the whole demo, driven through its stdin: each "table N" sends N RPCs
+# and prints one row per pod that answered, then ".".
+coproc NODE { GRPC_XDS_BOOTSTRAP="$tmp/bootstrap.json" NODE_PATH="$here/proto/xds/npm/node_modules" \
+  "$node" "$here/tests/xds/js/client.js" echo.default:50051 "$here/proto/echo.proto" 2>&1; }
+pids+=($NODE_PID)
+table() {  # table N TITLE
+  echo "# $2"
+  echo "> table $1"
+  echo "table $1" >&"${NODE[1]}"
+  local line
+  while IFS= read -r -t 60 line <&"${NODE[0]}"; do
+    [[ "$line" == "." ]] && return 0
+    echo "$line"
+  done
+  echo "xds/demo.sh: the client stopped answering" >&2; return 1
 }
 echo "# k8slb-fakeapi at $api, k8slb-xds at $xds; EndpointSlice echo-1 lists echo-0..echo-2"
-client
+echo "\$ GRPC_XDS_BOOTSTRAP=bootstrap.json node tests/xds/js/client.js echo.default:50051 proto/echo.proto"
+table 30 "first 30 RPCs of a new channel (calls go to the pods whose connections are up)"
+table 30 "next 30: round robin over the three ready pods"
 curl -sf -X PUT -H 'Content-Type: application/json' --data "$(slice 4)" "$slices/echo-1" > /dev/null
-echo "# echo-3 joins the slice"
+echo "# echo-3 joins the slice (PUT EndpointSlice echo-1); k8slb-xds pushes the new assignment"
 sleep 1
-client
+table 40 "the same channel, 40 RPCs"
+echo "quit" >&"${NODE[1]}"

@@ -118,6 +118,16 @@ class XdsClientsTest : public ::testing::TestWithParam<Lang> {
     ASSERT_TRUE(status.ok()) << status;
   }
 
+  // The xds:/// target of `service`'s echo port as this test's client can dial it. grpc-js
+  // (1.14) opens its HTTP/2 session with the URL "http://" + the target's path
+  // (transport.js, http2.connect), and "echo.default:grpc" is not a URL (a port must be
+  // digits): Node clients fail every connection with "TypeError: Invalid URL". They dial the
+  // port by number instead, the other grammar form for the same Service port (docs/xds.md).
+  std::string Target(const std::string& service, const EchoPods& pods) const {
+    if (GetParam() == Lang::kNode) return service + ".default:" + std::to_string(pods.port());
+    return service + ".default:grpc";
+  }
+
   // A client of the test's language dialing `target`, in zone `zone`.
   ClientProcess& StartClient(const std::string& target, const std::string& zone,
                              const std::vector<std::string>& extra = {}) {
@@ -181,7 +191,7 @@ TEST_P(XdsClientsTest, RoundRobinOverTheReadyPodsAndFollowsSliceChanges) {
                         {{.pod = 0}, {.pod = 1}, {.pod = 2}, {.pod = 3, .ready = false, .serving = false},
                          {.pod = 4, .ready = false, .serving = true, .terminating = true}}));
   CreateSlice(SliceJson("echo-def", "echo", pods, {{.pod = 5}, {.pod = 6}}));
-  auto& client = StartClient("echo.default:grpc", "");
+  auto& client = StartClient(Target("echo", pods), "");
   ExpectPods(client, Pods({0, 1, 2, 5, 6}));
   // Round robin within one locality: sequential calls are spread evenly.
   auto even = ParseRound(client.Command("rpc 50", seconds(60)));
@@ -211,9 +221,9 @@ TEST_P(XdsClientsTest, ZonePriorityAndFailover) {
   EchoPods pods({"zone-a", "zone-a", "zone-b", "zone-b"});
   ASSERT_TRUE(pods.ok());
   CreateSlice(SliceJson("echo-1", "echo", pods, {{.pod = 0}, {.pod = 1}, {.pod = 2}, {.pod = 3}}));
-  auto& in_b = StartClient("echo.default:grpc", "zone-b");
+  auto& in_b = StartClient(Target("echo", pods), "zone-b");
   ExpectPods(in_b, Pods({2, 3}));
-  auto& nowhere = StartClient("echo.default:grpc", "");
+  auto& nowhere = StartClient(Target("echo", pods), "");
   ExpectPods(nowhere, Pods({0, 1, 2, 3}), 80);
 
   // Zone b's pods are no longer ready: the assignment moves zone a to priority 0.
@@ -239,7 +249,7 @@ TEST_P(XdsClientsTest, ServingTerminatingFallbackIsDrainingAndClientsDropIt) {
   EchoPods pods({"zone-a", "zone-a"});
   ASSERT_TRUE(pods.ok());
   CreateSlice(SliceJson("echo-1", "echo", pods, {{.pod = 0}, {.pod = 1}}));
-  auto& client = StartClient("echo.default:grpc", "");
+  auto& client = StartClient(Target("echo", pods), "");
   ExpectPods(client, Pods({0, 1}));
   ReplaceSlice(SliceJson("echo-1", "echo", pods,
                          {{.pod = 0, .ready = false, .serving = true, .terminating = true},
@@ -264,7 +274,7 @@ TEST_P(XdsClientsTest, ApiOutageKeepsTheLastAssignment) {
   EchoPods pods({"zone-a", "zone-a", "zone-a"});
   ASSERT_TRUE(pods.ok());
   CreateSlice(SliceJson("echo-1", "echo", pods, {{.pod = 0}, {.pod = 1}}));
-  auto& client = StartClient("echo.default:grpc", "");
+  auto& client = StartClient(Target("echo", pods), "");
   ExpectPods(client, Pods({0, 1}));
   const uint64_t pushes_before = xds_->stats().pushes;
   api_->FailRequests(500, milliseconds(4000), 0);
@@ -289,7 +299,7 @@ TEST_P(XdsClientsTest, XdsServerRestart) {
   EchoPods pods({"zone-a", "zone-a", "zone-a"});
   ASSERT_TRUE(pods.ok());
   CreateSlice(SliceJson("echo-1", "echo", pods, {{.pod = 0}, {.pod = 1}}));
-  auto& client = StartClient("echo.default:grpc", "");
+  auto& client = StartClient(Target("echo", pods), "");
   ExpectPods(client, Pods({0, 1}));
   const int port = xds_->port();
   xds_->Shutdown(milliseconds(0));
@@ -312,7 +322,7 @@ TEST_P(XdsClientsTest, IdleChannelResubscribesAndGetsTheResourcesAgain) {
   ASSERT_TRUE(pods.ok());
   CreateSlice(SliceJson("echo-1", "echo", pods, {{.pod = 0}, {.pod = 1}}));
   CreateSlice(SliceJson("other-1", "other", pods, {{.pod = 2}}));
-  auto& client = StartClient("echo.default:grpc", "", {"--keeper", "other.default:grpc", "--idle-timeout-ms", "1000"});
+  auto& client = StartClient(Target("echo", pods), "", {"--keeper", Target("other", pods), "--idle-timeout-ms", "1000"});
   ExpectPods(client, Pods({2}), 10, "keeper");
   ExpectPods(client, Pods({0, 1}));
   const auto before = xds_->stats();

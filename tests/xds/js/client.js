@@ -1,8 +1,9 @@
 // A Node proxyless xDS client (@grpc/grpc-js-xds) driven line by line, with the protocol of
 // tests/xds/xds_test_client.cc:
 //   node client.js TARGET ECHO_PROTO [--keeper KEEPER_TARGET] [--idle-timeout-ms N]
-//   stdin: "rpc N" | "keeper N" | "quit"; stdout: one JSON line per command.
-// With --requests N it sends N RPCs, prints one row per pod and exits (xds/demo.sh).
+//   stdin: "rpc N" | "keeper N" | "quit"; stdout: one JSON line per command; "table N": one row
+//   per pod, then a line "." (xds/demo.sh).
+// With --requests N it sends N RPCs, prints one row per pod and exits.
 // Modules come from proto/xds/npm (NODE_PATH); the bootstrap from GRPC_XDS_BOOTSTRAP.
 'use strict';
 const grpc = require('@grpc/grpc-js');
@@ -52,12 +53,17 @@ async function runRpcs(stub, count) {
   return result;
 }
 
+// One row per pod: name, RPCs, share.
+function printTable(result, count) {
+  for (const [pod, n] of Object.entries(result.pods).sort()) {
+    console.log(`${pod.padEnd(10)} ${String(n).padStart(5)} ${(100 * n / count).toFixed(1).padStart(6)}%`);
+  }
+  for (const e of result.errors) console.log(`failed: ${e}`);
+}
+
 if (requests > 0) {
   runRpcs(client, requests).then((result) => {
-    for (const [pod, n] of Object.entries(result.pods).sort()) {
-      console.log(`${pod.padEnd(10)} ${String(n).padStart(5)} ${(100 * n / requests).toFixed(1).padStart(6)}%`);
-    }
-    for (const e of result.errors) console.log(`failed: ${e}`);
+    printTable(result, requests);
     process.exit(result.failed === 0 ? 0 : 1);
   });
   return;
@@ -75,6 +81,9 @@ async function drain() {
     if (command === 'quit') process.exit(0);
     if ((command === 'rpc' || (command === 'keeper' && keeper)) && count > 0 && count <= 100000) {
       console.log(JSON.stringify(await runRpcs(command === 'rpc' ? client : keeper, count)));
+    } else if (command === 'table' && count > 0 && count <= 100000) {
+      printTable(await runRpcs(client, count), count);
+      console.log('.');
     } else {
       console.log(JSON.stringify({ error: `bad command: ${command}` }));
     }
