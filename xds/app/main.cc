@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "input/cli_flags.h"
 #include "k8slb/kube_config.h"
 #include "k8slb/version.h"
 #include "k8slb/xds/bootstrap.h"
@@ -56,7 +57,10 @@ int main(int argc, char** argv) {
   double idle_watch_grace_s = 60;
   double stats_interval_s = 0;
   bool verbose = false;
-  app.add_option("--listen", listen, "HOST:PORT to serve ADS on (0.0.0.0:18000 in a pod)")->capture_default_str();
+  // Numbers and addresses are checked as text before CLI11 converts them (input/cli_flags.h).
+  app.add_option("--listen", listen, "HOST:PORT to serve ADS on (0.0.0.0:18000 in a pod)")
+      ->check(k8slb::input::HostPortAddress())
+      ->capture_default_str();
   app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)");
   app.add_option("--context", context, "kubeconfig context (default: current-context)");
   app.add_option("--server", server, "explicit API server URL, e.g. https://127.0.0.1:6443");
@@ -69,8 +73,10 @@ int main(int argc, char** argv) {
   app.add_flag("--all-namespaces", all_namespaces, "serve Services of every namespace")->excludes(ns_opt);
   app.add_option("--idle-watch-grace", idle_watch_grace_s,
                  "seconds a Service's watch outlives its last client stream")
+      ->check(k8slb::input::RealIn(0, 86400))
       ->capture_default_str();
   app.add_option("--stats-interval", stats_interval_s, "print a stats line on stderr every N seconds (0: never)")
+      ->check(k8slb::input::RealIn(0, 86400))
       ->capture_default_str();
   app.add_flag("--verbose", verbose, "log every watch and stream event (info level)");
 
@@ -102,10 +108,6 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (!(idle_watch_grace_s >= 0) || !(stats_interval_s >= 0)) {
-    std::cerr << "k8slb-xds: --idle-watch-grace and --stats-interval must be >= 0\n";
-    return 2;
-  }
   if (!server.empty() && (!kubeconfig.empty() || !context.empty())) {
     std::cerr << "k8slb-xds: --server excludes --kubeconfig/--context\n";
     return 2;
