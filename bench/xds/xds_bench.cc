@@ -11,8 +11,11 @@
 //             added to the slice; for each client, the time from the slice write to its first RPC
 //             answered by the new pod. Prints median and p99 of both, side by side.
 #include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -193,13 +196,22 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
   for (int i = 0; i < endpoints; ++i) ips.push_back("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
   WriteSlice(*api, Slice(ips, 50051), true);
 
-  // A free port for the child: bind, read, release (loopback; the child binds it right after).
+  // A free port for the child: bind port 0, read it, release it (loopback; the child binds it
+  // right after).
   int port = 0;
   {
-    grpc::ServerBuilder b;
-    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    auto s = b.BuildAndStart();
-    s->Shutdown();
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      std::perror("k8slb_xds_bench: a free loopback port");
+      return 1;
+    }
+    port = ntohs(addr.sin_port);
+    ::close(fd);
   }
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   pid_t child = ::fork();
