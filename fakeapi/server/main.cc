@@ -9,6 +9,8 @@
 
 #include "fakeapi/scenario/cluster_scenario_yaml.h"
 #include "fakeapi/server/fake_api_server.h"
+#include "input/cli_flags.h"
+#include "k8slb/version.h"
 
 namespace {
 
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   double token_rotation_s = 0;
   double bookmark_interval_s = 60;
   app.add_option("--listen", listen, "HOST:PORT to listen on (loopback unless --allow-non-loopback)")
+      ->check(k8slb::input::HostPortAddress())
       ->capture_default_str();
   app.add_flag("--http", plain_http, "serve plain HTTP instead of HTTPS (kubectl then sends no token)");
   app.add_flag("--allow-non-loopback", allow_non_loopback, "allow a non-loopback --listen address");
@@ -39,16 +42,23 @@ int main(int argc, char** argv) {
   app.add_option("--serviceaccount-dir", sa_dir,
                  "write token, ca.crt and namespace for the k8slb-client service account to DIR");
   app.add_option("--scenario", scenario_file, "replay this scenario file (YAML) in real time");
-  app.add_option("--speed", speed, "model time runs this many times faster than real time")->capture_default_str();
-  app.add_option("--seed", seed, "random seed (default: the scenario's, else 1)");
-  app.add_option("--max-endpoints-per-slice", max_per_slice, "EndpointSlice controller limit (1..1000)");
-  app.add_option("--token-rotation", token_rotation_s,
-                 "rotate the service-account token every SECONDS (0 = never; old token valid 60 s more)");
-  app.add_option("--bookmark-interval", bookmark_interval_s, "seconds between watch BOOKMARK events")
+  app.add_option("--speed", speed, "model time runs this many times faster than real time")
+      ->check(k8slb::input::RealIn(0.001, 10000))
       ->capture_default_str();
+  app.add_option("--seed", seed, "random seed (default: the scenario's, else 1)")
+      ->check(k8slb::input::UnsignedUpTo(UINT64_MAX));
+  app.add_option("--max-endpoints-per-slice", max_per_slice, "EndpointSlice controller limit (1..1000)")
+      ->check(k8slb::input::IntegerIn(1, 1000));
+  app.add_option("--token-rotation", token_rotation_s,
+                 "rotate the service-account token every SECONDS (0 = never; old token valid 60 s more)")
+      ->check(k8slb::input::RealIn(0, 365 * 86400.0));
+  app.add_option("--bookmark-interval", bookmark_interval_s, "seconds between watch BOOKMARK events")
+      ->check(k8slb::input::RealIn(0.001, 86400))
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string("k8slb-fakeapi ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return Fail(e.what());

@@ -141,6 +141,11 @@ RunRecorder::RunRecorder(RunInfo info) : info_(std::move(info)) {
 
 RunRecorder::~RunRecorder() = default;
 
+void RunRecorder::SetEnvironment(std::string_view key, std::string_view value) {
+  std::lock_guard<std::mutex> lock(mu_);
+  environment_[std::string(key)] = std::string(value);
+}
+
 void RunRecorder::RecordEvent(double t_s, std::string_view kind, std::string_view detail) {
   std::lock_guard<std::mutex> lock(mu_);
   events_.push_back({t_s, std::string(kind), std::string(detail)});
@@ -337,6 +342,7 @@ Report RunRecorder::SnapshotLocked(double covered_s, bool complete) const {
   r.duration_s = covered_s;
   r.timeline_bucket_s = info_.timeline_bucket_s;
   r.events = events_;
+  r.environment = environment_;
   std::stable_sort(r.events.begin(), r.events.end(),
                    [](const ReportEvent& a, const ReportEvent& b) { return a.t_s < b.t_s; });
   std::vector<size_t> recorded;  // pod ids with a pod record, in recording order
@@ -449,6 +455,7 @@ std::string ReportToJson(const Report& report) {
   j["complete"] = report.complete;
   j["duration_s"] = report.duration_s;
   j["timeline_bucket_s"] = report.timeline_bucket_s;
+  if (!report.environment.empty()) j["environment"] = report.environment;
   Json events = Json::array();
   for (const auto& e : report.events) {
     events.push_back({{"t_s", e.t_s}, {"kind", e.kind}, {"detail", e.detail}});
@@ -558,6 +565,11 @@ absl::StatusOr<Report> ReportFromJson(std::string_view json_text, std::string_vi
   K8SLB_RETURN_IF_ERROR(rd.Get(j, "complete", "", &r.complete, false));
   K8SLB_RETURN_IF_ERROR(rd.Get(j, "duration_s", "", &r.duration_s, false));
   K8SLB_RETURN_IF_ERROR(rd.Get(j, "timeline_bucket_s", "", &r.timeline_bucket_s, false));
+  if (j.contains("environment") && j["environment"].is_object()) {
+    for (const auto& [key, value] : j["environment"].items()) {
+      if (value.is_string()) r.environment[key] = value.get<std::string>();
+    }
+  }
   if (j.contains("events") && j["events"].is_array()) {
     for (size_t i = 0; i < j["events"].size(); ++i) {
       const std::string path = absl::StrCat("events[", i, "]");

@@ -93,6 +93,9 @@ struct Report {
   std::vector<ReportEvent> events;
   std::vector<ReportPod> pods;
   std::vector<StrategyReport> strategies;
+  // Where and how a live run ran, e.g. "pod_network": "namespace 198.18.0.0/24 ...",
+  // "api_server", "loopback_endpoints_allowed" (report.json "environment"; absent when empty).
+  std::map<std::string, std::string> environment;
 
   const StrategyReport* FindStrategy(std::string_view name) const;
 };
@@ -139,6 +142,8 @@ class RunRecorder {
   const RunInfo& info() const { return info_; }
 
   void RecordEvent(double t_s, std::string_view kind, std::string_view detail);
+  // Sets one entry of the report's "environment" (a later call with the same key replaces it).
+  void SetEnvironment(std::string_view key, std::string_view value);
   // Adds a pod (idempotent by name: a second call updates address/zone, keeps history).
   void RecordPod(const PodInfo& pod);
   // A pod's usability changed at t_s. Unknown pods are added with created_s = t_s.
@@ -178,6 +183,7 @@ class RunRecorder {
   // per-strategy reaction bookkeeping consistent.
   mutable std::mutex mu_;
   std::vector<ReportEvent> events_;                        // guarded by mu_
+  std::map<std::string, std::string> environment_;         // guarded by mu_
   std::vector<std::unique_ptr<PodState>> pods_;            // guarded by mu_ (index = pod id)
   std::unordered_map<std::string, int> pod_ids_;           // guarded by mu_
   std::vector<std::unique_ptr<StrategyState>> strategies_;  // fixed at construction; contents
