@@ -145,8 +145,15 @@ TEST(TimelineCheck, PodsFollowTheServiceName) {
 
 TEST(TimelineCheck, ApiFaultsAndUnnamedEventsNeedNoReplay) {
   ClusterScenario sc;
-  sc.timeline.push_back(TimelineEvent{.t_s = 1, .kind = TimelineEventKind::kDisconnect});
-  sc.timeline.push_back(TimelineEvent{.t_s = 2, .kind = TimelineEventKind::kScale, .replicas = 9});
+  TimelineEvent disconnect;
+  disconnect.t_s = 1;
+  disconnect.kind = TimelineEventKind::kDisconnect;
+  TimelineEvent scale;
+  scale.t_s = 2;
+  scale.kind = TimelineEventKind::kScale;
+  scale.replicas = 9;
+  sc.timeline.push_back(disconnect);
+  sc.timeline.push_back(scale);
   absl::StatusOr<std::optional<TimelineProblem>> problem = FindImpossiblePodEvent(sc);
   ASSERT_TRUE(problem.ok()) << problem.status();
   EXPECT_FALSE(problem->has_value());
