@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "fakeapi/dns/dns_server.h"
 #include "fakeapi/scenario/cluster_scenario_yaml.h"
 #include "fakeapi/server/fake_api_server.h"
 #include "input/cli_flags.h"
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
   double bookmark_interval_s = 60;
   bool manual_clock = false;
   std::string admin_user = "kubernetes-admin", admin_uid, sa_uid;
+  std::string dns_listen;
+  int dns_ttl_s = 5;
   app.add_option("--listen", listen, "HOST:PORT to listen on (loopback unless --allow-non-loopback)")
       ->check(k8slb::input::HostPortAddress())
       ->capture_default_str();
@@ -66,6 +69,12 @@ int main(int argc, char** argv) {
   app.add_option("--admin-user", admin_user, "user name of the admin token")->capture_default_str();
   app.add_option("--admin-uid", admin_uid, "uid of the admin user (SelfSubjectReview)");
   app.add_option("--service-account-uid", sa_uid, "uid of the k8slb-client service account user");
+  app.add_option("--dns-listen", dns_listen,
+                 "also serve cluster DNS (UDP and TCP) on HOST:PORT, answering as CoreDNS's kubernetes plugin")
+      ->check(k8slb::input::HostPortAddress());
+  app.add_option("--dns-ttl", dns_ttl_s, "TTL of cluster DNS answers in seconds (0..3600)")
+      ->check(k8slb::input::IntegerIn(0, 3600))
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("k8slb-fakeapi ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
@@ -116,8 +125,19 @@ int main(int argc, char** argv) {
   if (!sa_dir.empty()) {
     if (auto s = (*server)->WriteServiceAccountDir(sa_dir); !s.ok()) return Fail(std::string(s.message()));
   }
+  std::unique_ptr<k8slb::fake::dns::Server> dns;
+  if (!dns_listen.empty()) {
+    auto catalog = k8slb::fake::dns::Catalog::Create({.ttl_seconds = static_cast<uint32_t>(dns_ttl_s)});
+    if (!catalog.ok()) return Fail(std::string(catalog.status().message()));
+    (*server)->WithCluster([&](k8slb::fake::Cluster& cluster) { k8slb::fake::dns::Catalog::Attach(*catalog, cluster); });
+    auto started = k8slb::fake::dns::Server::Start({.listen = dns_listen, .allow_non_loopback = allow_non_loopback},
+                                                   *catalog);
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    dns = std::move(*started);
+  }
   std::cout << "k8slb-fakeapi: serving " << (*server)->url();
   if (!kubeconfig.empty()) std::cout << " (kubeconfig: " << kubeconfig << ")";
+  if (dns != nullptr) std::cout << " (dns: " << dns->address() << ")";
   std::cout << "\n";
   if (allow_loopback_endpoints) {
     std::cout << "k8slb-fakeapi: --allow-loopback-endpoints: loopback EndpointSlice addresses are accepted "
@@ -128,6 +148,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&signals, &sig);
   std::cout << "k8slb-fakeapi: stopping (signal " << sig << ")\n" << std::flush;
+  if (dns != nullptr) dns->Stop();
   (*server)->Stop();
   return 0;
 }
