@@ -24,7 +24,7 @@ wait_for() {  # wait_for FILE REGEX: the first match in FILE, within 20 s
   echo "xds/demo.sh: timed out waiting for '$2' in $1" >&2; cat "$1" >&2; return 1
 }
 
-"$build/fakeapi/server/k8slb-fakeapi" --http --listen 127.0.0.1:0 > "$tmp/api.log" 2>&1 & pids+=($!)
+"$build/fakeapi/server/k8slb-fakeapi" --http --listen 127.0.0.1:0 --allow-loopback-endpoints > "$tmp/api.log" 2>&1 & pids+=($!)
 api="$(wait_for "$tmp/api.log" 'http://127\.0\.0\.1:[0-9]+')"
 for i in 1 2 3 4; do
   "$build/apps/echo_server/k8slb-echo-server" --listen "127.0.3.$i:50051" --pod-name "echo-$((i - 1))" \

@@ -87,6 +87,7 @@ std::unique_ptr<k8slb::fakeapi::FakeApiServer> StartApi() {
   k8slb::fakeapi::FakeApiOptions o;
   o.listen = "127.0.0.1:0";
   o.plain_http = true;
+  o.allow_loopback_endpoints = true;  // the bench's pods listen on loopback addresses
   auto api = k8slb::fakeapi::FakeApiServer::Start(o);
   if (!api.ok()) {
     std::cerr << "k8slb_xds_bench: fakeapi: " << api.status() << "\n";

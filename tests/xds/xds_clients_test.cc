@@ -60,6 +60,8 @@ class XdsClientsTest : public ::testing::TestWithParam<Lang> {
     if (std::string why = Unavailable(GetParam()); !why.empty()) GTEST_SKIP() << why;
     fakeapi::FakeApiOptions api_options;
     api_options.listen = "127.0.0.1:0";
+    // The echo servers listen on 127.0.2.x, which a real API server refuses in a slice.
+    api_options.allow_loopback_endpoints = true;
     api_options.bookmark_interval = milliseconds(1000);
     auto api = fakeapi::FakeApiServer::Start(api_options);
     ASSERT_TRUE(api.ok()) << api.status();
