@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 
+// ldns/common.h defines bool, true and false as macros (true = int 1) unless stdbool.h came first.
+#include <stdbool.h>  // NOLINT(modernize-deprecated-headers)
 #include <ldns/ldns.h>
 
 #include "absl/status/status.h"

@@ -17,6 +17,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+// ldns/common.h defines bool, true and false as macros (true = int 1) unless stdbool.h came first.
+#include <stdbool.h>  // NOLINT(modernize-deprecated-headers)
 #include <ldns/ldns.h>
 #include <nlohmann/json.hpp>
 
