@@ -475,7 +475,7 @@ TEST(ClusterDns, CaresClientSeesAScaleUp) {
 // --- k8slb-fakeapi --dns-listen ---------------------------------------------------------
 
 TEST(ClusterDnsBinary, FakeApiServesDnsForItsScenario) {
-  auto proc = testing::Subprocess::Start({K8SLB_FAKEAPI_BINARY, "--http", "--listen", "127.0.0.1:0", "--scenario",
+  auto proc = testing::Subprocess::Start({K8SLB_FAKEAPI_BINARY, "--http", "--listen", "127.0.0.1:0", "--allow-loopback-endpoints", "--scenario",
                                           K8SLB_SOURCE_DIR "/scenarios/steady.yaml", "--dns-listen",
                                           "127.0.0.1:0", "--dns-ttl", "7"});
   ASSERT_TRUE(proc.ok()) << proc.status();
