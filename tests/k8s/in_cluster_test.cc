@@ -239,8 +239,10 @@ fakeapi::TokenGrant Grant(const std::string& token, std::vector<std::string> ver
                                       .resources = {"endpointslices"},
                                       .namespace_name = "default"});
   }
+  // A user of its own: the server's bootstrapped RBAC already lets k8slb-client list and watch,
+  // and a grant only adds to what RBAC allows, as on a real cluster.
   return fakeapi::TokenGrant{.token = token,
-                             .user = "system:serviceaccount:default:k8slb-client",
+                             .user = "system:serviceaccount:default:k8slb-restricted",
                              .groups = {"system:serviceaccounts", "system:authenticated"},
                              .rules = std::move(rules),
                              .superuser = false};
