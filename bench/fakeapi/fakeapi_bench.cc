@@ -1,4 +1,4 @@
-// k8slb_fakeapi_bench: end-to-end performance driver for k8slb-fakeapi (issue 3 "Performance").
+// k8slb_fakeapi_bench: end-to-end performance driver for k8slb-fakeapi.
 //   1. fan-out: N concurrent watchers (raw sockets, one epoll loop); one slice change must reach
 //      all of them; reports p50/p99/max delivery latency over R changes (goal p99 <= 100 ms).
 //   2. list: a Service with E endpoints (E/100 slices); the time to answer a full list (goal

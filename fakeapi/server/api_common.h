@@ -1,5 +1,5 @@
 // Kubernetes API plumbing shared by the fake server's handlers: Status bodies with the real
-// server's wording (reference kubernetes-api.md §2.5), query-parameter parsing (§2.2: bool rules,
+// server's wording (https://kubernetes.io/docs/reference/using-api/api-concepts/), query-parameter parsing (bool rules,
 // empty resourceVersion = unset), and label / field selectors. Pure functions and value types;
 // thread-safe.
 #ifndef K8SLB_FAKEAPI_SERVER_API_COMMON_H_

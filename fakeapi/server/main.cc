@@ -1,5 +1,5 @@
 // k8slb-fakeapi: a fake Kubernetes API server for kubectl, the JS / Python clients and k8slb
-// (flags as fixed in design.md "Interfaces"). Runs until SIGINT or SIGTERM.
+// (flags in fakeapi/README.md). Runs until SIGINT or SIGTERM.
 #include <csignal>
 #include <iostream>
 #include <optional>

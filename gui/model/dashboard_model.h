@@ -26,7 +26,7 @@ inline constexpr uint32_t kPodPalette[] = {
 };
 inline constexpr int kPodPaletteSize = static_cast<int>(sizeof(kPodPalette) / sizeof(kPodPalette[0]));
 inline constexpr uint32_t kOthersColor = 0xa0a0a0;
-// Strategy colours for bars and latency lines: the four named strategies of design.md first.
+// Strategy colours for bars and latency lines: the four built-in strategies first.
 inline constexpr uint32_t kStrategyPalette[] = {0x4d4d4d, 0xb8860b, 0x008b8b, 0x8b008b, 0x2f4f4f, 0x800000};
 inline constexpr int kStrategyPaletteSize =
     static_cast<int>(sizeof(kStrategyPalette) / sizeof(kStrategyPalette[0]));

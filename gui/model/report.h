@@ -2,8 +2,7 @@
 // docs/report-format.md), and the reader that loads it, once or incrementally while a live run is
 // still writing it (`k8slb-dashboard --follow`).
 //
-// Nothing here depends on Qt or on simulator code: the dashboard reads files only (design.md,
-// "gui/ reads only reports").
+// Nothing here depends on Qt or on simulator code: the dashboard reads files only (docs/report-format.md).
 #ifndef K8SLB_GUI_MODEL_REPORT_H_
 #define K8SLB_GUI_MODEL_REPORT_H_
 

@@ -59,7 +59,7 @@ struct RunSummary {
   std::vector<std::string> notes;  // anything the user should know (printed by the CLI)
 };
 
-// Strategy names (design.md "Interfaces").
+// Strategy names (the spelling in scenarios and reports: scenarios/README.md).
 inline constexpr const char* kStrategyNames[] = {"clusterip", "headless-dns", "round-robin",
                                                  "least-request"};
 bool IsKnownStrategy(std::string_view name);

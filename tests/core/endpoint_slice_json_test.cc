@@ -1,4 +1,4 @@
-// Parser and serializer of discovery.k8s.io/v1 EndpointSlice (kubernetes-api.md §1): every field,
+// Parser and serializer of discovery.k8s.io/v1 EndpointSlice (https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/): every field,
 // every malformed case (the error names the field path), and the API server's serialization rules.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
@@ -19,7 +19,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-// The example object of kubernetes-api.md §1.4, as a watch event's object.
+// A complete example slice, as a watch event's object.
 const char* const kExample = R"({
   "kind": "EndpointSlice",
   "apiVersion": "discovery.k8s.io/v1",

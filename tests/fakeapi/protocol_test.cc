@@ -1,5 +1,5 @@
 // Protocol tests for k8slb-fakeapi against the running server (in-process, port 0, HTTPS), one
-// or more per item of the checklist in ../shared/reference/kubernetes-api.md §8, plus the
+// or more per API behaviour fakeapi/README.md lists, plus the
 // fault-injection controls, the scale subresource and graceful pod deletion.
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// EndpointSlice <-> JSON, following the discovery.k8s.io/v1 types (../shared/reference/
-// kubernetes-api.md §1.1). The parser walks the document by hand instead of using nlohmann's
+// EndpointSlice <-> JSON, following the discovery.k8s.io/v1 types
+// (https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/). The parser walks the document by hand instead of using nlohmann's
 // from_json/get<T>() so that (a) no exception escapes, (b) every error names the field path, and
 // (c) a slice is either parsed whole or rejected: an endpoint is never half-filled.
 //
@@ -141,7 +141,8 @@ absl::Status ReadNameList(const Json& object, std::string_view key, const std::s
     if (!item.is_object()) return FieldError(item_path, "expected object");
     std::optional<std::string> name;
     if (absl::Status st = ReadOptionalString(item, "name", item_path, &name); !st.ok()) return st;
-    // Required by the API (and by the python model: kubernetes-api.md §1.4).
+    // ForZone.name and ForNode.name are required by the API (EndpointHints in
+    // https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/).
     if (!name.has_value() || name->empty()) return FieldError(Join(item_path, "name"), "required");
     out->push_back(std::move(*name));
   }
@@ -391,7 +392,7 @@ absl::StatusOr<ObjectMeta> ObjectMetaFromJson(const nlohmann::json& metadata) {
 
 absl::StatusOr<EndpointSlice> EndpointSliceFromJson(const nlohmann::json& object) {
   if (!object.is_object()) return absl::InvalidArgumentError("EndpointSlice: expected a JSON object");
-  // kind/apiVersion are optional (list items omit them: kubernetes-api.md §2.3), but when present
+  // kind/apiVersion are optional (list items omit them: https://kubernetes.io/docs/reference/using-api/api-concepts/#collections), but when present
   // they must say EndpointSlice, so that a Status or another kind is not taken for a slice.
   std::optional<std::string> kind;
   if (absl::Status st = ReadOptionalString(object, "kind", "", &kind); !st.ok()) return st;
