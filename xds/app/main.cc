@@ -112,22 +112,9 @@ int main(int argc, char** argv) {
     std::cerr << "k8slb-xds: --server excludes --kubeconfig/--context\n";
     return 2;
   }
-  absl::StatusOr<k8slb::KubeConfig> config;
-  if (!server.empty()) {
-    k8slb::KubeConfig c;
-    c.source = k8slb::ConfigSource::kExplicit;
-    c.server = server;
-    c.token_file = token_file;
-    c.ca_file = ca_file;
-    c.insecure_skip_tls_verify = insecure_skip_tls_verify;
-    c.allow_plain_http = server.rfind("http://", 0) == 0;
-    c.description = "explicit --server " + server;
-    config = c;
-  } else if (!kubeconfig.empty() || !context.empty()) {
-    config = k8slb::LoadKubeconfig(k8slb::KubeconfigOptions{.path = kubeconfig, .context = context});
-  } else {
-    config = k8slb::LoadAutoConfig();
-  }
+  absl::StatusOr<k8slb::KubeConfig> config = k8slb::LoadKubeConfigFromFlags(
+      {.server = server, .token_file = token_file, .ca_file = ca_file,
+       .insecure_skip_tls_verify = insecure_skip_tls_verify, .kubeconfig = kubeconfig, .context = context});
   if (!config.ok()) {
     std::cerr << "k8slb-xds: kubernetes configuration: " << config.status().message() << "\n";
     return 3;
