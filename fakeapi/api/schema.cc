@@ -105,7 +105,7 @@ absl::StatusOr<std::unique_ptr<Schema>> Schema::Parse(std::string_view yaml_text
   // Pass 1: a shell for every named definition, so fields may reference any of them.
   for (auto it = root.begin(); it != root.end(); ++it) {
     std::string id = it->first.Scalar();
-    const YAML::Node& def = it->second;
+    const YAML::Node def = it->second;  // a copy: it-> returns a proxy that dies with the statement
     auto t = std::make_unique<TypeDef>();
     t->id = id;
     t->go_name = def["go"] ? def["go"].Scalar() : id.substr(id.rfind('.') + 1);
@@ -226,7 +226,7 @@ absl::StatusOr<std::unique_ptr<Schema>> Schema::Parse(std::string_view yaml_text
     for (auto f = fields.begin(); f != fields.end(); ++f) {
       FieldDef fd;
       fd.name = f->first.Scalar();
-      const YAML::Node& o = f->second;
+      const YAML::Node o = f->second;
       std::string where = absl::StrCat(id, ".", fd.name);
       if (!o.IsMap() || !o["type"]) return absl::InvalidArgumentError(absl::StrCat("types.yaml: ", where, ": no type"));
       auto ft = resolve(o["type"].Scalar(), o, where);
