@@ -40,6 +40,7 @@ for i in 1 2 3 4; do
   "$build/apps/echo_server/k8slb-echo-server" --listen "127.0.3.$i:50051" --pod-name "echo-$((i - 1))" \
     --zone zone-a > "$tmp/echo-$i.log" 2>&1 & pids+=($!)
 done
+for i in 1 2 3 4; do wait_for "$tmp/echo-$i.log" "listening on 127\.0\.3\.$i:50051" > /dev/null; done
 
 slice() {  # slice N: an EndpointSlice of Service echo listing echo-0 .. echo-(N-1), all ready
   local endpoints=""
