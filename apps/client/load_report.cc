@@ -31,9 +31,12 @@ std::string FormatJson(const LoadReport& report) {
   nlohmann::ordered_json j;
   j["frontend"] = report.frontend;
   nlohmann::ordered_json backends = nlohmann::ordered_json::array();
+  nlohmann::ordered_json rpcs = nlohmann::ordered_json::array();
   size_t failed = 0;
   std::map<std::string, size_t> errors;
   for (const RpcRecord* r : ByCompletion(report)) {
+    rpcs.push_back({{"pod", r->pod}, {"sent_us", r->end_us - r->latency_us}, {"latency_us", r->latency_us},
+                    {"code", r->code}});
     if (r->code == 0) {
       backends.push_back(r->pod);
     } else {
@@ -47,6 +50,8 @@ std::string FormatJson(const LoadReport& report) {
   j["target"] = report.target;
   j["policy"] = report.policy;
   j["duration_s"] = report.duration_s;
+  j["start_unix_us"] = report.start_unix_us;
+  j["rpcs"] = std::move(rpcs);
   return j.dump() + "\n";
 }
 

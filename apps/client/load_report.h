@@ -1,6 +1,8 @@
 // LoadReport: what k8slb-client prints. The formats are a fixed interface (scripts and the k8s
 // client Job parse them):
-//   json:  {"frontend": ..., "backends": [one pod name per successful RPC, in completion order], ...}
+//   json:  {"frontend": ..., "backends": [one pod name per successful RPC, in completion order], ...,
+//           "start_unix_us": T0, "rpcs": [{"pod", "sent_us", "latency_us", "code"} per RPC, in
+//           completion order; sent_us from T0, so reaction times can be read off the output]}
 //   table: one row per pod, starting with the pod name and its count, then share and latency
 //          p50/p99; comment lines start with '#'.
 // Plain values and pure functions; thread-compatible.
@@ -26,6 +28,7 @@ struct LoadReport {
   std::string target;
   std::string policy;
   double duration_s = 0;
+  int64_t start_unix_us = 0;       // wall clock when the run started; RPC times count from it
   std::vector<RpcRecord> records;  // any order; formatting sorts by completion time
 };
 

@@ -39,7 +39,9 @@ Kubernetes configuration (the choice is printed on stderr):
 
 Output:
   --output table   one row per pod: pod count share p50_ms p99_ms ('#' lines are comments)
-  --output json    {"frontend": ID, "backends": [pod per successful RPC], "failed": N, ...}
+  --output json    {"frontend": ID, "backends": [pod per successful RPC], "failed": N, ...,
+                    "start_unix_us": T0, "rpcs": [{"pod", "sent_us", "latency_us", "code"}, ...]}
+                   (rpcs in completion order, sent_us counted from T0)
 
 Exit codes:
   0  every RPC succeeded
@@ -205,6 +207,8 @@ int main(int argc, char** argv) {
   k8slb::Client<k8slb::echo::Echo> client(*channel);
   using SteadyClock = std::chrono::steady_clock;
   const auto start = SteadyClock::now();
+  const int64_t start_unix_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   const auto end = start + std::chrono::microseconds(static_cast<int64_t>(duration_s * 1e6));
   std::atomic<int64_t> next{0};
   std::mutex mu;
@@ -252,6 +256,7 @@ int main(int argc, char** argv) {
   report.target = target;
   report.policy = policy_name;
   report.duration_s = std::chrono::duration<double>(SteadyClock::now() - start).count();
+  report.start_unix_us = start_unix_us;
   report.records = std::move(records);
   size_t failed = 0;
   for (const auto& r : report.records) {

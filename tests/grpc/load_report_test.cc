@@ -28,6 +28,19 @@ TEST(LoadReportTest, JsonListsOnePodPerSuccessfulRpcInCompletionOrder) {
   EXPECT_EQ(j["errors"]["connection refused"], 1);
 }
 
+TEST(LoadReportTest, JsonGivesEachRpcItsSendTimeLatencyAndPodInCompletionOrder) {
+  LoadReport report = Sample();
+  report.start_unix_us = 1'764'547'200'000'000;
+  auto j = nlohmann::json::parse(FormatJson(report));
+  EXPECT_EQ(j["start_unix_us"], 1'764'547'200'000'000);
+  ASSERT_EQ(j["rpcs"].size(), 4u);
+  // Completion order: ends at 10, 20, 30, 40 us; sent = end - latency.
+  EXPECT_EQ(j["rpcs"][0], nlohmann::json({{"pod", "echo-a"}, {"sent_us", 10 - 2000}, {"latency_us", 2000}, {"code", 0}}));
+  EXPECT_EQ(j["rpcs"][1]["sent_us"], 20 - 3000);
+  EXPECT_EQ(j["rpcs"][2]["pod"], "echo-b");
+  EXPECT_EQ(j["rpcs"][3], nlohmann::json({{"pod", ""}, {"sent_us", 40 - 500}, {"latency_us", 500}, {"code", 14}}));
+}
+
 TEST(LoadReportTest, TableHasOneRowPerPodStartingWithNameAndCount) {
   std::istringstream in(FormatTable(Sample()));
   std::string line;
