@@ -17,6 +17,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "input/cli_flags.h"
@@ -145,9 +146,8 @@ int CmdRun(const RunArgs& args) {
     for (const auto& part : absl::StrSplit(args.strategies, ',')) {
       const std::string name(part);
       if (!sim::IsKnownStrategy(name)) {
-        return Fail(absl::StrCat("--strategies: unknown strategy \"", name,
-                                 "\" (known: clusterip, headless-dns, round-robin, "
-                                 "least-request)"));
+        return Fail(absl::StrCat("--strategies: unknown strategy \"", name, "\" (known: ",
+                                 absl::StrJoin(sim::kStrategyNames, ", "), ")"));
       }
       if (std::find(options.strategies.begin(), options.strategies.end(), name) ==
           options.strategies.end()) {

@@ -11,6 +11,8 @@ bool IsKnownStrategy(std::string_view name) {
          std::end(kStrategyNames);
 }
 
+bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds"; }
+
 std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,
                                        const RunOptions& options) {
   return options.strategies.empty() ? scenario.strategies : options.strategies;

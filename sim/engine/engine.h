@@ -61,8 +61,10 @@ struct RunSummary {
 
 // Strategy names (the spelling in scenarios and reports: scenarios/README.md).
 inline constexpr const char* kStrategyNames[] = {"clusterip", "headless-dns", "round-robin",
-                                                 "least-request"};
+                                                 "least-request", "xds"};
 bool IsKnownStrategy(std::string_view name);
+// Strategies only the live engine runs (real clients the virtual engine does not model): xds.
+bool IsLiveOnlyStrategy(std::string_view name);
 
 // The strategies a run uses: options.strategies if given, else the scenario's.
 std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,

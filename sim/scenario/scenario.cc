@@ -28,7 +28,7 @@ using fake::yaml::JoinViews;
 using fake::yaml::kHugeNumber;
 using fake::yaml::MapReader;
 
-constexpr std::string_view kStrategies[] = {"clusterip", "headless-dns", "round-robin", "least-request"};
+constexpr std::string_view kStrategies[] = {"clusterip", "headless-dns", "round-robin", "least-request", "xds"};
 constexpr int64_t kMaxInt = INT32_MAX;
 constexpr std::string_view kClientKeys[] = {"count", "zone", "rateRps", "concurrency", "durationSeconds", "discovery"};
 
