@@ -107,7 +107,7 @@ struct BackoffFlags {
 int RunOutage(const std::vector<int>& outages_s, int trials, const BackoffFlags& flags);
 int RunReconnect(int clients, int outage_s, const BackoffFlags& flags);
 int RunProbe();
-int RunChurn(int events);
+int RunChurn(int events, bool channel);
 
 }  // namespace k8slb::bench
 

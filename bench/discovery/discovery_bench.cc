@@ -14,7 +14,7 @@
 //        k8slb_discovery_bench outage [--outage-s 5,15,60] [--trials N] [backoff flags]
 //        k8slb_discovery_bench reconnect [--clients 1000] [--outage-s 30] [backoff flags]
 //        k8slb_discovery_bench probe
-//        k8slb_discovery_bench churn [--events 74000]
+//        k8slb_discovery_bench churn [--events 74000] [--channel]
 //   backoff flags: --backoff-initial-ms MS --backoff-max-ms MS --backoff-jitter F (default: the library's)
 // Prints one human-readable line per measurement and a JSON line ("json: {...}").
 #include <sys/resource.h>
@@ -251,7 +251,7 @@ int main(int argc, char** argv) {
   std::string mode = "all";
   int changes = 300, endpoints = 100000, slices = 1000;
   size_t bytes = 2'000'000;
-  bool list_page = false, flat = false;
+  bool list_page = false, flat = false, channel = false;
   std::vector<int> outages_s;
   int trials = 5, clients = 1000, events = 74'000;
   k8slb::bench::BackoffFlags backoff;
@@ -280,6 +280,8 @@ int main(int argc, char** argv) {
       list_page = true;
     } else if (a == "--flat") {
       flat = true;
+    } else if (a == "--channel") {
+      channel = true;
     } else if (a == "--outage-s") {
       if (i + 1 >= argc) return 2;
       for (absl::string_view part : absl::StrSplit(argv[++i], ',')) outages_s.push_back(std::atoi(std::string(part).c_str()));
@@ -312,7 +314,7 @@ int main(int argc, char** argv) {
   if (mode == "outage") return k8slb::bench::RunOutage(outages_s.empty() ? std::vector<int>{5, 15, 60} : outages_s, trials, backoff);
   if (mode == "reconnect") return k8slb::bench::RunReconnect(clients, outages_s.empty() ? 30 : outages_s[0], backoff);
   if (mode == "probe") return k8slb::bench::RunProbe();
-  if (mode == "churn") return k8slb::bench::RunChurn(events);
+  if (mode == "churn") return k8slb::bench::RunChurn(events, channel);
   int rc = 0;
   // sync first: it forks, which is safest before this process has started any threads.
   if (mode == "sync" || mode == "all") rc |= RunSync(endpoints, slices);

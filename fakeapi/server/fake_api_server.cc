@@ -461,6 +461,9 @@ void FakeApiServer::Impl::ApplyScenarioEventsLocked(int64_t now_nanos) {
         store_->Expire(cluster_->resource_version());
         break;
       case fake::TimelineEventKind::kErrors: {
+        // An outage: open watches end too (else a client whose watch stays open would not see
+        // it), and every request meanwhile fails. The virtual engine models the same.
+        hub_->CloseAll();
         absl::MutexLock f(&fault_mu_);
         fail_status_ = ev.status;
         fail_until_ = std::chrono::steady_clock::now() + real(ev.duration_s);

@@ -11,10 +11,14 @@
 //   infrastructure's view (kube-proxy rules for ClusterIP, CoreDNS answers for headless DNS).
 //   API faults stop deliveries but never empty a set (fail-static): `disconnect` → reconnect
 //   after the library's initial backoff and relist; `expire` → history compacted (the next
-//   resume relists); `errors` → retries with doubling backoff (initial .. max; 429 retries every
-//   1 s as Retry-After says) until the errors stop, then relist; `stall` → nothing until the
-//   stall ends, with a relist at each stall timeout. Backoffs and the stall timeout are
-//   DiscoveryOptions' defaults unless the scenario's clients.discovery overrides them.
+//   resume relists); `errors` → open watches are cut at its start (as fakeapi does for the live
+//   engine) and every request fails, so the client retries with doubling backoff (initial ..
+//   max; 429 retries every 1 s as Retry-After says) counted from the window's start, and relists
+//   at the first retry after the errors stop; `stall` → nothing until the stall ends, with a
+//   relist at each stall timeout. No other fault brings the watch back inside an errors window
+//   (a `disconnect` there cuts nothing that is open, and its reconnect fails like every other
+//   request). Backoffs and the stall timeout are DiscoveryOptions' defaults unless the
+//   scenario's clients.discovery overrides them.
 // - Servers: a pod's service time is meanMs + Exp(jitterMs), times its `slow` factor, stretched
 //   by processor sharing beyond kPodParallelism RPCs in flight at that pod (so least-request's
 //   in-flight signal has something to see). `errorRate` answers UNAVAILABLE. A crashed pod
@@ -276,6 +280,11 @@ class Simulation {
   std::vector<SliceEvent> deliveries_;
   bool watch_up_ = true;
   uint64_t fault_gen_ = 0;
+  // The current errors window: when its retries began, when it ends, and the first retry that
+  // succeeds (no watch or list gets through before then, whatever other fault happens).
+  int64_t errors_start_ = 0;
+  int64_t errors_until_ = 0;
+  int64_t errors_resume_at_ = 0;
   // Infrastructure views (kube-proxy, CoreDNS), fed like any watcher.
   std::unique_ptr<SliceStore> infra_;
   std::vector<int> proxy_candidates_;  // kube-proxy's choice set for the client zone
@@ -490,13 +499,18 @@ void Simulation::ApplyFault(const scenario::Event& ev) {
       break;
     case EventKind::kErrors: {
       watch_up_ = false;
-      const int64_t until = now_ + ToNanos(ev.duration_s);
-      int64_t t = now_;
+      // A window that opens while the client is still retrying the last one extends that outage:
+      // its retry schedule goes on from the first window's start (the newest status decides the
+      // steps).
+      if (now_ >= errors_resume_at_) errors_start_ = now_;
+      errors_until_ = std::max(errors_until_, now_ + ToNanos(ev.duration_s));
+      int64_t t = errors_start_;
       int64_t backoff = watch_timing_.backoff_initial;
-      while (t < until) {
+      while (t < errors_until_) {
         t += ev.status == 429 ? kRetryAfter429 : backoff;
         backoff = std::min(backoff * 2, watch_timing_.backoff_max);
       }
+      errors_resume_at_ = t;
       Push(t, EvType::kWatchResume, fault_gen_);
       break;
     }
@@ -810,13 +824,18 @@ absl::StatusOr<RunSummary> Simulation::Run() {
         deliveries_[ev.a].slice = EndpointSlice();  // free it
         break;
       case EvType::kWatchResume:
-        if (ev.a == fault_gen_ && !watch_up_) {
-          watch_up_ = true;
-          Relist();
+        if (ev.a != fault_gen_ || watch_up_) break;
+        if (now_ < errors_resume_at_) {
+          // A later fault's reconnect (a disconnect, a stall's end) inside an errors window fails
+          // like every request there; the watch comes back with the errors' own retry.
+          Push(errors_resume_at_, EvType::kWatchResume, fault_gen_);
+          break;
         }
+        watch_up_ = true;
+        Relist();
         break;
       case EvType::kWatchRelist:
-        if (ev.a == fault_gen_ && !watch_up_) Relist();
+        if (ev.a == fault_gen_ && !watch_up_ && now_ >= errors_resume_at_) Relist();
         break;
       case EvType::kSubRetry: {
         Client& cl = strategies_[ev.a].clients[ev.b];

@@ -784,6 +784,24 @@ TEST(FakeApi, ScenarioTimelineDrivesModelAndApiFaults) {
   EXPECT_TRUE(Eventually([&] { return Get(s, kSlices).status == 200; }, 5s));
 }
 
+TEST(FakeApi, ScenarioErrorsEndOpenWatches) {
+  // An `errors` window alone (no disconnect) is an outage: the open watch ends at its start and
+  // requests fail until it is over (at speed 4: t=4 s is 1 s real, 2 s of errors 0.5 s real).
+  FakeApiOptions o;
+  o.speed = 4;
+  o.scenario = MakeScenario(2);
+  o.scenario->timeline = {
+      scenario::Event{.t_s = 4, .kind = scenario::EventKind::kErrors, .status = 500, .duration_s = 2}};
+  auto server = FakeApiServer::Start(o);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto& s = **server;
+  Watch w(s, std::string(kSlices) + "?watch=true");
+  ASSERT_TRUE(w.WaitLines(1));
+  EXPECT_TRUE(w.WaitEnd(5s)) << "the errors window ends the open watch";
+  EXPECT_TRUE(Eventually([&] { return Get(s, kSlices).status == 500; }, 3s));
+  EXPECT_TRUE(Eventually([&] { return Get(s, kSlices).status == 200; }, 5s));
+}
+
 TEST(FakeApi, ControlEndpointAndTokenRotation) {
   FakeApiOptions o;
   o.token_grace = 1s;

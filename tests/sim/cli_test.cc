@@ -83,6 +83,33 @@ TEST(Cli, ValidateReportsFileLineField) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(Cli, ValidateRefusesEventsOnPodsThatCannotExistThen) {
+  // The pod named by an event must exist at the event's time: never created yet, or already
+  // removed by an earlier event, is a validation error naming the event's line.
+  const std::string dir = TempDir("validate-pods");
+  std::filesystem::create_directories(dir);
+  const std::string unborn = dir + "/unborn.yaml";
+  std::ofstream(unborn) << "pods:\n  replicas: 3\ntimeline:\n  - {at: 1, kind: crash, pod: echo-7}\n"
+                           "  - {at: 2, kind: scale, replicas: 8}\n";
+  const std::string gone = dir + "/gone.yaml";
+  std::ofstream(gone) << "pods:\n  replicas: 3\n  drainSeconds: 1\ntimeline:\n"
+                         "  - {at: 5, kind: evict, pod: echo-1}\n  - {at: 10, kind: crash, pod: echo-1}\n";
+  const std::string fine = dir + "/fine.yaml";
+  std::ofstream(fine) << "pods:\n  replicas: 3\ntimeline:\n  - {at: 1, kind: scale, replicas: 8}\n"
+                         "  - {at: 5, kind: crash, pod: echo-7}\n";
+  Result r = RunSim("validate " + unborn);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(unborn + ":4: timeline[0].pod: unknown pod \"echo-7\""), std::string::npos) << r.out;
+  r = RunSim("validate " + gone);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(gone + ":6: timeline[1].pod: pod \"echo-1\" no longer exists at 10s"), std::string::npos)
+      << r.out;
+  r = RunSim("validate " + fine);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("fine.yaml: ok"), std::string::npos) << r.out;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Cli, ListShowsShippedScenarios) {
   const Result r = RunSim("list");
   EXPECT_EQ(r.code, 0) << r.out;

@@ -182,5 +182,64 @@ TEST(VirtualEngine, ApiOutageIsFailStatic) {
   }
 }
 
+// An `errors` window is an outage for its whole length: no other API fault inside it brings the
+// watch back early (a disconnect cuts nothing that is open and its reconnect fails like every
+// request; a stall's end is no success either). Pods that become ready during the outage get
+// their first RPC only after the errors stop, within the library's capped backoff (1.6 s) of it.
+class FaultInsideErrors : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FaultInsideErrors, DoesNotEndTheOutageEarly) {
+  auto run = [](const std::string& extra_fault) {
+    const std::string yaml =
+        "name: errors-window\n"
+        "pods: {replicas: 3, startupSeconds: 1, drainSeconds: 1, terminationGraceSeconds: 5}\n"
+        "clients: {count: 2, rateRps: 100, concurrency: 4, durationSeconds: 35}\n"
+        "timeline:\n"
+        "  - {at: 5, kind: errors, status: 500, durationSeconds: 20}\n" +
+        extra_fault + "  - {at: 7, kind: scale, replicas: 5}\n";
+    auto sc = scenario::ParseScenario(yaml, "errors-window.yaml");
+    EXPECT_TRUE(sc.ok()) << sc.status();
+    RunOptions options;
+    options.strategies = {"round-robin"};
+    RunRecorder recorder(MakeRunInfo(*sc, options));
+    EXPECT_TRUE(RunVirtual(*sc, options, recorder).ok());
+    return recorder.Snapshot(RunDurationS(*sc, options), true);
+  };
+  const Report alone = run("");
+  const Report with_fault = run(GetParam());
+  for (const Report* r : {&alone, &with_fault}) {
+    double first_ready = 1e9, last_ready = 0;
+    for (const auto& p : r->pods) {
+      if (p.created_s <= 0) continue;
+      ASSERT_TRUE(p.ready_s.has_value()) << p.name;
+      first_ready = std::min(first_ready, *p.ready_s);
+      last_ready = std::max(last_ready, *p.ready_s);
+    }
+    ASSERT_LT(last_ready, 10.0) << "the new pods are ready well inside the outage";
+    const StrategyReport* rr = r->FindStrategy("round-robin");
+    ASSERT_NE(rr, nullptr);
+    ASSERT_TRUE(rr->new_pod_first_rpc.has_value());
+    EXPECT_EQ(rr->new_pod_first_rpc->count, 2u);
+    // No traffic to a new pod before the errors end at t=25 ...
+    EXPECT_GE(rr->new_pod_first_rpc->p50, 25.0 - last_ready) << GetParam();
+    // ... and all of it within one capped backoff step of the end.
+    EXPECT_LE(rr->new_pod_first_rpc->max, 25.0 + 1.6 + 0.1 - first_ready) << GetParam();
+  }
+  EXPECT_NEAR(with_fault.FindStrategy("round-robin")->new_pod_first_rpc->p50,
+              alone.FindStrategy("round-robin")->new_pod_first_rpc->p50, 0.05)
+      << GetParam();
+}
+
+std::string FaultName(const ::testing::TestParamInfo<std::string>& info) {
+  static const char* const kNames[] = {"Disconnect", "Stall", "TwoDisconnects"};
+  return kNames[info.index];
+}
+
+INSTANTIATE_TEST_SUITE_P(All, FaultInsideErrors,
+                         ::testing::Values("  - {at: 6, kind: disconnect}\n",
+                                           "  - {at: 6, kind: stall, durationSeconds: 3}\n",
+                                           "  - {at: 6, kind: disconnect}\n  - {at: 20, kind: disconnect}\n"),
+                         FaultName);
+
 }  // namespace
 }  // namespace k8slb::sim
