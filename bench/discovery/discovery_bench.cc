@@ -24,6 +24,7 @@
 
 #include "k8slb/discovery.h"
 #include "scripted_server.h"
+#include "util/percentile.h"
 #if K8SLB_BENCH_FAKEAPI
 #include "fakeapi/server/fake_api_server.h"
 #endif
@@ -34,6 +35,7 @@ using k8slb::testing::Ep;
 using k8slb::testing::FakeEndpoint;
 using k8slb::testing::SliceApiModel;
 using Clock = std::chrono::steady_clock;
+using k8slb::util::Percentile;
 
 k8slb::DiscoveryOptions Options(const std::string& url) {
   k8slb::DiscoveryOptions o;
@@ -44,12 +46,6 @@ k8slb::DiscoveryOptions Options(const std::string& url) {
     if (level >= k8slb::LogLevel::kWarning) std::fprintf(stderr, "discovery: %s\n", m.c_str());
   };
   return o;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 int RunLatency(int changes) {

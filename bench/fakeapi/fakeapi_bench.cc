@@ -1,4 +1,4 @@
-// k8slb_fakeapi_bench: end-to-end performance driver for k8slb-fakeapi (issue 3 "Performance").
+// k8slb_fakeapi_bench: end-to-end performance driver for k8slb-fakeapi.
 //   1. fan-out: N concurrent watchers (raw sockets, one epoll loop); one slice change must reach
 //      all of them; reports p50/p99/max delivery latency over R changes (goal p99 <= 100 ms).
 //   2. list: a Service with E endpoints (E/100 slices); the time to answer a full list (goal
@@ -29,21 +29,16 @@
 
 #include "fakeapi/server/fake_api_server.h"
 #include "sim/scenario/scenario.h"
+#include "util/percentile.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using k8slb::util::Percentile;
 using k8slb::fakeapi::FakeApiOptions;
 using k8slb::fakeapi::FakeApiServer;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
-}
 
 long RssKb() {
   std::ifstream in("/proc/self/status");

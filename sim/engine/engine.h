@@ -46,10 +46,9 @@ struct RunSummary {
   std::vector<std::string> notes;  // anything the user should know (printed by the CLI)
 };
 
-// Strategy names (design.md "Interfaces").
-inline constexpr const char* kStrategyNames[] = {"clusterip", "headless-dns", "round-robin",
-                                                 "least-request"};
-bool IsKnownStrategy(std::string_view name);
+// The strategy names: one list, the report format's (report/schema.h).
+using report::IsKnownStrategy;
+using report::kStrategyNames;
 
 // The strategies a run uses: options.strategies if given, else the scenario's.
 std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,

@@ -54,7 +54,6 @@ namespace {
 
 using scenario::EventKind;
 
-constexpr int64_t kNanosPerSecond = 1'000'000'000;
 constexpr int kPodParallelism = 4;
 constexpr double kFailFastMs = 0.05;          // a refused connect or a fast fail
 constexpr int64_t kSubchannelBackoffInitial = 1'000'000'000;

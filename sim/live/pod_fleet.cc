@@ -34,7 +34,7 @@ bool ServingTerminating(const fake::PodInfo& pod) {
 }  // namespace
 
 PodFleet::PodFleet(PodFleetOptions options, const ScenarioClock& clock, RunRecorder& recorder)
-    : options_(std::move(options)), clock_(clock), recorder_(recorder),
+    : options_(std::move(options)), recorder_(recorder),
       proxy_random_(options_.seed ^ 0x9e3779b97f4a7c15ULL) {
   thread_ = std::thread([this] { Loop(); });
 }

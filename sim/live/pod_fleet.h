@@ -79,7 +79,6 @@ class PodFleet {
   void Reconcile(const std::string& name);
 
   PodFleetOptions options_;
-  const ScenarioClock& clock_;
   RunRecorder& recorder_;
 
   mutable std::mutex mu_;

@@ -25,6 +25,7 @@
 
 #include <gtest/gtest.h>
 
+#include "report/json.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
 #include "sim/live/live_engine.h"
@@ -84,7 +85,7 @@ Runs RunBoth(const std::string& fixture) {
   EXPECT_TRUE(live.ok()) << live.status();
   runs.live = live_recorder.Snapshot(sc->clients.duration_s, true);
   // The live engine wrote incomplete reports while running.
-  auto partial = LoadReport(out.string());
+  auto partial = report::LoadJson(out.string());
   EXPECT_TRUE(partial.ok()) << partial.status();
   if (partial.ok()) {
     EXPECT_FALSE(partial->complete);
