@@ -20,6 +20,7 @@
 #include "k8slb/balanced_channel.h"
 #include "k8slb/client.h"
 #include "k8slb/kube_config.h"
+#include "k8slb/version.h"
 
 namespace {
 
@@ -101,9 +102,10 @@ int main(int argc, char** argv) {
   app.add_option("--pod-ca-file", pod_ca_file, "use TLS to the pods, verifying them with this CA bundle (PEM)");
   app.add_option("--authority", authority, "TLS server name / :authority for the pods (default with TLS: svc.ns.svc)");
   app.add_flag("--print-metrics", print_metrics, "print the channel's Prometheus metrics on stderr at the end");
+  app.set_version_flag("--version", std::string("k8slb-client ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "k8slb-client: " << e.what() << " (see --help)\n";

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "echo_server/echo_server.h"
+#include "k8slb/version.h"
 
 namespace {
 
@@ -48,9 +49,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--grace", grace_s, "seconds calls in flight may take to finish after SIGTERM")->capture_default_str();
   app.add_option("--seed", seed, "seed of the latency and error randomness")->capture_default_str();
+  app.set_version_flag("--version", std::string("k8slb-echo-server ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::cerr << "k8slb-echo-server: " << e.what() << " (see --help)\n";

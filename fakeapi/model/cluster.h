@@ -1,12 +1,13 @@
-// The cluster model shared by k8slb-fakeapi (real time) and the simulator's virtual-time engine
-// (issue 3 "Cluster model", issue 6 "Engines"): Services, Deployments, Pods, zones and nodes, and
-// an emulation of the EndpointSlice controller, behind a versioned object store with a watchable
-// event history. Nothing here is written twice: the HTTP front serves these objects verbatim and
-// the simulator reads the same pods and slices.
+// The cluster model shared by k8slb-fakeapi (real time) and the simulator's engines: Services,
+// Deployments, Pods, zones and nodes, and an emulation of the EndpointSlice controller, behind a
+// versioned object store with a watchable event history. Nothing here is written twice: the HTTP
+// front serves these objects verbatim and the simulator reads the same pods and slices.
 //
-// Semantics follow ../shared/reference/kubernetes-api.md §1 (slice shape, greedy placement without
-// rebalancing, placeholder slice, conditions, PreferClose hints) and §2 (global decimal
-// resourceVersion, DELETED carries the deletion's RV, 410 below the compaction point).
+// Semantics follow the Kubernetes documentation: EndpointSlices (slice shape, conditions, greedy
+// placement without rebalancing, the placeholder slice, PreferClose hints;
+// https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/) and API concepts (one
+// global decimal resourceVersion, DELETED carrying the deletion's RV, 410 Gone below the
+// compaction point; https://kubernetes.io/docs/reference/using-api/api-concepts/).
 //
 // Errors: every fallible call returns an absl::Status whose message is already worded as the
 // Kubernetes API words it, so the HTTP front can copy it into a Status body. Code mapping:

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include "fakeapi/server/fake_api_server.h"
+#include "k8slb/version.h"
 #include "sim/scenario/scenario.h"
 
 namespace {
@@ -46,9 +47,10 @@ int main(int argc, char** argv) {
                  "rotate the service-account token every SECONDS (0 = never; old token valid 60 s more)");
   app.add_option("--bookmark-interval", bookmark_interval_s, "seconds between watch BOOKMARK events")
       ->capture_default_str();
+  app.set_version_flag("--version", std::string("k8slb-fakeapi ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     return Fail(e.what());

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "k8slb/version.h"
 #include "main_window.h"
 #include "report/folder.h"
 
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
       "rates over time with scenario events, per-pod totals and imbalance per strategy,\n"
       "latency and failures. See docs/dashboard.md.");
   const QCommandLineOption help({"h", "help"}, "Show this help and exit.");
+  const QCommandLineOption version("version", "Show the version and exit.");
   const QCommandLineOption follow("follow", "Follow a live run in DIR: reload what changes, at least twice a second.", "DIR");
   const QCommandLineOption strategy("strategy", "Show one strategy (default: all, side by side).", "NAME");
   const QCommandLineOption top("top", "Pods shown one by one per chart (1-20, default 10); the rest are \"others\".", "N",
@@ -86,13 +88,17 @@ int main(int argc, char** argv) {
                                       "FILE.png");
   const QCommandLineOption size("size", "Window size, also of the --screenshot image (default 1400x900).", "WxH",
                                 "1400x900");
-  parser.addOptions({help, follow, strategy, top, merge, screenshot, size});
+  parser.addOptions({help, version, follow, strategy, top, merge, screenshot, size});
   parser.addPositionalArgument("DIR", "A report folder written by k8slb-sim run --out DIR.", "[DIR]");
   QStringList args;
   for (int i = 0; i < argc; ++i) args << QString::fromLocal8Bit(argv[i]);
   if (!parser.parse(args)) return Fail(parser.errorText());
   if (parser.isSet(help)) {
     std::printf("%s", parser.helpText().replace("<executable_name>", "k8slb-dashboard").toLocal8Bit().constData());
+    return 0;
+  }
+  if (parser.isSet(version)) {
+    std::printf("k8slb-dashboard %s\n", k8slb::kVersion);
     return 0;
   }
 

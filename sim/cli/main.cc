@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "k8slb/version.h"
 #include "report/json.h"
 #include "report/schema.h"
 #include "sim/engine/check.h"
@@ -47,7 +48,8 @@ int Fail(const std::string& message, int code = 2) {
   return code;
 }
 
-// Where shipped scenarios live: $K8SLB_SCENARIOS_DIR, ./scenarios, then the source tree's.
+// Where shipped scenarios live: $K8SLB_SCENARIOS_DIR, ./scenarios, the source tree's, then the
+// installed ones beside the binary (PREFIX/bin/k8slb-sim -> PREFIX/share/k8slb/scenarios).
 std::vector<fs::path> ScenarioDirs() {
   std::vector<fs::path> dirs;
   if (const char* env = std::getenv("K8SLB_SCENARIOS_DIR"); env != nullptr && *env != '\0') {
@@ -55,6 +57,9 @@ std::vector<fs::path> ScenarioDirs() {
   }
   dirs.emplace_back("scenarios");
   dirs.emplace_back(K8SLB_SOURCE_SCENARIOS_DIR);
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) dirs.push_back(exe.parent_path().parent_path() / "share" / "k8slb" / "scenarios");
   return dirs;
 }
 
@@ -315,6 +320,7 @@ int main(int argc, char** argv) {
                "(clusterip, headless-dns, round-robin, least-request) and compare them"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for all subcommands");
+  app.set_version_flag("--version", std::string("k8slb-sim ") + k8slb::kVersion);
 
   RunArgs run;
   CLI::App* run_cmd = app.add_subcommand("run", "Run a scenario and print the comparison");
@@ -354,6 +360,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::string what = e.what();

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "report/schema.h"
 
 namespace k8slb::scenario {
 
@@ -113,8 +112,7 @@ struct Scenario {
   ClusterSpec cluster;
   PodSpec pods;
   ClientSpec clients;
-  std::vector<std::string> strategies{std::begin(report::kStrategyNames),
-                                      std::end(report::kStrategyNames)};
+  std::vector<std::string> strategies = {"clusterip", "headless-dns", "round-robin", "least-request"};
   std::vector<Event> timeline;  // sorted by t_s (stable)
   std::vector<Expectation> expect;
   // Live-only scenarios (e.g. token rotation) set this; the virtual engine refuses them clearly.
