@@ -125,6 +125,11 @@ RunRecorder::RunRecorder(RunInfo info) : info_(Normalized(std::move(info))) {
 
 RunRecorder::~RunRecorder() = default;
 
+void RunRecorder::SetEnvironment(std::string_view key, std::string_view value) {
+  absl::MutexLock lock(&mu_);
+  environment_[std::string(key)] = std::string(value);
+}
+
 void RunRecorder::RecordEvent(double t_s, std::string_view kind, std::string_view detail) {
   absl::MutexLock lock(&mu_);
   events_.push_back({std::max(0.0, t_s), std::string(kind), std::string(detail)});
@@ -324,6 +329,7 @@ Report RunRecorder::SnapshotLocked(double covered_s, bool complete) const {
   r.duration_s = covered_s;
   r.timeline_bucket_s = info_.timeline_bucket_s;
   r.events = events_;
+  r.environment = environment_;
   std::stable_sort(r.events.begin(), r.events.end(),
                    [](const ReportEvent& a, const ReportEvent& b) { return a.t_s < b.t_s; });
   std::vector<size_t> recorded;  // pod ids with a pod record, in recording order

@@ -23,6 +23,7 @@
 #define K8SLB_SIM_ENGINE_RECORDER_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -83,6 +84,8 @@ class RunRecorder {
 
   void RecordEvent(double t_s, std::string_view kind, std::string_view detail)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Sets one entry of the report's "environment" (a later call with the same key replaces it).
+  void SetEnvironment(std::string_view key, std::string_view value) ABSL_LOCKS_EXCLUDED(mu_);
   // Adds a pod (idempotent by name: a second call updates address/zone, keeps history).
   void RecordPod(const PodInfo& pod) ABSL_LOCKS_EXCLUDED(mu_);
   // A pod's usability changed at t_s. Unknown pods are added with created_s = t_s.
@@ -128,6 +131,7 @@ class RunRecorder {
   // per-strategy reaction bookkeeping consistent.
   mutable absl::Mutex mu_;
   std::vector<ReportEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> environment_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<PodState>> pods_ ABSL_GUARDED_BY(mu_);  // index = pod id
   std::unordered_map<std::string, int> pod_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<std::unique_ptr<StrategyState>> strategies_ ABSL_GUARDED_BY(mu_);  // = info_.strategies

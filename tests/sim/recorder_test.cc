@@ -2,6 +2,7 @@
 // contract of docs/report-format.md), round trips, and the expectation checks.
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -250,6 +251,21 @@ TEST(Recorder, TimesBeforeTheStartAreRecordedAsZero) {
   EXPECT_EQ(*r.pods[0].ready_s, 0.0);
   EXPECT_EQ(r.events[0].t_s, 0.0);
   EXPECT_TRUE(report::Validate(r).ok()) << report::Validate(r);
+}
+
+TEST(Recorder, EnvironmentReachesReportJson) {
+  RunRecorder rec(Info());
+  rec.SetEnvironment("pod_network", "loopback");
+  rec.SetEnvironment("pod_network", "namespace");  // a later call replaces the value
+  rec.SetEnvironment("api_server", "in-process");
+  const std::string dir = TempDir("environment");
+  ASSERT_TRUE(rec.WriteReport(dir, true, 1).ok());
+  auto loaded = report::LoadJson(dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::map<std::string, std::string> want = {{"api_server", "in-process"},
+                                                   {"pod_network", "namespace"}};
+  EXPECT_EQ(loaded->environment, want);
+  std::filesystem::remove_all(dir);
 }
 
 Report SmallReport() {
