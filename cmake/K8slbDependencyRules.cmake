@@ -8,7 +8,7 @@
 #   are seen too.
 #
 # The include side (no source under a folder includes a header of another) is checked by the
-# ctest script cmake/K8slbCheckIncludes.cmake (tests/build_rules).
+# ctests of tests/layering.
 
 function(_k8slb_link_closure target out_var)
   set(seen "")

@@ -1,4 +1,5 @@
-// LoadReport: what k8slb-client prints. The formats are fixed by design.md ("Interfaces"):
+// LoadReport: what k8slb-client prints. The formats are a fixed interface (scripts and the k8s
+// client Job parse them):
 //   json:  {"frontend": ..., "backends": [one pod name per successful RPC, in completion order], ...}
 //   table: one row per pod, starting with the pod name and its count, then share and latency
 //          p50/p99; comment lines start with '#'.

@@ -6,17 +6,19 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <k8slb/proto/echo.grpc.pb.h>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "client/load_report.h"
+#include "discovery/files.h"
+#include "input/cli_flags.h"
 #include "k8slb/balanced_channel.h"
 #include "k8slb/client.h"
 #include "k8slb/kube_config.h"
@@ -44,6 +46,9 @@ Exit codes:
   1  some RPCs failed (see stderr)
   2  bad command line
   3  configuration error, or no endpoints within --sync-timeout (e.g. RBAC 403: the message says so))";
+
+constexpr int64_t kMaxRequests = 1'000'000'000'000;
+constexpr double kMaxSeconds = 1e7;  // 115 days: far beyond any run, far below int64 microseconds
 
 std::string Hostname() {
   char host[256] = {0};
@@ -83,11 +88,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"least-request", "round-robin"}))
       ->capture_default_str();
   app.add_option("--zone", zone, "client zone for zone-aware picking (default: $K8SLB_ZONE)");
-  auto* requests_opt = app.add_option("--requests", requests, "number of RPCs (default 100 unless --duration)");
-  auto* duration_opt = app.add_option("--duration", duration_s, "send for this many seconds instead");
+  // Every number is checked as text before CLI11 converts it (input/cli_flags.h): NaN, inf, 1e99
+  // and integers beyond int64 are refused with a message, never run as a silently wrong value.
+  auto* requests_opt = app.add_option("--requests", requests, "number of RPCs (default 100 unless --duration)")
+                           ->check(k8slb::input::IntegerIn(0, kMaxRequests));
+  auto* duration_opt = app.add_option("--duration", duration_s, "send for this many seconds instead")
+                           ->check(k8slb::input::RealIn(0, kMaxSeconds));
   requests_opt->excludes(duration_opt);
-  app.add_option("--rps", rps, "target rate over all workers; 0 = as fast as the workers go")->capture_default_str();
-  app.add_option("--concurrency", concurrency, "concurrent workers")->capture_default_str();
+  app.add_option("--rps", rps, "target rate over all workers; 0 = as fast as the workers go")
+      ->check(k8slb::input::RealIn(0, 1e6))
+      ->capture_default_str();
+  app.add_option("--concurrency", concurrency, "concurrent workers")
+      ->check(k8slb::input::IntegerIn(1, 10000))
+      ->capture_default_str();
   app.add_option("--output", output, "table | json")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
   app.add_option("--client-id", client_id, "the \"frontend\" name in the output (default: hostname)");
   app.add_option("--kubeconfig", kubeconfig, "kubeconfig file (default: $KUBECONFIG, ~/.kube/config)");
@@ -96,8 +109,12 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", token_file, "bearer token file for --server (re-read on rotation)");
   app.add_option("--ca-file", ca_file, "CA bundle (PEM) for --server");
   app.add_flag("--insecure-skip-tls-verify", insecure_skip_tls_verify, "do not verify the --server certificate");
-  app.add_option("--sync-timeout", sync_timeout_s, "seconds to wait for the first endpoints")->capture_default_str();
-  app.add_option("--timeout-ms", timeout_ms, "deadline of each RPC")->capture_default_str();
+  app.add_option("--sync-timeout", sync_timeout_s, "seconds to wait for the first endpoints")
+      ->check(k8slb::input::RealIn(0, 86400))
+      ->capture_default_str();
+  app.add_option("--timeout-ms", timeout_ms, "deadline of each RPC")
+      ->check(k8slb::input::IntegerIn(1, 86'400'000))
+      ->capture_default_str();
   app.add_option("--message", message, "message to echo")->capture_default_str();
   app.add_option("--pod-ca-file", pod_ca_file, "use TLS to the pods, verifying them with this CA bundle (PEM)");
   app.add_option("--authority", authority, "TLS server name / :authority for the pods (default with TLS: svc.ns.svc)");
@@ -111,17 +128,31 @@ int main(int argc, char** argv) {
     std::cerr << "k8slb-client: " << e.what() << " (see --help)\n";
     return 2;
   }
-  if (concurrency < 1 || concurrency > 10000) {
-    std::cerr << "k8slb-client: --concurrency must be within [1, 10000]\n";
-    return 2;
-  }
-  if (requests < 0 || duration_s < 0 || rps < 0 || timeout_ms <= 0 || !(sync_timeout_s >= 0)) {
-    std::cerr << "k8slb-client: --requests, --duration, --rps and --sync-timeout must be >= 0, --timeout-ms > 0\n";
-    return 2;
-  }
   if (requests == 0 && duration_s == 0) requests = 100;
   if (!server.empty() && (!kubeconfig.empty() || !context.empty())) {
     std::cerr << "k8slb-client: --server excludes --kubeconfig/--context\n";
+    return 2;
+  }
+  if (server.empty() && (!token_file.empty() || !ca_file.empty() || insecure_skip_tls_verify)) {
+    std::cerr << "k8slb-client: --token-file, --ca-file and --insecure-skip-tls-verify apply to --server only\n";
+    return 2;
+  }
+  const bool plain_http = absl::StartsWithIgnoreCase(server, "http://");
+  if (plain_http && !token_file.empty()) {
+    // As kubectl, which sends no credentials to a plain-http server: anyone on the path could
+    // read the token.
+    std::cerr << "k8slb-client: refusing to send the bearer token from " << token_file << " over plain http to "
+              << server << "; use an https:// --server (or drop --token-file)\n";
+    return 2;
+  }
+  if (plain_http && (!ca_file.empty() || insecure_skip_tls_verify)) {
+    std::cerr << "k8slb-client: --ca-file and --insecure-skip-tls-verify mean nothing over plain http (" << server
+              << ")\n";
+    return 2;
+  }
+  absl::StatusOr<k8slb::Target> parsed_target = k8slb::ParseTarget(target);
+  if (!parsed_target.ok()) {
+    std::cerr << "k8slb-client: --target: " << parsed_target.status().message() << "\n";
     return 2;
   }
 
@@ -134,8 +165,14 @@ int main(int argc, char** argv) {
     c.token_file = token_file;
     c.ca_file = ca_file;
     c.insecure_skip_tls_verify = insecure_skip_tls_verify;
-    c.allow_plain_http = server.rfind("http://", 0) == 0;
-    c.description = "explicit --server " + server;
+    c.allow_plain_http = plain_http;
+    c.description = absl::StrCat(
+        "explicit --server ", server,
+        plain_http ? ", plain http (no TLS, no credentials)"
+                   : absl::StrCat(token_file.empty() ? ", no token" : absl::StrCat(", token file ", token_file),
+                                  insecure_skip_tls_verify ? ", TLS verification OFF (--insecure-skip-tls-verify)"
+                                  : ca_file.empty()        ? ", TLS verified against the system CAs"
+                                                           : absl::StrCat(", TLS verified against ", ca_file)));
     config = c;
   } else if (!kubeconfig.empty() || !context.empty()) {
     config = k8slb::LoadKubeconfig(k8slb::KubeconfigOptions{.path = kubeconfig, .context = context});
@@ -153,15 +190,17 @@ int main(int argc, char** argv) {
   if (!zone.empty()) options.client_zone = zone;
   if (!authority.empty()) options.authority = authority;
   if (!pod_ca_file.empty()) {
-    std::ifstream in(pod_ca_file);
-    if (!in) {
-      std::cerr << "k8slb-client: --pod-ca-file: cannot read " << pod_ca_file << "\n";
-      return 2;
+    // Checked now: gRPC would accept any bytes here and fail every handshake later.
+    auto pem = k8slb::discovery::ReadBoundedFile(pod_ca_file, k8slb::discovery::kMaxConfigFileBytes,
+                                                 k8slb::discovery::FileKind::kRegularOnly);
+    absl::Status valid = pem.ok() ? k8slb::discovery::CheckPemCertificates(*pem, "--pod-ca-file " + pod_ca_file)
+                                  : pem.status();
+    if (!valid.ok()) {
+      std::cerr << "k8slb-client: --pod-ca-file: " << valid.message() << "\n";
+      return 3;
     }
-    std::stringstream pem;
-    pem << in.rdbuf();
     grpc::SslCredentialsOptions ssl;
-    ssl.pem_root_certs = pem.str();
+    ssl.pem_root_certs = *pem;
     options.credentials = grpc::SslCredentials(ssl);
   }
   options.log = [](k8slb::LogLevel level, const std::string& line) {
@@ -169,8 +208,10 @@ int main(int argc, char** argv) {
   };
   auto channel = k8slb::BalancedChannel::Create(target, *config, options);
   if (!channel.ok()) {
+    // The command line was checked above (the target included): what fails here is the
+    // configuration (URL, TLS files, token file).
     std::cerr << "k8slb-client: " << channel.status().message() << "\n";
-    return channel.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+    return 3;
   }
   absl::Status synced =
       (*channel)->WaitForEndpoints(std::chrono::milliseconds(static_cast<int64_t>(sync_timeout_s * 1000)));

@@ -9,8 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <condition_variable>
-#include <mutex>
 #include <random>
 #include <map>
 #include <vector>
@@ -19,8 +17,15 @@
 
 #include <k8slb/proto/echo.grpc.pb.h>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "input/numeric_flag.h"
+
 namespace k8slb::echo {
 
+// The echo service itself (see echo_server.h for the contract). gRPC's callback threads run
+// Echo() and the latency alarms; Shutdown()/Kill() run on the owner's thread.
 class EchoServer::Impl final : public Echo::CallbackService {
  public:
   explicit Impl(EchoServerOptions options) : options_(std::move(options)), rng_(options_.seed) {
@@ -68,7 +73,7 @@ class EchoServer::Impl final : public Echo::CallbackService {
     double error_rate = error_rate_.load(std::memory_order_relaxed);
     bool fail = false;
     if (jitter > 0 || error_rate > 0) {
-      std::lock_guard<std::mutex> lock(rng_mu_);
+      absl::MutexLock lock(&rng_mu_);
       if (jitter > 0) delay_ms += std::exponential_distribution<double>(1.0 / jitter)(rng_);
       if (error_rate > 0) fail = std::uniform_real_distribution<double>(0, 1)(rng_) < error_rate;
     }
@@ -83,7 +88,7 @@ class EchoServer::Impl final : public Echo::CallbackService {
     pending->status = std::move(status);
     Pending* key = pending.get();
     {
-      std::lock_guard<std::mutex> lock(pending_mu_);
+      absl::MutexLock lock(&pending_mu_);
       if (stopping_) {
         // Kill or the end of the grace period: answer now instead of starting a timer.
         Finish(reactor, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
@@ -97,7 +102,7 @@ class EchoServer::Impl final : public Echo::CallbackService {
     pending->alarm.Set(deadline, [this, key](bool fired) {
       std::shared_ptr<Pending> self;
       {
-        std::lock_guard<std::mutex> lock(pending_mu_);
+        absl::MutexLock lock(&pending_mu_);
         auto it = pending_.find(key);
         if (it == pending_.end()) return;
         self = std::move(it->second);
@@ -111,19 +116,12 @@ class EchoServer::Impl final : public Echo::CallbackService {
   void Shutdown(std::chrono::milliseconds grace) {
     if (shut_.exchange(true)) return;
     if (auto* health = server_->GetHealthCheckService()) health->Shutdown();
-    std::mutex mu;
-    std::condition_variable cv;
-    bool done = false;
+    absl::Notification done;
     std::thread waiter([&] {
       server_->Shutdown(std::chrono::system_clock::now() + grace);
-      std::lock_guard<std::mutex> lock(mu);
-      done = true;
-      cv.notify_all();
+      done.Notify();
     });
-    {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait_for(lock, grace, [&] { return done; });
-    }
+    done.WaitForNotificationWithTimeout(absl::FromChrono(grace));
     // Calls still waiting on their latency timer are ended now; Shutdown cancels the rest.
     CancelPending();
     waiter.join();
@@ -164,7 +162,7 @@ class EchoServer::Impl final : public Echo::CallbackService {
   void CancelPending() {
     std::vector<std::shared_ptr<Pending>> pending;
     {
-      std::lock_guard<std::mutex> lock(pending_mu_);
+      absl::MutexLock lock(&pending_mu_);
       stopping_ = true;
       for (auto& [key, p] : pending_) pending.push_back(p);
     }
@@ -177,21 +175,23 @@ class EchoServer::Impl final : public Echo::CallbackService {
   std::atomic<double> latency_ms_{0};
   std::atomic<double> jitter_ms_{0};
   std::atomic<double> error_rate_{0};
-  std::mutex rng_mu_;
-  std::mt19937_64 rng_;
-  std::mutex pending_mu_;
-  std::map<Pending*, std::shared_ptr<Pending>> pending_;  // guarded by pending_mu_
-  bool stopping_ = false;       // guarded by pending_mu_
+  absl::Mutex rng_mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(rng_mu_);
+  absl::Mutex pending_mu_;
+  std::map<Pending*, std::shared_ptr<Pending>> pending_ ABSL_GUARDED_BY(pending_mu_);
+  bool stopping_ ABSL_GUARDED_BY(pending_mu_) = false;
   std::atomic<bool> shut_{false};
 };
 
 absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Start(EchoServerOptions options) {
-  if (options.latency_ms < 0 || options.jitter_ms < 0) return absl::InvalidArgumentError("latency and jitter must be >= 0");
-  if (!(options.error_rate >= 0 && options.error_rate <= 1)) {
-    return absl::InvalidArgumentError("error rate must be within [0, 1]");
+  // gRPC would take a port above 65535 modulo 2^16 and NaN latencies would reach the timers.
+  for (absl::Status s : {input::CheckDoubleFlag("latency_ms", options.latency_ms, 0, 3'600'000),
+                         input::CheckDoubleFlag("jitter_ms", options.jitter_ms, 0, 3'600'000),
+                         input::CheckDoubleFlag("error_rate", options.error_rate, 0, 1)}) {
+    if (!s.ok()) return s;
   }
-  if (options.listen.find(':') == std::string::npos) {
-    return absl::InvalidArgumentError("listen address '" + options.listen + "' must be HOST:PORT");
+  if (auto listen = input::ParseHostPortFlag("listen address", options.listen); !listen.ok()) {
+    return listen.status();
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   absl::Status status = impl->Bind();

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "echo_server/echo_server.h"
+#include "input/cli_flags.h"
 #include "k8slb/version.h"
 
 namespace {
@@ -38,17 +39,28 @@ int main(int argc, char** argv) {
   double grace_s = 10;
   uint64_t seed = 1;
   app.add_option("--listen", listen, "HOST:PORT to serve on, e.g. 127.0.1.7:50051 (port 0: any free port)")
+      ->check(k8slb::input::HostPortAddress())
       ->capture_default_str();
   app.add_option("--pod-name", pod_name, "pod name to report (default: $POD_NAME, else the hostname)");
   // $POD_IP (downward API) replaces a wildcard listen host in the reported address.
   app.add_option("--zone", zone, "zone to report (default: $POD_ZONE)");
-  app.add_option("--latency-ms", latency_ms, "mean service time added to every call")->capture_default_str();
-  app.add_option("--jitter-ms", jitter_ms, "mean of an exponential jitter added to the latency")->capture_default_str();
-  app.add_option("--error-rate", error_rate, "share of calls that fail, in [0, 1]")->capture_default_str();
+  app.add_option("--latency-ms", latency_ms, "mean service time added to every call")
+      ->check(k8slb::input::RealIn(0, 3'600'000))
+      ->capture_default_str();
+  app.add_option("--jitter-ms", jitter_ms, "mean of an exponential jitter added to the latency")
+      ->check(k8slb::input::RealIn(0, 3'600'000))
+      ->capture_default_str();
+  app.add_option("--error-rate", error_rate, "share of calls that fail, in [0, 1]")
+      ->check(k8slb::input::RealIn(0, 1))
+      ->capture_default_str();
   app.add_option("--error-code", error_code, "gRPC code of injected failures (e.g. unavailable, internal)")
       ->capture_default_str();
-  app.add_option("--grace", grace_s, "seconds calls in flight may take to finish after SIGTERM")->capture_default_str();
-  app.add_option("--seed", seed, "seed of the latency and error randomness")->capture_default_str();
+  app.add_option("--grace", grace_s, "seconds calls in flight may take to finish after SIGTERM")
+      ->check(k8slb::input::RealIn(0, 86400))
+      ->capture_default_str();
+  app.add_option("--seed", seed, "seed of the latency and error randomness")
+      ->check(k8slb::input::UnsignedUpTo(UINT64_MAX))
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("k8slb-echo-server ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
@@ -89,10 +101,6 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.error_code = *code;
-  if (!(grace_s >= 0)) {
-    std::cerr << "k8slb-echo-server: --grace must be >= 0\n";
-    return 2;
-  }
 
   // gRPC's own log lines would turn a bind failure into a multi-line report; the one-line reason
   // below says it. GRPC_VERBOSITY=debug (or any value) keeps them.

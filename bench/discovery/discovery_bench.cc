@@ -1,11 +1,21 @@
-// Discovery benchmarks (discovery issue, "Performance"):
+// Discovery benchmarks:
 //   latency  reaction latency on loopback from a change applied in the fake API server to the
 //            snapshot callback, p50/p99/max over N changes (default 300);
 //   sync     initial sync of a Service with E endpoints in S slices (default 100,000 / 1,000):
 //            wall time to the first published snapshot and the client's peak RSS. The server runs
 //            in a forked child so the client's getrusage() covers the client only.
-//   fakeapi-latency  the latency measurement against fakeapi over HTTPS (when built with it).
+//   fakeapi-latency  the latency measurement against fakeapi over HTTPS.
+//   nesting  memory of a hostile JSON value of --bytes '[' characters, as a watch line or (--list)
+//            a list page (nesting_bench.cc).
+//   outage, reconnect, probe  recovery after an API outage (outage_bench.cc).
+//   churn    memory over --events slice events: leak or allocator retention (churn_bench.cc).
 // Usage: k8slb_discovery_bench [latency|sync|fakeapi-latency|all] [--changes N] [--endpoints E] [--slices S]
+//        k8slb_discovery_bench nesting [--bytes N] [--list] [--flat]
+//        k8slb_discovery_bench outage [--outage-s 5,15,60] [--trials N] [backoff flags]
+//        k8slb_discovery_bench reconnect [--clients 1000] [--outage-s 30] [backoff flags]
+//        k8slb_discovery_bench probe
+//        k8slb_discovery_bench churn [--events 74000]
+//   backoff flags: --backoff-initial-ms MS --backoff-max-ms MS --backoff-jitter F (default: the library's)
 // Prints one human-readable line per measurement and a JSON line ("json: {...}").
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -22,12 +32,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_split.h"
+#include "bench_util.h"
 #include "k8slb/discovery.h"
 #include "scripted_server.h"
 #include "util/percentile.h"
-#if K8SLB_BENCH_FAKEAPI
 #include "fakeapi/server/fake_api_server.h"
-#endif
 
 namespace {
 
@@ -113,7 +123,6 @@ double CpuMs() {
          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
 }
 
-#if K8SLB_BENCH_FAKEAPI
 // The same reaction latency against fakeapi over HTTPS: each change makes one ready pod
 // not-ready for 40 ms (a readiness-probe failure), measured until the callback shows N-1
 // endpoints; then the pod recovers (not measured).
@@ -183,7 +192,6 @@ int RunFakeApiLatency(int changes) {
               changes, p50, p99, max);
   return 0;
 }
-#endif
 
 long MaxRssKb() {
   rusage ru{};
@@ -192,13 +200,7 @@ long MaxRssKb() {
 }
 
 int RunSync(int endpoints, int slices) {
-  int port_pipe[2], done_pipe[2];
-  if (pipe(port_pipe) != 0 || pipe(done_pipe) != 0) return 1;
-  pid_t child = fork();
-  if (child == 0) {
-    // Server process.
-    close(port_pipe[0]);
-    close(done_pipe[1]);
+  auto server = k8slb::bench::ForkedServer::Start([&](const k8slb::bench::ForkedServer::Child& child) {
     SliceApiModel api({});
     const int per = endpoints / slices;
     for (int s = 0; s < slices; ++s) {
@@ -210,16 +212,11 @@ int RunSync(int endpoints, int slices) {
       }
       api.Upsert("web-" + std::to_string(s), eps);
     }
-    int port = api.server().port();
-    if (write(port_pipe[1], &port, sizeof port) != sizeof port) _exit(1);
-    char c;
-    (void)!read(done_pipe[0], &c, 1);  // until the client closes its end
-    _exit(0);
-  }
-  close(port_pipe[1]);
-  close(done_pipe[0]);
-  int port = 0;
-  if (read(port_pipe[0], &port, sizeof port) != sizeof port) return 1;
+    child.Ready(api.server().port());
+    child.Wait();  // until the client is done
+  });
+  if (server == nullptr) return 1;
+  const int port = server->port();
   const long rss_before = MaxRssKb();
   const double cpu_before = CpuMs();
   std::atomic<size_t> size{0};
@@ -232,9 +229,7 @@ int RunSync(int endpoints, int slices) {
   const double cpu_ms = CpuMs() - cpu_before;
   const size_t got = ok ? (*w)->Current()->size() : 0;
   if (w.ok()) (*w)->Stop();
-  close(done_pipe[1]);
-  int st = 0;
-  waitpid(child, &st, 0);
+  server->Finish();
   if (!ok || got != static_cast<size_t>(endpoints)) {
     std::fprintf(stderr, "sync: failed (synced=%d, endpoints=%zu)\n", ok, got);
     return 1;
@@ -251,6 +246,11 @@ int RunSync(int endpoints, int slices) {
 int main(int argc, char** argv) {
   std::string mode = "all";
   int changes = 300, endpoints = 100000, slices = 1000;
+  size_t bytes = 2'000'000;
+  bool list_page = false, flat = false;
+  std::vector<int> outages_s;
+  int trials = 5, clients = 1000, events = 74'000;
+  k8slb::bench::BackoffFlags backoff;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> int {
@@ -260,7 +260,8 @@ int main(int argc, char** argv) {
       }
       return std::atoi(argv[++i]);
     };
-    if (a == "latency" || a == "sync" || a == "all" || a == "fakeapi-latency") {
+    if (a == "latency" || a == "sync" || a == "all" || a == "fakeapi-latency" || a == "nesting" ||
+        a == "outage" || a == "reconnect" || a == "probe" || a == "churn") {
       mode = a;
     } else if (a == "--changes") {
       changes = next();
@@ -268,6 +269,29 @@ int main(int argc, char** argv) {
       endpoints = next();
     } else if (a == "--slices") {
       slices = next();
+    } else if (a == "--bytes") {
+      if (i + 1 >= argc) return 2;
+      bytes = std::strtoull(argv[++i], nullptr, 10);
+    } else if (a == "--list") {
+      list_page = true;
+    } else if (a == "--flat") {
+      flat = true;
+    } else if (a == "--outage-s") {
+      if (i + 1 >= argc) return 2;
+      for (absl::string_view part : absl::StrSplit(argv[++i], ',')) outages_s.push_back(std::atoi(std::string(part).c_str()));
+    } else if (a == "--trials") {
+      trials = next();
+    } else if (a == "--events") {
+      events = next();
+    } else if (a == "--clients") {
+      clients = next();
+    } else if (a == "--backoff-initial-ms") {
+      backoff.initial_ms = next();
+    } else if (a == "--backoff-max-ms") {
+      backoff.max_ms = next();
+    } else if (a == "--backoff-jitter") {
+      if (i + 1 >= argc) return 2;
+      backoff.jitter = std::atof(argv[++i]);
     } else if (a == "--help" || a == "-h") {
       std::printf("usage: %s [latency|sync|fakeapi-latency|all] [--changes N] [--endpoints E] [--slices S]\n", argv[0]);
       return 0;
@@ -280,17 +304,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "need changes ≥ 1 and endpoints ≥ slices ≥ 1\n");
     return 2;
   }
+  if (mode == "nesting") return k8slb::bench::RunNesting(bytes, list_page, flat);
+  if (mode == "outage") return k8slb::bench::RunOutage(outages_s.empty() ? std::vector<int>{5, 15, 60} : outages_s, trials, backoff);
+  if (mode == "reconnect") return k8slb::bench::RunReconnect(clients, outages_s.empty() ? 30 : outages_s[0], backoff);
+  if (mode == "probe") return k8slb::bench::RunProbe();
+  if (mode == "churn") return k8slb::bench::RunChurn(events);
   int rc = 0;
   // sync first: it forks, which is safest before this process has started any threads.
   if (mode == "sync" || mode == "all") rc |= RunSync(endpoints, slices);
   if (mode == "latency" || mode == "all") rc |= RunLatency(changes);
-#if K8SLB_BENCH_FAKEAPI
   if (mode == "fakeapi-latency" || mode == "all") rc |= RunFakeApiLatency(changes);
-#else
-  if (mode == "fakeapi-latency") {
-    std::fprintf(stderr, "fakeapi-latency: built without fakeapi/server\n");
-    rc = 2;
-  }
-#endif
   return rc;
 }

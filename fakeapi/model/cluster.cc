@@ -10,7 +10,6 @@
 #include "absl/time/time.h"
 #include "fakeapi/model/cluster.h"
 #include "fakeapi/model/cluster_internal.h"
-#include "sim/scenario/scenario.h"
 
 namespace k8slb::fake {
 
@@ -152,7 +151,7 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Create(ClusterOptions options,
   return c;
 }
 
-ClusterOptions Cluster::OptionsFromScenario(const scenario::Scenario& s) {
+ClusterOptions Cluster::OptionsFromScenario(const ClusterScenario& s) {
   ClusterOptions o;
   o.max_endpoints_per_slice = s.cluster.max_endpoints_per_slice;
   o.slice_batching_nanos = SecondsToNanos(s.cluster.slice_batching_s);
@@ -167,12 +166,11 @@ ClusterOptions Cluster::OptionsFromScenario(const scenario::Scenario& s) {
   return o;
 }
 
-absl::StatusOr<std::unique_ptr<Cluster>> Cluster::FromScenario(const scenario::Scenario& s,
-                                                                std::shared_ptr<Clock> clock) {
+absl::StatusOr<std::unique_ptr<Cluster>> Cluster::FromScenario(const ClusterScenario& s, std::shared_ptr<Clock> clock) {
   return FromScenario(s, OptionsFromScenario(s), std::move(clock));
 }
 
-absl::StatusOr<std::unique_ptr<Cluster>> Cluster::FromScenario(const scenario::Scenario& s, ClusterOptions options,
+absl::StatusOr<std::unique_ptr<Cluster>> Cluster::FromScenario(const ClusterScenario& s, ClusterOptions options,
                                                                 std::shared_ptr<Clock> clock) {
   absl::StatusOr<std::unique_ptr<Cluster>> c = Create(std::move(options), std::move(clock));
   if (!c.ok()) return c.status();

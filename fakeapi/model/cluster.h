@@ -34,13 +34,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fakeapi/model/cluster_scenario.h"
 #include "k8slb/endpoint_slice.h"
 #include "k8slb/random.h"
-
-namespace k8slb::scenario {
-struct Scenario;
-struct Event;
-}  // namespace k8slb::scenario
 
 namespace k8slb::fake {
 
@@ -187,14 +183,14 @@ class Cluster {
   static absl::StatusOr<std::unique_ptr<Cluster>> Create(ClusterOptions options,
                                                          std::shared_ptr<Clock> clock);
   // The options a scenario implies (cluster spec, seed, pod timings).
-  static ClusterOptions OptionsFromScenario(const scenario::Scenario& scenario);
+  static ClusterOptions OptionsFromScenario(const ClusterScenario& scenario);
   // Service + Deployment "echo" with the scenario's replicas already Ready at the clock's now,
   // and their slices. The setup writes get RVs but no history: the first watchable RV is the
   // one after setup. Fast in bulk (100,000 pods → 1,000 slices, no per-pod quadratic work).
-  static absl::StatusOr<std::unique_ptr<Cluster>> FromScenario(const scenario::Scenario& scenario,
+  static absl::StatusOr<std::unique_ptr<Cluster>> FromScenario(const ClusterScenario& scenario,
                                                                std::shared_ptr<Clock> clock);
   // Same, with options (e.g. OptionsFromScenario() adjusted by the caller).
-  static absl::StatusOr<std::unique_ptr<Cluster>> FromScenario(const scenario::Scenario& scenario,
+  static absl::StatusOr<std::unique_ptr<Cluster>> FromScenario(const ClusterScenario& scenario,
                                                                ClusterOptions options,
                                                                std::shared_ptr<Clock> clock);
   ~Cluster();
@@ -236,7 +232,7 @@ class Cluster {
   // Maps a scenario timeline event (in the scenario Service's namespace) to the calls above.
   // evict with count: that many distinct random live pods (seeded). API-fault kinds (disconnect,
   // expire, errors, stall): UnimplementedError("api fault: handled by the API front").
-  absl::Status ApplyScenarioEvent(const scenario::Event& event);
+  absl::Status ApplyScenarioEvent(const TimelineEvent& event);
 
   // --- Generic store (the HTTP front) --------------------------------------------------------
   absl::StatusOr<std::shared_ptr<const nlohmann::json>> Get(ResourceKind kind, std::string_view ns,

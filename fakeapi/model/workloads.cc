@@ -11,7 +11,6 @@
 #include "absl/strings/str_split.h"
 #include "fakeapi/model/cluster.h"
 #include "fakeapi/model/cluster_internal.h"
-#include "sim/scenario/scenario.h"
 
 namespace k8slb::fake {
 
@@ -504,11 +503,11 @@ absl::Status Cluster::ZoneDown(std::string_view zone) {
   return absl::OkStatus();
 }
 
-absl::Status Cluster::ApplyScenarioEvent(const scenario::Event& e) {
+absl::Status Cluster::ApplyScenarioEvent(const TimelineEvent& e) {
   Impl& impl = *impl_;
   const std::string& ns = impl.scenario_ns_;
   const std::string& dep = impl.scenario_deployment_;
-  using K = scenario::EventKind;
+  using K = TimelineEventKind;
   switch (e.kind) {
     case K::kScale: return Scale(ns, dep, e.replicas);
     case K::kEvict: {

@@ -26,6 +26,8 @@
 #include "api_common.h"
 #include "auth.h"
 #include "http_server.h"
+#include "input/bounded_json.h"
+#include "input/numeric_flag.h"
 #include "kube_docs.h"
 #include "tls.h"
 #include "watch_hub.h"
@@ -121,7 +123,7 @@ std::string EncodeContinue(const ContinueToken& t) {
 std::optional<ContinueToken> DecodeContinue(const std::string& text) {
   std::string raw;
   if (!absl::WebSafeBase64Unescape(text, &raw) && !absl::Base64Unescape(text, &raw)) return std::nullopt;
-  json j = json::parse(raw, nullptr, /*allow_exceptions=*/false);
+  json j = input::ParseJson(raw).value_or(json());
   if (!j.is_object() || !j.contains("rv") || !j["rv"].is_number_unsigned() || !j.contains("start") ||
       !j["start"].is_string()) {
     return std::nullopt;
@@ -384,7 +386,7 @@ void FakeApiServer::Impl::ApplyScenarioEvents(int64_t now_nanos) {
   if (!options_.scenario) return;
   const auto& timeline = options_.scenario->timeline;
   while (next_scenario_event_ < timeline.size()) {
-    const scenario::Event& ev = timeline[next_scenario_event_];
+    const fake::TimelineEvent& ev = timeline[next_scenario_event_];
     int64_t due = static_cast<int64_t>(ev.t_s * 1e9);
     if (due > now_nanos) break;
     ++next_scenario_event_;
@@ -392,17 +394,17 @@ void FakeApiServer::Impl::ApplyScenarioEvents(int64_t now_nanos) {
       return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000.0 / options_.speed));
     };
     switch (ev.kind) {
-      case scenario::EventKind::kDisconnect:
+      case fake::TimelineEventKind::kDisconnect:
         hub_->CloseAll();
         break;
-      case scenario::EventKind::kExpire:
+      case fake::TimelineEventKind::kExpire:
         cluster_->ExpireHistory();
         hub_->Prune();
         break;
-      case scenario::EventKind::kErrors:
+      case fake::TimelineEventKind::kErrors:
         FailRequests(ev.status, real(ev.duration_s), 1);
         break;
-      case scenario::EventKind::kStall:
+      case fake::TimelineEventKind::kStall:
         StallStreams(real(ev.duration_s));
         break;
       default:
@@ -492,14 +494,16 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
   if (req.method != "POST" && !(req.method == "GET" && req.path == "/fake/state")) {
     return StatusResponse(StatusError{.code = 405, .reason = "MethodNotAllowed", .message = "use POST"});
   }
-  auto num = [&](const char* name, double def) -> absl::StatusOr<double> {
+  // Finite and in range (input/numeric_flag.h): NaN or 1e300 would reach float-to-int casts.
+  auto num = [&](const char* name, double def, double max = 7 * 86400.0) -> absl::StatusOr<double> {
     auto v = req.Param(name);
     if (!v) return def;
-    double d;
-    if (!absl::SimpleAtod(*v, &d) || d < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("query parameter ", name, "=\"", *v, "\" is not a number >= 0"));
-    }
-    return d;
+    return input::ParseDoubleFlag(absl::StrCat("query parameter ", name), *v, 0, max);
+  };
+  auto integer = [&](const char* name, int64_t def, int64_t min, int64_t max) -> absl::StatusOr<int64_t> {
+    auto v = req.Param(name);
+    if (!v) return def;
+    return input::ParseIntFlag(absl::StrCat("query parameter ", name), *v, min, max);
   };
   auto bad = [](const absl::Status& s) { return StatusResponse(BadRequest(std::string(s.message()))); };
   const std::string& p = req.path;
@@ -515,13 +519,12 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
   } else if (p == "/fake/faults/expire") {
     ExpireHistory();
   } else if (p == "/fake/faults/errors") {
-    auto status = num("status", 429);
+    auto status = integer("status", 429, 400, 599);
     auto seconds = num("seconds", 5);
-    auto retry = num("retryAfter", 1);
+    auto retry = integer("retryAfter", 1, 0, 86400);
     if (!status.ok()) return bad(status.status());
     if (!seconds.ok()) return bad(seconds.status());
     if (!retry.ok()) return bad(retry.status());
-    if (*status < 400 || *status > 599) return StatusResponse(BadRequest("status must be 400..599"));
     FailRequests(static_cast<int>(*status), std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000)),
                  static_cast<int>(*retry));
   } else if (p == "/fake/faults/stall") {
@@ -529,13 +532,13 @@ HttpResponse FakeApiServer::Impl::HandleControl(HttpRequest& req) {
     if (!seconds.ok()) return bad(seconds.status());
     StallStreams(std::chrono::milliseconds(static_cast<int64_t>(*seconds * 1000)));
   } else if (p == "/fake/faults/delay") {
-    auto ms = num("ms", 0);
+    auto ms = num("ms", 0, 3'600'000);
     if (!ms.ok()) return bad(ms.status());
     DelayEvents(std::chrono::milliseconds(static_cast<int64_t>(*ms)));
   } else if (p == "/fake/faults/malformed") {
     SendMalformed();
   } else if (p == "/fake/faults/rv-jump") {
-    auto delta = num("delta", 1000);
+    auto delta = integer("delta", 1000, 1, int64_t{1} << 40);
     if (!delta.ok()) return bad(delta.status());
     JumpRv(static_cast<uint64_t>(*delta));
   } else if (p == "/fake/rotate-token") {
@@ -926,11 +929,15 @@ HttpResponse FakeApiServer::Impl::Mutate(HttpRequest& req, const ResourcePath& r
   GroupResource gr{rp.resource.group, rp.resource.resource};
   json body;
   if (req.method != "DELETE") {
-    body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded()) {
-      return StatusResponse(BadRequest("the body of the request was in an unknown format - accepted media types "
-                                       "include: application/json"));
+    // Depth-limited: the model, patches and dump() walk the document recursively, so unbounded
+    // nesting would overflow the stack.
+    absl::StatusOr<json> parsed = input::ParseJson(req.body);
+    if (!parsed.ok()) {
+      return StatusResponse(BadRequest(absl::StrCat("the body of the request was in an unknown format - accepted "
+                                                    "media types include: application/json (",
+                                                    parsed.status().message(), ")")));
     }
+    body = *std::move(parsed);
   }
   absl::StatusOr<std::shared_ptr<const json>> result;
   int ok_status = 200;
@@ -960,6 +967,13 @@ HttpResponse FakeApiServer::Impl::Mutate(HttpRequest& req, const ResourcePath& r
           patched = (*current)->patch(body);
         } catch (const std::exception& e) {
           return StatusResponse(StatusError{.code = 422, .reason = "Invalid", .message = e.what()});
+        }
+        // Each patch may add a value as deep as the parse allows: bound the result as well.
+        if (input::JsonDepth(patched) > input::kDefaultMaxJsonDepth) {
+          return StatusResponse(StatusError{
+              .code = 422, .reason = "Invalid",
+              .message = absl::StrCat("the patched object is nested deeper than ", input::kDefaultMaxJsonDepth,
+                                      " levels")});
         }
         result = cluster_->Replace(kind, rp.namespace_name, rp.name, patched);
       } else {
@@ -1009,8 +1023,12 @@ HttpResponse FakeApiServer::Impl::Scale(HttpRequest& req, const ResourcePath& rp
   if (req.method != "PUT" && req.method != "PATCH") {
     return StatusResponse(MethodNotSupported(GroupResource{"apps", "deployments/scale"}, req.method));
   }
-  json body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded()) return StatusResponse(BadRequest("the body of the request was in an unknown format"));
+  absl::StatusOr<json> parsed = input::ParseJson(req.body);
+  if (!parsed.ok()) {
+    return StatusResponse(
+        BadRequest(absl::StrCat("the body of the request was in an unknown format (", parsed.status().message(), ")")));
+  }
+  json body = *std::move(parsed);
   json desired;
   if (req.method == "PUT") {
     desired = body;

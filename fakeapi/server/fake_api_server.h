@@ -23,7 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "fakeapi/model/cluster.h"
-#include "sim/scenario/scenario.h"
+#include "fakeapi/model/cluster_scenario.h"
 
 namespace k8slb::fakeapi {
 
@@ -48,7 +48,7 @@ struct FakeApiOptions {
   std::string listen = "127.0.0.1:0";  // HOST:PORT; port 0 = ephemeral
   bool plain_http = false;             // HTTPS unless set (kubectl sends no token over http)
   bool allow_non_loopback = false;
-  std::optional<scenario::Scenario> scenario;  // nullopt: an empty cluster
+  std::optional<fake::ClusterScenario> scenario;  // nullopt: an empty cluster
   double speed = 1.0;                          // model time runs this many times faster than real time
   // Cluster options when there is no scenario (seed and max endpoints below still apply).
   fake::ClusterOptions cluster;

@@ -7,9 +7,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "fakeapi/scenario/cluster_scenario_yaml.h"
 #include "fakeapi/server/fake_api_server.h"
+#include "input/cli_flags.h"
 #include "k8slb/version.h"
-#include "sim/scenario/scenario.h"
 
 namespace {
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   double token_rotation_s = 0;
   double bookmark_interval_s = 60;
   app.add_option("--listen", listen, "HOST:PORT to listen on (loopback unless --allow-non-loopback)")
+      ->check(k8slb::input::HostPortAddress())
       ->capture_default_str();
   app.add_flag("--http", plain_http, "serve plain HTTP instead of HTTPS (kubectl then sends no token)");
   app.add_flag("--allow-non-loopback", allow_non_loopback, "allow a non-loopback --listen address");
@@ -40,12 +42,18 @@ int main(int argc, char** argv) {
   app.add_option("--serviceaccount-dir", sa_dir,
                  "write token, ca.crt and namespace for the k8slb-client service account to DIR");
   app.add_option("--scenario", scenario_file, "replay this scenario file (YAML) in real time");
-  app.add_option("--speed", speed, "model time runs this many times faster than real time")->capture_default_str();
-  app.add_option("--seed", seed, "random seed (default: the scenario's, else 1)");
-  app.add_option("--max-endpoints-per-slice", max_per_slice, "EndpointSlice controller limit (1..1000)");
+  app.add_option("--speed", speed, "model time runs this many times faster than real time")
+      ->check(k8slb::input::RealIn(0.001, 10000))
+      ->capture_default_str();
+  app.add_option("--seed", seed, "random seed (default: the scenario's, else 1)")
+      ->check(k8slb::input::UnsignedUpTo(UINT64_MAX));
+  app.add_option("--max-endpoints-per-slice", max_per_slice, "EndpointSlice controller limit (1..1000)")
+      ->check(k8slb::input::IntegerIn(1, 1000));
   app.add_option("--token-rotation", token_rotation_s,
-                 "rotate the service-account token every SECONDS (0 = never; old token valid 60 s more)");
+                 "rotate the service-account token every SECONDS (0 = never; old token valid 60 s more)")
+      ->check(k8slb::input::RealIn(0, 365 * 86400.0));
   app.add_option("--bookmark-interval", bookmark_interval_s, "seconds between watch BOOKMARK events")
+      ->check(k8slb::input::RealIn(0.001, 86400))
       ->capture_default_str();
   app.set_version_flag("--version", std::string("k8slb-fakeapi ") + k8slb::kVersion);
   try {
@@ -72,7 +80,7 @@ int main(int argc, char** argv) {
   options.token_rotation = std::chrono::milliseconds(static_cast<int64_t>(token_rotation_s * 1000));
   options.bookmark_interval = std::chrono::milliseconds(static_cast<int64_t>(bookmark_interval_s * 1000));
   if (!scenario_file.empty()) {
-    auto scenario = k8slb::scenario::LoadScenario(scenario_file);
+    auto scenario = k8slb::fake::LoadClusterScenario(scenario_file);
     if (!scenario.ok()) return Fail(std::string(scenario.status().message()));
     options.scenario = std::move(*scenario);
   }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "input/numeric_flag.h"
 #include "k8slb/version.h"
 #include "main_window.h"
 #include "report/folder.h"
@@ -106,18 +107,22 @@ int main(int argc, char** argv) {
   if (positional.size() > 1) return Fail("at most one DIR may be given");
   if (!positional.isEmpty() && parser.isSet(follow)) return Fail("give the folder either as DIR or as --follow DIR, not both");
   const QString dir = parser.isSet(follow) ? parser.value(follow) : positional.value(0);
-  bool ok = false;
-  const int top_n = parser.value(top).toInt(&ok);
-  if (!ok || top_n < 1 || top_n > k8slb::dashboard::kMaxShownPods) {
-    return Fail(QString("--top %1: expected a number from 1 to %2").arg(parser.value(top)).arg(k8slb::dashboard::kMaxShownPods));
-  }
-  const int merge_n = parser.value(merge).toInt(&ok);
-  if (!ok || merge_n < 1 || merge_n > 1000) {
-    return Fail(QString("--merge %1: expected a number from 1 to 1000").arg(parser.value(merge)));
-  }
-  const auto m = QRegularExpression("^(\\d{2,5})x(\\d{2,5})$").match(parser.value(size));
+  // Numbers go through the same validation as every k8slb binary (input/numeric_flag.h).
+  auto int_flag = [&](const char* name, const QString& text, int64_t lo, int64_t hi) {
+    return k8slb::input::ParseIntFlag(name, text.toStdString(), lo, hi);
+  };
+  const auto top_n = int_flag("--top", parser.value(top), 1, k8slb::dashboard::kMaxShownPods);
+  if (!top_n.ok()) return Fail(QString::fromStdString(std::string(top_n.status().message())));
+  const auto merge_n = int_flag("--merge", parser.value(merge), 1, 1000);
+  if (!merge_n.ok()) return Fail(QString::fromStdString(std::string(merge_n.status().message())));
+  const auto m = QRegularExpression("^(\\d+)x(\\d+)$").match(parser.value(size));
   if (!m.hasMatch()) return Fail(QString("--size %1: expected WIDTHxHEIGHT, e.g. 1400x900").arg(parser.value(size)));
-  const QSize window_size(m.captured(1).toInt(), m.captured(2).toInt());
+  // A screenshot allocates width × height pixels: 16384 × 16384 is already 1 GiB.
+  const auto width = int_flag("--size width", m.captured(1), 16, 16384);
+  if (!width.ok()) return Fail(QString::fromStdString(std::string(width.status().message())));
+  const auto height = int_flag("--size height", m.captured(2), 16, 16384);
+  if (!height.ok()) return Fail(QString::fromStdString(std::string(height.status().message())));
+  const QSize window_size(static_cast<int>(*width), static_cast<int>(*height));
   if (parser.isSet(screenshot) && dir.isEmpty()) return Fail("--screenshot needs a report folder (DIR or --follow DIR)");
 
   const bool no_display = qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") && qEnvironmentVariableIsEmpty("DISPLAY") &&
@@ -135,8 +140,8 @@ int main(int argc, char** argv) {
   QApplication::setStyle("Fusion");  // the same look on every platform, offscreen included
 
   k8slb::dashboard::WindowOptions options;
-  options.top_n = top_n;
-  options.merge = merge_n;
+  options.top_n = static_cast<int>(*top_n);
+  options.merge = static_cast<int>(*merge_n);
   if (parser.isSet(strategy)) options.strategy = parser.value(strategy);
   MainWindow window(options);
 

@@ -16,9 +16,11 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "input/cli_flags.h"
 #include "k8slb/version.h"
 #include "report/json.h"
 #include "report/schema.h"
@@ -125,6 +127,9 @@ struct RunArgs {
   double watch_delay_ms = 2.0;
   bool check = false;
   bool quiet = false;
+  std::string api_server;
+  bool allow_loopback_endpoints = false;
+  std::string pod_network;
 };
 
 int CmdRun(const RunArgs& args) {
@@ -174,6 +179,20 @@ int CmdRun(const RunArgs& args) {
   }
   options.watch_delay_s = args.watch_delay_ms / 1000.0;
   options.out_dir = args.out.empty() ? (fs::path("out") / sc->name).string() : args.out;
+  if (options.mode != sim::RunMode::kLive &&
+      (!args.api_server.empty() || args.allow_loopback_endpoints || !args.pod_network.empty())) {
+    return Fail("--api-server, --allow-loopback-endpoints and --pod-network need --mode live");
+  }
+  options.api_server_kubeconfig = args.api_server;
+  options.allow_loopback_endpoints = args.allow_loopback_endpoints;
+  if (args.pod_network == "namespace") {
+    options.pod_network = sim::RunOptions::PodNetwork::kNamespace;
+  } else if (args.pod_network == "loopback") {
+    options.pod_network = sim::RunOptions::PodNetwork::kLoopback;
+  } else if (!args.pod_network.empty()) {
+    return Fail(absl::StrCat("--pod-network: expected namespace or loopback, got \"",
+                             args.pod_network, "\""));
+  }
 
   const bool tty = isatty(STDERR_FILENO) == 1 && !args.quiet;
   ProgressBar bar(tty);
@@ -192,7 +211,12 @@ int CmdRun(const RunArgs& args) {
     summary = live(*sc, options, recorder);
   }
   bar.Done();
-  if (!summary.ok()) return Fail(std::string(summary.status().message()), 1);
+  if (!summary.ok()) {
+    // An interrupted live run exits as shells expect of SIGINT/SIGTERM (128 + signal).
+    const bool cancelled = absl::IsCancelled(summary.status());
+    const bool term = cancelled && absl::StrContains(summary.status().message(), "SIGTERM");
+    return Fail(std::string(summary.status().message()), cancelled ? (term ? 143 : 130) : 1);
+  }
   const double covered = summary->scenario_s > 0 ? summary->scenario_s
                                                  : sim::RunDurationS(*sc, options);
   if (auto st = recorder.WriteReport(options.out_dir, /*complete=*/true, covered); !st.ok()) {
@@ -327,15 +351,28 @@ int main(int argc, char** argv) {
   run_cmd->add_option("scenario", run.scenario, "Scenario file or shipped name (e.g. steady)")
       ->required();
   run_cmd->add_option("--mode", run.mode, "virtual (default: offline, virtual time) or live");
-  run_cmd->add_option("--seed", run.seed, "Random seed (default: the scenario's seed)");
+  run_cmd->add_option("--seed", run.seed, "Random seed (default: the scenario's seed)")
+      ->check(k8slb::input::UnsignedUpTo(UINT64_MAX));
   run_cmd->add_option("--out", run.out, "Report folder (default: out/<scenario>)");
   run_cmd->add_option("--strategies", run.strategies,
                       "Comma-separated strategies (default: the scenario's list)");
   run_cmd->add_option("--duration", run.duration_s,
-                      "Override clients.durationSeconds (seconds; later events are skipped)");
-  run_cmd->add_option("--speed", run.speed, "Live: scenario seconds per wall second (default 1)");
+                      "Override clients.durationSeconds (seconds; later events are skipped)")
+      ->check(k8slb::input::RealIn(0.001, 1e6));
+  run_cmd->add_option("--speed", run.speed, "Live: scenario seconds per wall second (default 1)")
+      ->check(k8slb::input::RealIn(0.001, 1000));
   run_cmd->add_option("--watch-delay-ms", run.watch_delay_ms,
-                      "Virtual: slice change to client update delay (default 2)");
+                      "Virtual: slice change to client update delay (default 2)")
+      ->check(k8slb::input::RealIn(0, 60000));
+  run_cmd->add_option("--api-server", run.api_server,
+                      "Live: play the cluster into the API server of this kubeconfig (kind, "
+                      "envtest) instead of an in-process fakeapi; removes what it made at the end");
+  run_cmd->add_flag("--allow-loopback-endpoints", run.allow_loopback_endpoints,
+                    "Live: when no private network namespace can be made, run the pods on "
+                    "loopback addresses (a real API server refuses them; the report records it)");
+  run_cmd->add_option("--pod-network", run.pod_network,
+                      "Live: namespace (default: a private network namespace, 198.18.0.0/15) or "
+                      "loopback (needs --allow-loopback-endpoints)");
   run_cmd->add_flag("--check", run.check,
                     "Evaluate the scenario's expect: block afterwards (exit 1 on failure)");
   run_cmd->add_flag("--quiet", run.quiet, "Print nothing but errors and checks");

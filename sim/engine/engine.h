@@ -34,6 +34,19 @@ struct RunOptions {
   std::string out_dir;  // where the report goes (engines may write incomplete reports there)
   // Simulated watch propagation delay (virtual): slice change → k8slb client update.
   double watch_delay_s = 0.002;
+  // Live: where the pods listen (sim/README.md "Where live pods run"). kNamespace: a private
+  // network namespace with addresses from 198.18.0.0/15 (the run fails, saying why, when none
+  // can be made). kLoopback: the host's loopback, 127.x, which a real API server refuses; needs
+  // allow_loopback_endpoints. nullopt: kNamespace, or kLoopback when no namespace can be made and
+  // allow_loopback_endpoints is set.
+  enum class PodNetwork { kNamespace, kLoopback };
+  std::optional<PodNetwork> pod_network;
+  // Live: the explicit opt-in to pods on loopback addresses; passed to fakeapi, announced in the
+  // run's output and recorded in the report.
+  bool allow_loopback_endpoints = false;
+  // Live: play the scenario's cluster into the API server of this kubeconfig (a user's kind or
+  // envtest) instead of an in-process fakeapi; empty: in-process fakeapi.
+  std::string api_server_kubeconfig;
   // Called now and then with the fraction of the whole run done (0..1); may be empty.
   std::function<void(double fraction, const std::string& what)> on_progress;
 };

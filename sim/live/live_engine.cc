@@ -7,22 +7,28 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "fakeapi/model/cluster.h"
 #include "fakeapi/server/fake_api_server.h"
 #include "k8slb/balanced_channel.h"
 #include "k8slb/kube_config.h"
+#include "sim/live/api_mirror.h"
+#include "sim/live/external_api.h"
+#include "sim/live/interrupt.h"
 #include "sim/live/load_generator.h"
 #include "sim/live/pod_fleet.h"
+#include "sim/live/pod_network.h"
 #include "sim/live/strategies.h"
 #include "sim/live/tcp_proxy.h"
 
@@ -63,28 +69,29 @@ class TempDir {
 };
 
 // Collects the library's log lines (discovery and channel warnings during API faults) so they do
-// not tear the progress bar; the run's notes summarize them.
+// not tear the progress bar; the run's notes summarize them. Thread-safe.
 class LogCollector {
  public:
   void Add(LogLevel level, const std::string& message) {
     if (level < LogLevel::kWarning) return;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++count_;
     last_ = message;
   }
   std::optional<std::string> Summary() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (count_ == 0) return std::nullopt;
     return absl::StrCat("k8slb clients logged ", count_, " warnings/errors; last: ", last_);
   }
 
  private:
-  mutable std::mutex mu_;
-  uint64_t count_ = 0;
-  std::string last_;
+  mutable absl::Mutex mu_;
+  uint64_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_ ABSL_GUARDED_BY(mu_);
 };
 
 // A one-line progress bar on stderr when it is a terminal and the caller gave no callback.
+// Control thread only.
 class ProgressBar {
  public:
   explicit ProgressBar(bool enabled) : enabled_(enabled) {}
@@ -112,7 +119,6 @@ std::string TargetFor(const scenario::ServiceSpec& service) {
   std::string port = service.port_name.empty() ? std::to_string(service.port) : service.port_name;
   return absl::StrCat("kubernetes:///", service.name, ".", service.namespace_name, ":", port);
 }
-
 
 // Every pod is a real gRPC server in this process and every client channel connects to it here,
 // so both ends of each connection count against RLIMIT_NOFILE: about pods × clients × channel
@@ -149,6 +155,59 @@ absl::Status EnsureFileDescriptors(const scenario::Scenario& scenario, const std
       limit.rlim_cur, ": raise `ulimit -n`, use fewer pods or clients, or run it with --mode virtual"));
 }
 
+// Where the pods run: the namespace when it can be made, else loopback only by explicit opt-in.
+struct Placement {
+  PodPlacement placement = PodPlacement::kNamespace;
+  PodNamespace* pods_namespace = nullptr;  // set with kNamespace
+  std::string why;                         // how it was chosen, for the report
+};
+
+absl::StatusOr<Placement> ChoosePlacement(const RunOptions& options) {
+  using PodNetwork = RunOptions::PodNetwork;
+  if (options.pod_network == PodNetwork::kLoopback) {
+    if (!options.allow_loopback_endpoints) {
+      return absl::InvalidArgumentError(
+          "live: pods on loopback addresses need --allow-loopback-endpoints (a real API server "
+          "refuses loopback endpoint addresses, so such a run shows what no cluster can)");
+    }
+    return Placement{PodPlacement::kLoopback, nullptr, "--pod-network loopback"};
+  }
+  absl::StatusOr<PodNamespace*> ns = PodNamespace::Enter();
+  if (ns.ok()) return Placement{PodPlacement::kNamespace, *ns, (*ns)->Describe()};
+  if (!options.pod_network.has_value() && options.allow_loopback_endpoints) {
+    return Placement{PodPlacement::kLoopback, nullptr,
+                     absl::StrCat("--allow-loopback-endpoints, because ", ns.status().message())};
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "live: ", ns.status().message(),
+      ". Without a namespace the pods would listen on loopback addresses, which a real API "
+      "server refuses: pass --allow-loopback-endpoints to run them there anyway (fakeapi then "
+      "accepts them and the report records it), or run as root"));
+}
+
+// What the run's timeline does to the API when it is a user's server (the relay can cut and
+// pause connections; errors and compaction need a server we run).
+std::optional<std::string> ApplyApiFault(const scenario::Event& event, PinningTcpProxy* relay,
+                                         double speed) {
+  switch (event.kind) {
+    case scenario::EventKind::kDisconnect:
+      if (relay == nullptr) break;
+      relay->CloseAll();
+      return std::nullopt;
+    case scenario::EventKind::kStall:
+      if (relay == nullptr) break;
+      relay->Pause(milliseconds(static_cast<int64_t>(event.duration_s * 1000.0 / speed)));
+      return std::nullopt;
+    case scenario::EventKind::kErrors:
+    case scenario::EventKind::kExpire:
+      break;
+    default:
+      return std::nullopt;  // not an API fault
+  }
+  return absl::StrCat("live: the ", std::string(scenario::EventKindName(event.kind)), " API fault at t=",
+                      event.t_s, "s was not injected: the API server is not the simulator's");
+}
+
 }  // namespace
 
 absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const RunOptions& options,
@@ -172,18 +231,67 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     }
   }
   if (absl::Status fds = EnsureFileDescriptors(scenario, strategies); !fds.ok()) return fds;
+  const bool external = !options.api_server_kubeconfig.empty();
 
-  auto sa_dir = TempDir::Create();
-  if (!sa_dir.ok()) return sa_dir.status();
+  // --- Where the pods run. First, while this process may still be single-threaded (a user
+  // namespace needs that), and before anything opens a socket.
+  absl::StatusOr<Placement> placement = ChoosePlacement(options);
+  if (!placement.ok()) return placement.status();
+  absl::StatusOr<PodAddressPlan> plan = PlanPodAddresses(scenario.cluster.pod_cidr, placement->placement);
+  if (!plan.ok()) return absl::InvalidArgumentError(absl::StrCat("live: ", plan.status().message()));
+  scenario.cluster.pod_cidr = plan->pod_cidr;
+  const bool loopback = placement->placement == PodPlacement::kLoopback;
 
   RunSummary summary;
   summary.notes.push_back(absl::StrCat(
       "live: the ", strategies.size(),
-      " strategies ran concurrently on one fakeapi cluster and one set of echo servers (same "
-      "timeline for all), each with its own ",
+      " strategies ran concurrently on one cluster and one set of echo servers (same timeline "
+      "for all), each with its own ",
       scenario.clients.count, " client(s) and connections"));
+  if (loopback) {
+    const std::string warning = absl::StrCat(
+        "live: pods listen on the host's loopback (", plan->pod_cidr, "; ", placement->why,
+        "); loopback endpoint addresses are allowed in this run, which a real API server refuses");
+    std::fprintf(stderr, "k8slb-sim: %s\n", warning.c_str());
+    summary.notes.push_back(warning);
+  } else {
+    summary.notes.push_back(absl::StrCat("live: pods listen in a ", placement->why, " at ",
+                                         plan->pod_cidr, "; the ClusterIP proxy at ", plan->service_ip));
+  }
+  if (!plan->note.empty()) summary.notes.push_back(absl::StrCat("live: ", plan->note));
+  recorder.SetEnvironment("pod_network",
+                          absl::StrCat(loopback ? "loopback" : "namespace", " ", plan->pod_cidr,
+                                       " (", placement->why, ")"));
+  recorder.SetEnvironment("loopback_endpoints_allowed", loopback ? "true" : "false");
 
-  // --- fakeapi with the scenario; time 0 of the scenario is its start.
+  // SIGINT/SIGTERM from here on stop the run cleanly (and remove what it made in an API server).
+  InterruptWatcher interrupts;
+  auto interrupted = [&interrupts]() { return interrupts.signal() != 0; };
+
+  // --- A user's API server: reach it (a relay into the namespace) before anything else listens.
+  std::optional<ExternalApi> external_api;
+  if (external) {
+    absl::StatusOr<ExternalApi> connected =
+        ConnectExternalApi(options.api_server_kubeconfig, placement->pods_namespace);
+    if (!connected.ok()) return connected.status();
+    external_api = std::move(*connected);
+    recorder.SetEnvironment("api_server", absl::StrCat(external_api->description,
+                                                       "; Service and EndpointSlices managed by ",
+                                                       kSimManager));
+    if (scenario.token_rotation_s > 0) {
+      summary.notes.push_back("live: tokenRotationSeconds applies only to the in-process fakeapi; "
+                              "the user's API server keeps its own credentials");
+    }
+  } else {
+    recorder.SetEnvironment("api_server", loopback ? "in-process k8slb-fakeapi (loopback endpoints allowed)"
+                                                   : "in-process k8slb-fakeapi");
+  }
+
+  auto sa_dir = TempDir::Create();
+  if (!sa_dir.ok()) return sa_dir.status();
+
+  // --- fakeapi with the scenario; time 0 of the scenario is its start. With --api-server it
+  // only runs the cluster model and the timeline (nobody connects to it).
   fakeapi::FakeApiOptions api_options;
   api_options.listen = "127.0.0.1:0";
   api_options.scenario = scenario;
@@ -201,12 +309,14 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
 
   ScenarioClock clock(std::chrono::steady_clock::now(), options.speed);
   PodFleetOptions fleet_options;
-  fleet_options.port = scenario.service.port;
+  fleet_options.ports = {scenario.service.port};
   fleet_options.latency_mean_ms = scenario.pods.latency.mean_ms;
   fleet_options.latency_jitter_ms = scenario.pods.latency.jitter_ms;
   fleet_options.error_rate = scenario.pods.error_rate;
   fleet_options.seed = options.seed;
-  PodFleet fleet(fleet_options, clock, recorder);
+  PodFleet fleet(fleet_options, recorder);
+  // Declared before the server: the model's listeners point at both, so they must outlive it.
+  std::unique_ptr<ClusterMirror> mirror;
 
   auto api = fakeapi::FakeApiServer::Start(api_options);
   if (!api.ok()) {
@@ -214,11 +324,30 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
                         absl::StrCat("live: cannot start fakeapi: ", api.status().message()));
   }
   std::unique_ptr<fakeapi::FakeApiServer> server = std::move(*api);
-  // Teardown order matters: the model's pod listener points at `fleet`, so the server (and its
-  // timer thread) stops first; see the end of this function and the error paths.
+  // Teardown order matters: the model's listeners point at `fleet` and `mirror`, so the server
+  // (and its timer thread) stops first. Every exit path after this point runs it.
   auto stop_all = [&]() {
     server->Stop();
     fleet.Shutdown();
+    if (external_api && external_api->relay) external_api->relay->Stop();
+  };
+  // Removes what the run made in the user's API server; its summary (or failure) becomes a note.
+  auto clean_api = [&]() -> absl::Status {
+    if (mirror == nullptr) return absl::OkStatus();
+    absl::StatusOr<std::string> cleaned = mirror->Cleanup(milliseconds(15000));
+    mirror.reset();
+    if (!cleaned.ok()) return cleaned.status();
+    summary.notes.push_back(absl::StrCat("live: ", *cleaned));
+    return absl::OkStatus();
+  };
+  auto fail = [&](absl::Status status) -> absl::Status {
+    server->Stop();
+    absl::Status cleaned = clean_api();
+    stop_all();
+    if (!cleaned.ok()) {
+      return absl::Status(status.code(), absl::StrCat(status.message(), "; and ", cleaned.message()));
+    }
+    return status;
   };
 
   server->WithCluster([&](fake::Cluster& cluster) {
@@ -229,94 +358,110 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     for (const fake::PodInfo& pod : cluster.Pods()) fleet.OnPodChange(pod, 0.0);
   });
   if (!fleet.WaitIdle(milliseconds(10000))) {
-    stop_all();
-    return absl::DeadlineExceededError("live: echo servers did not start within 10 s");
+    return fail(absl::DeadlineExceededError("live: echo servers did not start within 10 s"));
   }
   if (auto errors = fleet.errors(); !errors.empty()) {
-    stop_all();
-    return absl::UnavailableError(absl::StrCat("live: echo server failed to start: ", errors[0]));
+    return fail(absl::UnavailableError(absl::StrCat("live: echo server failed to start: ", errors[0])));
   }
 
-  if (absl::Status st = server->WriteServiceAccountDir(sa_dir->path()); !st.ok()) {
-    stop_all();
-    return st;
-  }
+  // --- The API the clients use.
   KubeConfig config;
-  config.source = ConfigSource::kExplicit;
-  config.server = server->url();
-  config.default_namespace = scenario.service.namespace_name;
-  config.token_file = (fs::path(sa_dir->path()) / "token").string();
-  config.ca_data = server->ca_pem();
-  // Re-read the token often: token-rotation scenarios rotate in scaled time.
-  config.token_reload_seconds = 5;
-  config.description = absl::StrCat("live run: fakeapi at ", server->url());
+  if (external) {
+    MirrorOptions mirror_options;
+    mirror_options.config = external_api->config;
+    mirror_options.namespace_name = scenario.service.namespace_name;
+    mirror_options.service_name = scenario.service.name;
+    mirror_options.port = scenario.service.port;
+    mirror_options.port_name = scenario.service.port_name;
+    mirror_options.traffic_distribution = scenario.service.traffic_distribution;
+    absl::StatusOr<std::unique_ptr<ClusterMirror>> made =
+        ClusterMirror::Create(mirror_options, &summary.notes);
+    if (!made.ok()) {
+      return fail(absl::Status(made.status().code(),
+                               absl::StrCat("live --api-server: ", made.status().message())));
+    }
+    mirror = std::move(*made);
+    server->WithCluster([&](fake::Cluster& cluster) {
+      ClusterMirror* m = mirror.get();
+      cluster.Subscribe([m](const fake::StoredEvent& event) { m->OnModelEvent(event); });
+      for (const EndpointSlice& slice :
+           cluster.Slices(scenario.service.namespace_name, scenario.service.name)) {
+        m->Upsert(slice);
+      }
+    });
+    if (!mirror->WaitIdle(milliseconds(15000))) {
+      return fail(absl::DeadlineExceededError(absl::StrCat(
+          "live --api-server: the EndpointSlices were not written to ", external_api->config.server,
+          " within 15 s")));
+    }
+    if (absl::Status st = mirror->first_error(); !st.ok()) {
+      return fail(absl::Status(st.code(), absl::StrCat("live --api-server: ", st.message())));
+    }
+    config = external_api->config;
+  } else {
+    if (absl::Status st = server->WriteServiceAccountDir(sa_dir->path()); !st.ok()) return fail(st);
+    config.source = ConfigSource::kExplicit;
+    config.server = server->url();
+    config.default_namespace = scenario.service.namespace_name;
+    config.token_file = (fs::path(sa_dir->path()) / "token").string();
+    config.ca_data = server->ca_pem();
+    // Re-read the token often: token-rotation scenarios rotate in scaled time.
+    config.token_reload_seconds = 5;
+    config.description = absl::StrCat("live run: fakeapi at ", server->url());
+  }
 
-  // --- ClusterIP: the proxy on a loopback VIP.
-  PinningTcpProxy proxy({.listen_host = "127.0.0.2",
+  // --- ClusterIP: the proxy on the run's virtual IP.
+  PinningTcpProxy proxy({.listen_host = plan->service_ip,
                          .listen_port = 0,
                          .pick = [&fleet]() { return fleet.PickForProxy(); },
-                         .on_pinned = nullptr});
-  bool needs_proxy = std::find(strategies.begin(), strategies.end(), "clusterip") != strategies.end();
+                         .on_pinned = nullptr,
+                         .io = nullptr});
+  const bool needs_proxy = std::find(strategies.begin(), strategies.end(), "clusterip") != strategies.end();
   if (needs_proxy) {
-    if (absl::Status st = proxy.Start(); !st.ok()) {
-      stop_all();
-      return st;
-    }
+    if (absl::Status st = proxy.Start(); !st.ok()) return fail(st);
   }
 
   // --- Clients: clients.count per strategy.
   auto logs = std::make_shared<LogCollector>();
-  // Guards the fleet's server-stopped listeners, which point at clients destroyed before the fleet.
-  auto clients_alive = std::make_shared<std::atomic<bool>>(true);
+  StrategyEnvironment env;
+  env.target = TargetFor(scenario.service);
+  env.kube_config = config;
+  env.discovery = scenario.clients.discovery;
+  env.client_zone = scenario.clients.zone.value_or("");
+  env.clusterip_address = needs_proxy ? proxy.address() : "";
+  env.clock = &clock;
+  env.fleet = &fleet;
+  env.log = [logs](LogLevel level, const std::string& message) { logs->Add(level, message); };
+  env.seed = options.seed;
   std::vector<std::unique_ptr<StrategyClient>> clients;
   std::vector<std::unique_ptr<LoadGenerator>> generators;
   std::vector<std::pair<StrategyClient*, std::string>> client_strategy;
-  const std::string target = TargetFor(scenario.service);
+  auto stop_clients = [&]() {
+    for (auto& g : generators) g->Stop();
+    generators.clear();
+    env.clients_alive->store(false);
+    fleet.WaitIdle(milliseconds(5000));
+    clients.clear();  // k8slb channels stop their discovery here
+    proxy.Stop();
+  };
   for (size_t si = 0; si < strategies.size(); ++si) {
-    const std::string& name = strategies[si];
     for (int ci = 0; ci < scenario.clients.count; ++ci) {
-      std::unique_ptr<StrategyClient> client;
-      if (name == "clusterip") {
-        client = std::make_unique<ClusterIpClient>(proxy.address());
-      } else if (name == "headless-dns") {
-        auto dns = std::make_unique<HeadlessDnsClient>([&fleet]() { return fleet.ReadyBackends(); },
-                                                       [&clock]() { return clock.NowS(); });
-        HeadlessDnsClient* raw = dns.get();
-        // A pod's process stopping breaks this client's connection to it (see OnConnectionBroken).
-        // The listener may outlive the client; `clients_alive` turns it off before teardown.
-        fleet.AddServerStoppedListener([raw, alive = clients_alive](const std::string& host) {
-          if (alive->load()) raw->OnConnectionBroken(host);
-        });
-        client = std::move(dns);
-      } else {
-        BalancedChannelOptions bc;
-        bc.policy = name == "round-robin" ? PickPolicy::kRoundRobin : PickPolicy::kLeastRequest;
-        bc.client_zone = scenario.clients.zone.value_or("");
-        bc.seed = options.seed * 1000003 + si * 1009 + static_cast<uint64_t>(ci);
-        bc.no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;
-        bc.log = [logs](LogLevel level, const std::string& message) { logs->Add(level, message); };
-        bc.discovery.backoff_initial = milliseconds(200);
-        bc.discovery.backoff_max = milliseconds(5000);
-        auto channel = BalancedChannel::Create(target, config, bc);
-        if (!channel.ok()) {
-          generators.clear();
-          stop_all();
-          return absl::Status(channel.status().code(),
-                              absl::StrCat("live: ", name, " client: ", channel.status().message()));
-        }
-        client = std::make_unique<K8slbClient>(std::move(*channel));
+      absl::StatusOr<std::unique_ptr<StrategyClient>> client =
+          MakeStrategyClient(strategies[si], si, ci, env);
+      if (!client.ok()) {
+        stop_clients();
+        return fail(absl::Status(client.status().code(), absl::StrCat("live: ", client.status().message())));
       }
-      client_strategy.emplace_back(client.get(), name);
-      clients.push_back(std::move(client));
+      client_strategy.emplace_back(client->get(), strategies[si]);
+      clients.push_back(std::move(*client));
     }
   }
-  // k8slb clients start after their first list, as a real client's readiness would wait.
+  // Clients start sending once they could (k8slb: after their first list, as a real client's
+  // readiness would wait).
   for (auto& [client, name] : client_strategy) {
-    if (auto* k = dynamic_cast<K8slbClient*>(client)) {
-      if (absl::Status st = k->channel().WaitForEndpoints(milliseconds(10000)); !st.ok()) {
-        summary.notes.push_back(absl::StrCat("live: ", name, " client had no endpoints after 10 s: ",
-                                             st.message()));
-      }
+    if (absl::Status st = client->WaitReady(milliseconds(10000)); !st.ok()) {
+      summary.notes.push_back(absl::StrCat("live: ", name, " client was not ready after 10 s: ",
+                                           st.message()));
     }
   }
 
@@ -342,17 +487,24 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   // --- The control loop: timeline events into the report, progress, incomplete reports.
   ProgressBar bar(!options.on_progress && ::isatty(STDERR_FILENO) == 1);
   size_t next_event = 0;
+  PinningTcpProxy* relay = external_api ? external_api->relay.get() : nullptr;
   auto record_events_until = [&](double t_s) {
     while (next_event < scenario.timeline.size() && scenario.timeline[next_event].t_s <= t_s) {
       const scenario::Event& e = scenario.timeline[next_event++];
       recorder.RecordEvent(e.t_s, scenario::EventKindName(e.kind), e.Describe());
+      if (external) {
+        if (std::optional<std::string> skipped = ApplyApiFault(e, relay, options.speed)) {
+          summary.notes.push_back(*skipped);
+        }
+      }
     }
   };
   auto last_write = std::chrono::steady_clock::now() - std::chrono::seconds(2);
   absl::Status write_error;
-  while (true) {
+  double covered = 0;
+  while (!interrupted()) {
     double now_s = clock.NowS();
-    double covered = std::min(now_s, duration_s);
+    covered = std::min(now_s, duration_s);
     record_events_until(covered);
     uint64_t sent = 0;
     for (auto& g : generators) sent += g->sent();
@@ -374,16 +526,23 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   bar.Finish();
   for (auto& g : generators) g->Stop();
   for (auto& g : generators) g->Join();
-  record_events_until(duration_s);
+  if (!interrupted()) record_events_until(duration_s);
 
   for (auto& g : generators) summary.rpcs += g->sent();
-  generators.clear();
   // No more pod changes, then no listener still running, then the clients can go.
   server->Stop();
-  clients_alive->store(false);
-  fleet.WaitIdle(milliseconds(5000));
-  clients.clear();  // k8slb channels stop their discovery here
-  proxy.Stop();
+  stop_clients();
+  if (mirror != nullptr) {
+    if (mirror->failures() > 0) {
+      summary.notes.push_back(absl::StrCat("live: ", mirror->failures(), " of ", mirror->writes(),
+                                           " writes to the API server failed; the first: ",
+                                           mirror->first_error().message()));
+    } else {
+      summary.notes.push_back(absl::StrCat("live: ", mirror->writes(), " EndpointSlice writes to ",
+                                           external_api->config.server));
+    }
+  }
+  absl::Status cleaned = clean_api();
   stop_all();
 
   if (!write_error.ok()) {
@@ -399,9 +558,21 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   summary.notes.push_back(absl::StrCat("live: ", fleet.servers_started(),
                                        " echo server(s) started on ", scenario.cluster.pod_cidr,
                                        " port ", scenario.service.port));
-  summary.scenario_s = duration_s;
+  summary.scenario_s = interrupted() ? covered : duration_s;
   summary.wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  if (interrupted()) {
+    std::string what = absl::StrCat("live: interrupted by ",
+                                    interrupts.signal() == SIGTERM ? "SIGTERM" : "SIGINT",
+                                    " at t=", absl::StrFormat("%.1f", covered), "s of ", duration_s,
+                                    "s; stopped the clients and pods");
+    if (external) {
+      absl::StrAppend(&what, cleaned.ok() ? "; removed everything it created in the API server"
+                                          : absl::StrCat("; ", cleaned.message()));
+    }
+    return absl::CancelledError(what);
+  }
+  if (!cleaned.ok()) return absl::Status(cleaned.code(), absl::StrCat("live: ", cleaned.message()));
   return summary;
 }
 

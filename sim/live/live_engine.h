@@ -1,24 +1,34 @@
-// The live engine (issue 6 "Engines", `k8slb-sim run --mode live`): the scenario on real
-// processes-in-miniature on loopback, in real time scaled by RunOptions::speed.
+// The live engine (`k8slb-sim run --mode live`): the scenario on real processes-in-miniature,
+// in real time scaled by RunOptions::speed.
 //
-//  - fakeapi (FakeApiServer) in-process over HTTPS replays the scenario's timeline (model events
-//    and API faults) on its own timer thread;
-//  - one real echo server per pod (PodFleet) on the pod's own address (the cluster model's
-//    127.0.x.y) and the Service port;
-//  - strategies: `clusterip` through a kube-proxy-like TCP proxy on a loopback VIP,
-//    `headless-dns` with a native grpc round_robin channel over a once-resolved address list,
-//    `round-robin` / `least-request` with k8slb's BalancedChannel doing real list+watch discovery
-//    against fakeapi with the service-account token (rotated when the scenario says so).
+//  - Where: the run enters a private network namespace of its own (pod_network.h) where the
+//    pods have addresses from 198.18.0.0/15, which a real API server accepts; two runs at once
+//    never collide. Only with RunOptions::allow_loopback_endpoints may pods use the host's
+//    loopback (127.x) instead, announced on stderr and recorded in the report.
+//  - The API: fakeapi (FakeApiServer) in-process over HTTPS replays the scenario's timeline
+//    (model events and API faults) on its own timer thread. With RunOptions::api_server_kubeconfig
+//    the same model is played into a user's API server instead (api_mirror.h: a selector-less
+//    Service and the EndpointSlices, managed by k8slb-sim, removed at the end), reached through a
+//    relay into the namespace (external_api.h), and the k8slb clients discover through it.
+//  - Pods: one real echo server per pod (PodFleet) on the pod's address and the Service port.
+//  - Strategies (strategies.h): `clusterip` through a kube-proxy-like TCP proxy on a virtual
+//    IP, `headless-dns` with a native grpc round_robin channel over a once-resolved address
+//    list, `round-robin` / `least-request` with k8slb's BalancedChannel doing real list+watch
+//    discovery with the library's default DiscoveryOptions (unless the scenario's
+//    clients.discovery overrides them).
 //
-// All strategies run CONCURRENTLY on one cluster, one fakeapi and one set of echo servers: every
+// All strategies run CONCURRENTLY on one cluster, one API and one set of echo servers: every
 // strategy then sees exactly the same timeline (the same pods, the same random evictions, the
 // same API faults at the same instants), pods and events are recorded once, and the run takes
 // the scenario's duration instead of four times it. Each strategy has its own clients and
 // connections; they share only the backends, whose latency model does not depend on load.
 //
-// RunLive is called from one thread; it blocks for the scenario's duration / speed plus start-up
-// and teardown (about a second), writes DIR/report.json with complete:false at least once a
-// second while it runs, and leaves the final complete:true write to the caller (engine.h).
+// RunLive is called from one thread, which it moves into the pods' namespace for good (the
+// first call per process creates it; see pod_network.h). It blocks for the scenario's
+// duration / speed plus start-up and teardown (about a second), writes DIR/report.json with
+// complete:false at least once a second while it runs, and leaves the final complete:true write
+// to the caller (engine.h). SIGINT or SIGTERM during the run stop it early: everything it made
+// is removed and it returns Cancelled ("interrupted by SIGINT ...").
 #ifndef K8SLB_SIM_LIVE_LIVE_ENGINE_H_
 #define K8SLB_SIM_LIVE_LIVE_ENGINE_H_
 

@@ -5,17 +5,22 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "echo_server/echo_server.h"
 
 namespace k8slb::sim::live {
 
+// One pod. `info`, `recorded`, `usable`, `deleted` and `served_before` are guarded by the
+// fleet's mutex; `servers` and `applied_factor` belong to the fleet thread (and to Shutdown()
+// after that thread is joined), except that ServedCounts() reads the servers' counters under the
+// mutex while the fleet thread swaps the pointers under it too.
 struct PodFleet::PodState {
   fake::PodInfo info;      // the latest state the model reported
   bool recorded = false;   // RecordPod done (address known)
   bool usable = false;     // last usability sent to the recorder
   bool deleted = false;    // kDeleted sent
-  // Fleet-thread side.
-  std::unique_ptr<echo::EchoServer> server;
+  std::map<int, uint64_t> served_before;  // calls answered by servers already stopped, per port
+  std::map<int, std::unique_ptr<echo::EchoServer>> servers;  // port → server, while running
   double applied_factor = 1.0;
 };
 
@@ -33,7 +38,7 @@ bool ServingTerminating(const fake::PodInfo& pod) {
 
 }  // namespace
 
-PodFleet::PodFleet(PodFleetOptions options, const ScenarioClock& clock, RunRecorder& recorder)
+PodFleet::PodFleet(PodFleetOptions options, RunRecorder& recorder)
     : options_(std::move(options)), recorder_(recorder),
       proxy_random_(options_.seed ^ 0x9e3779b97f4a7c15ULL) {
   thread_ = std::thread([this] { Loop(); });
@@ -42,7 +47,7 @@ PodFleet::PodFleet(PodFleetOptions options, const ScenarioClock& clock, RunRecor
 PodFleet::~PodFleet() { Shutdown(); }
 
 void PodFleet::OnPodChange(const fake::PodInfo& pod, double t_s) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (stop_) return;
   auto& slot = pods_[pod.name];
   if (slot == nullptr) slot = std::make_unique<PodState>();
@@ -64,32 +69,32 @@ void PodFleet::OnPodChange(const fake::PodInfo& pod, double t_s) {
     recorder_.UpdatePod(pod.name, PodChange::kDeleted, t_s);
   }
   queue_.push_back(pod.name);
-  cv_.notify_all();
 }
 
 void PodFleet::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-    if (stop_) return;
-    std::string name = std::move(queue_.front());
-    queue_.pop_front();
-    ++busy_;
-    lock.unlock();
+    std::string name;
+    {
+      absl::MutexLock lock(&mu_);
+      auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); };
+      mu_.Await(absl::Condition(&work));
+      if (stop_) return;
+      name = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+    }
     Reconcile(name);
-    lock.lock();
+    absl::MutexLock lock(&mu_);
     --busy_;
-    cv_.notify_all();
   }
 }
 
-// Brings the pod's echo server in line with the model's latest state. Fleet thread only; the
-// server pointer is only touched here and in Shutdown (after this thread is joined).
+// Brings the pod's echo servers in line with the model's latest state. Fleet thread only.
 void PodFleet::Reconcile(const std::string& name) {
   fake::PodInfo info;
   PodState* state = nullptr;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = pods_.find(name);
     if (it == pods_.end()) return;
     state = it->second.get();
@@ -102,69 +107,89 @@ void PodFleet::Reconcile(const std::string& name) {
   const bool exited = info.terminating && !info.serving;
   const bool want_running = !info.crashed && !exited && !info.address.empty() &&
                             !info.deleted_nanos.has_value();
-  if (!want_running && state->server != nullptr) {
-    std::unique_ptr<echo::EchoServer> server = std::move(state->server);
-    if (info.crashed) {
-      server->Kill();  // crash: connections cut, no drain, no slice change (the model's job)
-    } else {
-      // The process exits after its preStop drain: SIGTERM semantics, in-flight calls finish.
-      server->Shutdown(options_.drain_limit);
+  if (!want_running && !state->servers.empty()) {
+    std::map<int, std::unique_ptr<echo::EchoServer>> servers;
+    {
+      absl::MutexLock lock(&mu_);
+      servers.swap(state->servers);
+    }
+    for (auto& [port, server] : servers) {
+      if (info.crashed) {
+        server->Kill();  // crash: connections cut, no drain, no slice change (the model's job)
+      } else {
+        // The process exits after its preStop drain: SIGTERM semantics, in-flight calls finish.
+        server->Shutdown(options_.drain_limit);
+      }
     }
     std::vector<std::function<void(const std::string&)>> listeners;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
+      for (auto& [port, server] : servers) state->served_before[port] += server->completed();
       listeners = stopped_listeners_;
     }
     for (const auto& l : listeners) l(info.address);
     return;
   }
-  if (want_running && state->server == nullptr) {
-    echo::EchoServerOptions opts;
-    opts.listen = absl::StrCat(info.address, ":", options_.port);
-    opts.pod_name = info.name;
-    opts.zone = info.zone;
-    opts.latency_ms = options_.latency_mean_ms * info.latency_factor;
-    opts.jitter_ms = options_.latency_jitter_ms * info.latency_factor;
-    opts.error_rate = options_.error_rate;
-    opts.seed = options_.seed ^ std::hash<std::string>{}(info.name);
-    auto server = echo::EchoServer::Start(opts);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!server.ok()) {
-      errors_.push_back(absl::StrCat(info.name, " on ", opts.listen, ": ",
-                                     server.status().message()));
-      return;
+  if (want_running && state->servers.empty()) {
+    std::map<int, std::unique_ptr<echo::EchoServer>> servers;
+    for (int port : options_.ports) {
+      echo::EchoServerOptions opts;
+      opts.listen = absl::StrCat(info.address, ":", port);
+      opts.pod_name = info.name;
+      opts.zone = info.zone;
+      opts.latency_ms = options_.latency_mean_ms * info.latency_factor;
+      opts.jitter_ms = options_.latency_jitter_ms * info.latency_factor;
+      opts.error_rate = options_.error_rate;
+      opts.seed = options_.seed ^ std::hash<std::string>{}(info.name) ^ static_cast<uint64_t>(port);
+      auto server = echo::EchoServer::Start(opts);
+      if (!server.ok()) {
+        absl::MutexLock lock(&mu_);
+        errors_.push_back(absl::StrCat(info.name, " on ", opts.listen, ": ", server.status().message()));
+        for (auto& [p, s] : servers) s->Kill();
+        return;
+      }
+      servers[port] = std::move(*server);
     }
-    state->server = std::move(*server);
+    absl::MutexLock lock(&mu_);
+    state->servers = std::move(servers);
     state->applied_factor = info.latency_factor;
     ++started_;
     return;
   }
-  if (state->server != nullptr && info.latency_factor != state->applied_factor) {
-    state->server->SetLatency(options_.latency_mean_ms * info.latency_factor,
-                              options_.latency_jitter_ms * info.latency_factor);
+  if (!state->servers.empty() && info.latency_factor != state->applied_factor) {
+    for (auto& [port, server] : state->servers) {
+      server->SetLatency(options_.latency_mean_ms * info.latency_factor,
+                         options_.latency_jitter_ms * info.latency_factor);
+    }
     state->applied_factor = info.latency_factor;
   }
 }
 
 bool PodFleet::WaitIdle(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [this] { return stop_ || (queue_.empty() && busy_ == 0); });
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stop_ || (queue_.empty() && busy_ == 0);
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), absl::FromChrono(timeout));
 }
 
 void PodFleet::Shutdown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stop_ && !thread_.joinable()) return;
     stop_ = true;
-    cv_.notify_all();
   }
   if (thread_.joinable()) thread_.join();
   // Stop the remaining servers concurrently: the run is over, nothing needs a drain.
   std::vector<std::unique_ptr<echo::EchoServer>> servers;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto& [name, state] : pods_) {
-      if (state->server != nullptr) servers.push_back(std::move(state->server));
+      for (auto& [port, server] : state->servers) {
+        state->served_before[port] += server->completed();
+        servers.push_back(std::move(server));
+      }
+      state->servers.clear();
     }
   }
   std::vector<std::future<void>> done;
@@ -176,16 +201,16 @@ void PodFleet::Shutdown() {
 }
 
 std::vector<Backend> PodFleet::ReadyBackends() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<Backend> out;
   for (const auto& [name, state] : pods_) {  // std::map: sorted by name
-    if (Usable(state->info)) out.push_back({state->info.address, options_.port});
+    if (Usable(state->info)) out.push_back({state->info.address, options_.ports.front()});
   }
   return out;
 }
 
 std::optional<Backend> PodFleet::PickForProxy() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<const fake::PodInfo*> ready;
   std::vector<const fake::PodInfo*> fallback;
   for (const auto& [name, state] : pods_) {
@@ -196,22 +221,33 @@ std::optional<Backend> PodFleet::PickForProxy() {
   if (pool.empty()) return std::nullopt;
   std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
   const fake::PodInfo* chosen = pool[pick(proxy_random_)];
-  return Backend{chosen->address, options_.port};
+  return Backend{chosen->address, options_.ports.front()};
 }
 
 void PodFleet::AddServerStoppedListener(std::function<void(const std::string& host)> listener) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   stopped_listeners_.push_back(std::move(listener));
 }
 
 int PodFleet::servers_started() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return started_;
 }
 
 std::vector<std::string> PodFleet::errors() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return errors_;
+}
+
+std::map<std::string, std::map<int, uint64_t>> PodFleet::ServedCounts() const {
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, std::map<int, uint64_t>> out;
+  for (const auto& [name, state] : pods_) {
+    std::map<int, uint64_t>& counts = out[name];
+    for (int port : options_.ports) counts[port] = state->served_before.count(port) ? state->served_before.at(port) : 0;
+    for (const auto& [port, server] : state->servers) counts[port] += server->completed();
+  }
+  return out;
 }
 
 }  // namespace k8slb::sim::live

@@ -1,32 +1,38 @@
 // PodFleet: the pods of a live run as real processes-in-miniature. It follows the cluster model's
-// pod changes (fake::Cluster::SubscribePods) and keeps, for every pod, one in-process echo server
-// (k8slb_echo_server_lib) listening on the pod's own loopback address and the Service port:
-// started when the pod is created (and again when a crashed container restarts), stopped gracefully
-// (stop accepting, finish in-flight RPCs, as on SIGTERM after the preStop delay) when the process
-// exits, and stopped hard (connections cut, no drain) when it crashes; `slow` sets the server's
-// latency factor. It also tracks the ready set (what kube-proxy and a headless Service's DNS
-// see) and records every pod and its usable intervals into the RunRecorder.
+// pod changes (fake::Cluster::SubscribePods) and keeps, for every pod, in-process echo servers
+// (k8slb_echo_server_lib) listening on the pod's own address: one per port in
+// PodFleetOptions::ports, so strategies that each get a Service port of their own are counted
+// apart on the server side. They are started when the pod is created (and again when a crashed
+// container restarts), stopped gracefully (stop accepting, finish in-flight RPCs, as on SIGTERM
+// after the preStop delay) when the process exits, and stopped hard (connections cut, no drain)
+// when it crashes; `slow` sets the servers' latency factor. It also tracks the ready set (what
+// kube-proxy and a headless Service's DNS see) and records every pod and its usable intervals
+// into the RunRecorder.
+//
+// The pods' addresses are the model's (see pod_network.h for where they live); every server is
+// started by the fleet's own thread, so in the network namespace the fleet was created in.
 //
 // Threading: OnPodChange() is called on the model's thread (under fakeapi's lock): it only
-// records, updates the ready set and queues work; a fleet thread starts and stops servers.
-// ReadyBackends()/PickReady() are thread-safe and never block on server start/stop.
+// records, updates the ready set and queues work; the fleet thread starts and stops servers.
+// Every other method is thread-safe and never blocks on a server start or stop, except
+// WaitIdle() and Shutdown().
 #ifndef K8SLB_SIM_LIVE_POD_FLEET_H_
 #define K8SLB_SIM_LIVE_POD_FLEET_H_
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/status/status.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "fakeapi/model/cluster.h"
 #include "sim/engine/recorder.h"
 #include "sim/live/load_generator.h"
@@ -35,7 +41,9 @@
 namespace k8slb::sim::live {
 
 struct PodFleetOptions {
-  int port = 50051;
+  // The ports every pod serves; the first is the Service port that ReadyBackends() and
+  // PickForProxy() return. Must not be empty.
+  std::vector<int> ports = {50051};
   double latency_mean_ms = 1.0;
   double latency_jitter_ms = 0.0;
   double error_rate = 0.0;
@@ -46,7 +54,7 @@ struct PodFleetOptions {
 
 class PodFleet {
  public:
-  PodFleet(PodFleetOptions options, const ScenarioClock& clock, RunRecorder& recorder);
+  PodFleet(PodFleetOptions options, RunRecorder& recorder);
   ~PodFleet();  // stops every server (hard) and the fleet thread
   PodFleet(const PodFleet&) = delete;
   PodFleet& operator=(const PodFleet&) = delete;
@@ -64,33 +72,31 @@ class PodFleet {
   // serving+terminating one (ProxyTerminatingEndpoints); nullopt when there is none.
   std::optional<Backend> PickForProxy();
 
-  // Called on the fleet thread after a pod's server stopped (crash, exit): its connections broke.
+  // Called on the fleet thread after a pod's servers stopped (crash, exit): its connections broke.
   void AddServerStoppedListener(std::function<void(const std::string& host)> listener);
 
   int servers_started() const;
   std::vector<std::string> errors() const;  // servers that failed to start (name: reason)
+  // Calls answered per pod and port, counted by the servers (their whole lives, restarts included).
+  std::map<std::string, std::map<int, uint64_t>> ServedCounts() const;
 
  private:
   struct PodState;
-  struct Work {
-    std::string name;
-  };
   void Loop();
   void Reconcile(const std::string& name);
 
-  PodFleetOptions options_;
+  const PodFleetOptions options_;
   RunRecorder& recorder_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::unique_ptr<PodState>> pods_;  // guarded by mu_
-  std::deque<std::string> queue_;                          // pod names to reconcile
-  int busy_ = 0;                                           // guarded by mu_
-  bool stop_ = false;                                      // guarded by mu_
-  int started_ = 0;                                        // guarded by mu_
-  std::vector<std::string> errors_;                        // guarded by mu_
-  std::mt19937_64 proxy_random_;                           // guarded by mu_
-  std::vector<std::function<void(const std::string&)>> stopped_listeners_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<PodState>> pods_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);  // pod names to reconcile
+  int busy_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int started_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 proxy_random_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::function<void(const std::string&)>> stopped_listeners_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

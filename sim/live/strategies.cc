@@ -1,5 +1,6 @@
 #include "sim/live/strategies.h"
 
+#include <cmath>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -7,8 +8,54 @@
 
 #include "absl/strings/str_cat.h"
 #include "k8slb/balanced_channel.h"
+#include "sim/live/pod_fleet.h"
 
 namespace k8slb::sim::live {
+
+void ApplyDiscoveryOverrides(const scenario::DiscoveryOverrides& overrides,
+                             DiscoveryOptions* options) {
+  auto millis = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(std::llround(seconds * 1000.0)));
+  };
+  if (overrides.backoff_initial_s) options->backoff_initial = millis(*overrides.backoff_initial_s);
+  if (overrides.backoff_max_s) options->backoff_max = millis(*overrides.backoff_max_s);
+}
+
+absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::string& strategy,
+                                                                   size_t strategy_index,
+                                                                   int client_index,
+                                                                   StrategyEnvironment& env) {
+  if (strategy == "clusterip") return std::make_unique<ClusterIpClient>(env.clusterip_address);
+  if (strategy == "headless-dns") {
+    PodFleet* fleet = env.fleet;
+    const ScenarioClock* clock = env.clock;
+    auto dns = std::make_unique<HeadlessDnsClient>([fleet]() { return fleet->ReadyBackends(); },
+                                                   [clock]() { return clock->NowS(); });
+    HeadlessDnsClient* raw = dns.get();
+    // A pod's process stopping breaks this client's connection to it (see OnConnectionBroken).
+    // The listener may outlive the client; `clients_alive` turns it off before teardown.
+    fleet->AddServerStoppedListener([raw, alive = env.clients_alive](const std::string& host) {
+      if (alive->load()) raw->OnConnectionBroken(host);
+    });
+    return dns;
+  }
+  if (strategy == "round-robin" || strategy == "least-request") {
+    BalancedChannelOptions bc;
+    bc.policy = strategy == "round-robin" ? PickPolicy::kRoundRobin : PickPolicy::kLeastRequest;
+    bc.client_zone = env.client_zone;
+    bc.seed = env.seed * 1000003 + strategy_index * 1009 + static_cast<uint64_t>(client_index);
+    bc.no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;
+    bc.log = env.log;
+    ApplyDiscoveryOverrides(env.discovery, &bc.discovery);
+    auto channel = BalancedChannel::Create(env.target, env.kube_config, bc);
+    if (!channel.ok()) {
+      return absl::Status(channel.status().code(),
+                          absl::StrCat(strategy, " client: ", channel.status().message()));
+    }
+    return std::make_unique<K8slbClient>(std::move(*channel));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", strategy, "'"));
+}
 
 std::shared_ptr<grpc::Channel> MakeIsolatedChannel(const std::string& target,
                                                    const std::string& lb_policy) {
@@ -17,11 +64,6 @@ std::shared_ptr<grpc::Channel> MakeIsolatedChannel(const std::string& target,
   // would let every simulated client ride one TCP connection (and one ClusterIP pinning).
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   if (!lb_policy.empty()) args.SetLoadBalancingPolicyName(lb_policy);
-  // Reconnect quickly after a pod goes away, as a real client with default backoff would do
-  // within ~1 s; keeps live runs comparable with the virtual engine's reconnect model.
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
@@ -56,17 +98,17 @@ CallOutcome ClusterIpClient::Call(uint64_t request_id,
 HeadlessDnsClient::HeadlessDnsClient(std::function<std::vector<Backend>()> resolve,
                                      std::function<double()> now_s, double min_reresolve_s)
     : resolve_(std::move(resolve)), now_s_(std::move(now_s)), min_reresolve_s_(min_reresolve_s) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ResolveLocked(now_s_());
 }
 
 int HeadlessDnsClient::resolutions() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return resolutions_;
 }
 
 void HeadlessDnsClient::OnConnectionBroken(const std::string& host) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (const Backend& b : resolved_) {
     if (b.host == host) reresolve_requested_ = true;
   }
@@ -100,7 +142,7 @@ CallOutcome HeadlessDnsClient::Call(uint64_t request_id,
                                     std::chrono::system_clock::time_point deadline) {
   std::shared_ptr<grpc::Channel> channel;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     MaybeResolveLocked();
     channel = channel_;
   }
@@ -109,11 +151,15 @@ CallOutcome HeadlessDnsClient::Call(uint64_t request_id,
   if (channel != nullptr) outcome = EchoOnce(channel, request_id, deadline, &unavailable);
   if (!outcome.ok && unavailable) {
     // A connection failure: ask for re-resolution, rate limited as grpc's DNS resolver does.
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     reresolve_requested_ = true;
     MaybeResolveLocked();
   }
   return outcome;
+}
+
+absl::Status K8slbClient::WaitReady(std::chrono::milliseconds timeout) {
+  return channel_->WaitForEndpoints(timeout);
 }
 
 CallOutcome K8slbClient::Call(uint64_t request_id, std::chrono::system_clock::time_point deadline) {

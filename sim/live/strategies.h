@@ -1,29 +1,43 @@
 // The live engine's strategy clients: how one scenario client of each strategy sends an Echo RPC.
-//   clusterip     a plain grpc channel to the ClusterIP proxy's VIP (PinningTcpProxy): one
-//                 HTTP/2 connection, pinned by the proxy to one pod until it breaks.
+//   clusterip     a plain grpc channel to the ClusterIP proxy's virtual IP (PinningTcpProxy):
+//                 one HTTP/2 connection, pinned by the proxy to one pod until it breaks.
 //   headless-dns  resolve the ready set once (what a headless Service's DNS name returns) and use
 //                 a native grpc channel "ipv4:a:p,b:p,..." with round_robin; re-resolve only
 //                 after a connection failure (an UNAVAILABLE RPC, or a connection that broke
-//                 because its pod stopped) and at most every 30 scenario seconds (grpc's DNS
-//                 resolver minimum re-resolution interval; peers.md).
+//                 because its pod stopped) and at most every 30 scenario seconds, the minimum
+//                 re-resolution interval of gRPC's DNS resolver
+//                 (https://github.com/grpc/grpc/blob/master/doc/naming.md).
 //   round-robin,  k8slb: a BalancedChannel with real discovery (list+watch of EndpointSlices
-//   least-request over HTTPS against fakeapi) and the named pick policy.
+//   least-request over HTTPS against the run's API server) and the named pick policy, with the
+//                 library's default DiscoveryOptions unless the scenario overrides them.
 //
 // Every client owns its channel(s) and uses a local subchannel pool, so two clients never share
-// a TCP connection (they stand for separate client pods). Call() is thread-safe.
+// a TCP connection (they stand for separate client pods), and keeps gRPC's default reconnect
+// backoff, as a user's client would. MakeStrategyClient() is the one place that knows the
+// strategy names; a new strategy adds a case there and its client class here.
+//
+// Threading: MakeStrategyClient() from the engine's control thread (inside the pods' network
+// namespace: the channels' sockets are created by threads that inherit it). Call() and
+// WaitReady() are thread-safe.
 #ifndef K8SLB_SIM_LIVE_STRATEGIES_H_
 #define K8SLB_SIM_LIVE_STRATEGIES_H_
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "k8slb/discovery.h"
+#include "k8slb/kube_config.h"
 #include "sim/live/load_generator.h"
 #include "sim/live/tcp_proxy.h"
+#include "sim/scenario/scenario.h"
 
 namespace grpc {
 class Channel;
@@ -35,11 +49,45 @@ class BalancedChannel;
 
 namespace k8slb::sim::live {
 
+class PodFleet;
+
+// One simulated client pod of a strategy: Call() sends one Echo RPC the way that strategy
+// routes it and says which pod answered. Implementations are thread-safe (a LoadGenerator calls
+// them from its worker threads) and own their connections.
 class StrategyClient {
  public:
   virtual ~StrategyClient() = default;
   virtual CallOutcome Call(uint64_t request_id, std::chrono::system_clock::time_point deadline) = 0;
+  // Blocks until the client could send its first RPC (k8slb: the first list arrived) or the
+  // timeout; the error says why not.
+  virtual absl::Status WaitReady(std::chrono::milliseconds timeout) { return absl::OkStatus(); }
 };
+
+// What the strategies of one run share. Pointers stay valid until every client is destroyed.
+struct StrategyEnvironment {
+  std::string target;               // "kubernetes:///echo.default:grpc"
+  KubeConfig kube_config;           // how k8slb clients reach the run's API server
+  scenario::DiscoveryOverrides discovery;  // the scenario's explicit overrides
+  std::string client_zone;          // "" when the scenario names none
+  std::string clusterip_address;    // the ClusterIP proxy, "ip:port"
+  const ScenarioClock* clock = nullptr;
+  PodFleet* fleet = nullptr;
+  LogSink log;                      // the k8slb clients' log lines
+  uint64_t seed = 1;
+  // Turned off before the clients are destroyed: the fleet's server-stopped listeners check it.
+  std::shared_ptr<std::atomic<bool>> clients_alive = std::make_shared<std::atomic<bool>>(true);
+};
+
+// The DiscoveryOptions a k8slb client of the run uses: the library's defaults, with the
+// scenario's overrides applied.
+void ApplyDiscoveryOverrides(const scenario::DiscoveryOverrides& overrides, DiscoveryOptions* options);
+
+// One client (`client_index` of the scenario's clients.count) of `strategy`, the
+// `strategy_index`-th strategy of the run. InvalidArgument for an unknown name.
+absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::string& strategy,
+                                                                   size_t strategy_index,
+                                                                   int client_index,
+                                                                   StrategyEnvironment& env);
 
 // A grpc channel to `target` ("ipv4:..." or "host:port") with its own subchannel pool.
 std::shared_ptr<grpc::Channel> MakeIsolatedChannel(const std::string& target,
@@ -51,7 +99,7 @@ CallOutcome EchoOnce(const std::shared_ptr<grpc::Channel>& channel, uint64_t req
 
 class ClusterIpClient : public StrategyClient {
  public:
-  explicit ClusterIpClient(const std::string& vip_address);  // "127.0.0.2:PORT"
+  explicit ClusterIpClient(const std::string& vip_address);  // "198.19.0.1:PORT"
   CallOutcome Call(uint64_t request_id, std::chrono::system_clock::time_point deadline) override;
 
  private:
@@ -71,18 +119,18 @@ class HeadlessDnsClient : public StrategyClient {
   void OnConnectionBroken(const std::string& host);
 
  private:
-  void ResolveLocked(double now_s);
-  void MaybeResolveLocked();
+  void ResolveLocked(double now_s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeResolveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  std::function<std::vector<Backend>()> resolve_;
-  std::function<double()> now_s_;
-  double min_reresolve_s_;
-  mutable std::mutex mu_;
-  std::shared_ptr<grpc::Channel> channel_;  // guarded by mu_ (null when DNS returned nothing)
-  double last_resolve_s_ = 0;               // guarded by mu_
-  std::vector<Backend> resolved_;           // guarded by mu_
-  bool reresolve_requested_ = false;        // guarded by mu_
-  int resolutions_ = 0;                     // guarded by mu_
+  const std::function<std::vector<Backend>()> resolve_;
+  const std::function<double()> now_s_;
+  const double min_reresolve_s_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<grpc::Channel> channel_ ABSL_GUARDED_BY(mu_);  // null when DNS returned nothing
+  double last_resolve_s_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Backend> resolved_ ABSL_GUARDED_BY(mu_);
+  bool reresolve_requested_ ABSL_GUARDED_BY(mu_) = false;
+  int resolutions_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // round-robin / least-request: a BalancedChannel (one per client) with its own discovery.
@@ -90,6 +138,7 @@ class K8slbClient : public StrategyClient {
  public:
   explicit K8slbClient(std::shared_ptr<BalancedChannel> channel) : channel_(std::move(channel)) {}
   CallOutcome Call(uint64_t request_id, std::chrono::system_clock::time_point deadline) override;
+  absl::Status WaitReady(std::chrono::milliseconds timeout) override;
   BalancedChannel& channel() { return *channel_; }
 
  private:

@@ -75,13 +75,15 @@ std::vector<std::string> Truth(fakeapi::FakeApiServer& server) {
                                      .port = PortSelector::ByName("grpc")});
   store.Replace(slices);
   std::vector<std::string> out;
-  for (const auto& e : store.Current()->endpoints()) out.push_back(e.HostPort());
+  const std::shared_ptr<const EndpointSet> set = store.Current();  // alive for the whole loop
+  for (const auto& e : set->endpoints()) out.push_back(e.HostPort());
   return out;
 }
 
 std::vector<std::string> Published(const ServiceWatcher& w) {
   std::vector<std::string> out;
-  for (const auto& e : w.Current()->endpoints()) out.push_back(e.HostPort());
+  const std::shared_ptr<const EndpointSet> set = w.Current();  // alive for the whole loop
+  for (const auto& e : set->endpoints()) out.push_back(e.HostPort());
   return out;
 }
 

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <fstream>
@@ -297,6 +298,42 @@ TEST(AutoConfig, PrefersInClusterThenKubeconfigAndListsAttempts) {
   ASSERT_FALSE(none.ok());
   EXPECT_NE(none.status().message().find("in-cluster:"), std::string::npos) << none.status();
   EXPECT_NE(none.status().message().find("kubeconfig:"), std::string::npos) << none.status();
+}
+
+// "current-context:" with no value is a YAML null, which yaml-cpp turns into the string "null":
+// the error used to be `no entry "null" in contexts`.
+TEST(Kubeconfig, EmptyCurrentContextSaysSo) {
+  EnvGuard env;
+  TempDir dir;
+  for (const char* value : {"", " ~", " null", " \"\""}) {
+    const std::string path = dir.Write("config", std::string("apiVersion: v1\nkind: Config\ncurrent-context:") +
+                                                     value + "\ncontexts:\n- name: a\n  context: {cluster: a}\n");
+    auto config = LoadKubeconfig({.path = path, .context = ""});
+    ASSERT_FALSE(config.ok()) << value;
+    EXPECT_NE(config.status().message().find("no current-context set and no context requested"),
+              std::string::npos)
+        << value << ": " << config.status();
+    EXPECT_EQ(config.status().message().find("\"null\""), std::string::npos) << config.status();
+  }
+}
+
+// A kubeconfig is read with a bound (a device must not exhaust memory), and an in-cluster token
+// must be a regular file (a FIFO would block).
+TEST(Kubeconfig, FilesAreReadWithABound) {
+  EnvGuard env;
+  auto zero = LoadKubeconfig({.path = "/dev/zero", .context = ""});
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.status().message().find("/dev/zero is larger than 16777216 bytes"), std::string::npos)
+      << zero.status();
+  TempDir sa;
+  ASSERT_EQ(mkfifo((sa.path() + "/token").c_str(), 0600), 0);
+  sa.Write("ca.crt", "c");
+  setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1", 1);
+  setenv("KUBERNETES_SERVICE_PORT", "443", 1);
+  auto in_cluster = LoadInClusterConfig({.service_account_dir = sa.path()});
+  ASSERT_FALSE(in_cluster.ok());
+  EXPECT_NE(in_cluster.status().message().find("is not a regular file (a FIFO)"), std::string::npos)
+      << in_cluster.status();
 }
 
 }  // namespace

@@ -18,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace k8slb::testing {
 namespace {
@@ -170,13 +172,12 @@ void ScriptedServer::Stop() {
   if (accept_thread_.joinable()) accept_thread_.join();
   std::list<std::thread> connections;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     connections.swap(connections_);
   }
   for (auto& t : connections) t.join();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
-  cv_.notify_all();
 }
 
 void ScriptedServer::AcceptLoop() {
@@ -187,7 +188,7 @@ void ScriptedServer::AcceptLoop() {
     if (fd < 0) continue;
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     connections_.emplace_back([this, fd] { Serve(fd); });
   }
 }
@@ -232,10 +233,9 @@ void ScriptedServer::Serve(int fd) {
         std::string(absl::StripAsciiWhitespace(lines[i].substr(colon + 1)));
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     requests_.push_back(req);
   }
-  cv_.notify_all();
   ResponseWriter w(fd, &stopping_);
   handler_(req, w);
   if (!w.responded()) w.Send(500, "{\"kind\":\"Status\",\"code\":500,\"message\":\"no script\"}");
@@ -244,18 +244,19 @@ void ScriptedServer::Serve(int fd) {
 }
 
 std::vector<HttpRequest> ScriptedServer::requests() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return requests_;
 }
 
 size_t ScriptedServer::request_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return requests_.size();
 }
 
 bool ScriptedServer::WaitForRequests(size_t n, std::chrono::milliseconds timeout) const {
-  std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout, [&] { return requests_.size() >= n; });
+  absl::MutexLock lock(&mu_);
+  auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return requests_.size() >= n; };
+  return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::FromChrono(timeout));
 }
 
 // --- SliceApiModel ------------------------------------------------------------------------------
@@ -294,69 +295,64 @@ SliceApiModel::SliceApiModel(Options options)
 
 SliceApiModel::~SliceApiModel() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     closing_ = true;
   }
-  cv_.notify_all();
   server_.Stop();
 }
 
 uint64_t SliceApiModel::Upsert(const std::string& name, const std::vector<FakeEndpoint>& endpoints) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   const uint64_t rv = ++rv_;
   const bool existed = slices_.count(name) > 0;
   slices_[name] = {rv, endpoints};
   events_.push_back({rv, existed ? "MODIFIED" : "ADDED",
                      SliceJson(name, options_.service, rv, endpoints)});
-  cv_.notify_all();
   return rv;
 }
 
 uint64_t SliceApiModel::Delete(const std::string& name) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = slices_.find(name);
   if (it == slices_.end()) return rv_;
   const uint64_t rv = ++rv_;
   events_.push_back({rv, "DELETED", SliceJson(name, options_.service, rv, it->second.second)});
   slices_.erase(it);
-  cv_.notify_all();
   return rv;
 }
 
 void SliceApiModel::Compact() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   compacted_rv_ = rv_;
   events_.clear();
 }
 
 void SliceApiModel::ResetResourceVersion(uint64_t rv) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   rv_ = rv;
   compacted_rv_ = rv;
   events_.clear();
   for (auto& [name, s] : slices_) s.first = rv;
   ++watch_epoch_;
-  cv_.notify_all();
 }
 
 void SliceApiModel::SetFault(Fault fault) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   fault_ = std::move(fault);
 }
 
 void SliceApiModel::EndWatches() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   ++watch_epoch_;
-  cv_.notify_all();
 }
 
 uint64_t SliceApiModel::resource_version() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return rv_;
 }
 
 std::vector<std::string> SliceApiModel::ReadyIps() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::vector<std::string> out;
   for (const auto& [name, s] : slices_) {
     for (const auto& e : s.second) {
@@ -371,7 +367,7 @@ std::vector<std::string> SliceApiModel::ReadyIps() const {
 void SliceApiModel::Handle(const HttpRequest& req, ResponseWriter& w) {
   Fault fault;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     fault = fault_;
   }
   if (fault && fault(req, w)) return;
@@ -392,7 +388,7 @@ void SliceApiModel::Handle(const HttpRequest& req, ResponseWriter& w) {
 void SliceApiModel::ServeList(const HttpRequest& req, ResponseWriter& w) {
   std::string body;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     std::vector<std::string> items;
     for (const auto& [name, s] : slices_) {
       items.push_back(SliceJson(name, options_.service, s.first, s.second, 8080, "http",
@@ -425,7 +421,7 @@ void SliceApiModel::ServeWatch(const HttpRequest& req, ResponseWriter& w) {
   w.StartStream(200);
   uint64_t epoch;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     epoch = watch_epoch_;
     if (from > rv_) {
       // Too new (e.g. the server restarted with a fresh store): the real server answers 504 after
@@ -453,10 +449,11 @@ void SliceApiModel::ServeWatch(const HttpRequest& req, ResponseWriter& w) {
   while (true) {
     std::vector<std::string> out;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, std::chrono::milliseconds(5), [&] {
+      absl::MutexLock lock(&mu_);
+      auto news = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return closing_ || watch_epoch_ != epoch || (!events_.empty() && events_.back().rv > sent);
-      });
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&news), absl::Milliseconds(5));
       if (closing_ || watch_epoch_ != epoch) break;
       for (const auto& e : events_) {
         if (e.rv > sent) {

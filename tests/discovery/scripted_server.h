@@ -15,18 +15,19 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <list>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace k8slb::testing {
 
@@ -96,10 +97,9 @@ class ScriptedServer {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
-  mutable std::mutex mu_;
-  mutable std::condition_variable cv_;
-  std::vector<HttpRequest> requests_;
-  std::list<std::thread> connections_;
+  mutable absl::Mutex mu_;
+  std::vector<HttpRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::list<std::thread> connections_ ABSL_GUARDED_BY(mu_);
   std::thread accept_thread_;
 };
 
@@ -170,15 +170,14 @@ class SliceApiModel {
   void ServeWatch(const HttpRequest& req, ResponseWriter& w);
 
   Options options_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t rv_ = 100;
-  uint64_t compacted_rv_ = 0;   // events with rv <= this are gone
-  uint64_t watch_epoch_ = 0;    // bumped by EndWatches()
-  bool closing_ = false;
-  std::map<std::string, std::pair<uint64_t, std::vector<FakeEndpoint>>> slices_;
-  std::deque<Event> events_;
-  Fault fault_;
+  mutable absl::Mutex mu_;
+  uint64_t rv_ ABSL_GUARDED_BY(mu_) = 100;
+  uint64_t compacted_rv_ ABSL_GUARDED_BY(mu_) = 0;  // events with rv <= this are gone
+  uint64_t watch_epoch_ ABSL_GUARDED_BY(mu_) = 0;   // bumped by EndWatches()
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::pair<uint64_t, std::vector<FakeEndpoint>>> slices_ ABSL_GUARDED_BY(mu_);
+  std::deque<Event> events_ ABSL_GUARDED_BY(mu_);
+  Fault fault_ ABSL_GUARDED_BY(mu_);
   ScriptedServer server_;  // last: stops (and joins handlers) before the state above dies
 };
 

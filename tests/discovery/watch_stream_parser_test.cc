@@ -132,6 +132,52 @@ TEST(WatchStreamParser, OversizedLineIsReportedOnceAndParsingContinues) {
   EXPECT_NE(messages[0].find("exceeds the limit of 4096 bytes"), std::string::npos);
 }
 
+// A deletion needs only the key; the rest of the object may be broken.
+TEST(WatchStreamParser, DeletedEventWithAnInvalidObjectStillCarriesItsKey) {
+  auto deleted = ParseWatchEvent(
+      R"({"type":"DELETED","object":{"metadata":{"name":"web-b","namespace":"team",)"
+      R"("resourceVersion":"9"},"addressType":"bogus","endpoints":7}})");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->type, WatchEventType::kDeleted);
+  EXPECT_EQ(deleted->slice.Key(), "team/web-b");
+  EXPECT_EQ(deleted->resource_version, "9");
+  EXPECT_NE(deleted->invalid_object.find("addressType"), std::string::npos) << deleted->invalid_object;
+  // Without a name there is nothing to delete; ADDED/MODIFIED stay errors.
+  EXPECT_FALSE(ParseWatchEvent(R"({"type":"DELETED","object":{"metadata":{},"addressType":"bogus"}})").ok());
+  EXPECT_FALSE(ParseWatchEvent(
+                   R"({"type":"MODIFIED","object":{"metadata":{"name":"web-b"},"addressType":"bogus"}})")
+                   .ok());
+  // A valid DELETED is not marked.
+  auto fine = ParseWatchEvent(Event("DELETED", "a", 3));
+  ASSERT_TRUE(fine.ok());
+  EXPECT_TRUE(fine->invalid_object.empty());
+}
+
+TEST(WatchStreamParser, QuotesBadLinesOnlyAfterTheRedactorRanOnTheWholeLine) {
+  std::vector<std::string> seen_texts;
+  Redactor redact = [&](std::string_view text, size_t max_chars) {
+    seen_texts.emplace_back(text);
+    std::string out(text);
+    for (size_t at; (at = out.find("SECRET-TOKEN")) != std::string::npos;) out.replace(at, 12, "<redacted>");
+    return out.substr(0, max_chars);
+  };
+  const std::string line = std::string(90, 'y') + "SECRET-TOKEN{broken";
+  auto e = ParseWatchEvent(line, redact);
+  ASSERT_FALSE(e.ok());
+  const std::string m(e.status().message());
+  EXPECT_EQ(m.find("SECRET"), std::string::npos) << m;
+  EXPECT_NE(m.find(std::string(90, 'y') + "<redac"), std::string::npos) << m;
+  ASSERT_FALSE(seen_texts.empty());
+  EXPECT_EQ(seen_texts.front(), line) << "the redactor sees the whole line, not the cut";
+}
+
+TEST(WatchStreamParser, NestingBeyondTheLimitIsAnErrorThatSaysSo) {
+  auto e = ParseWatchEvent(std::string(100000, '['));
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(std::string(e.status().message()).find("nested deeper than 512 levels"), std::string::npos)
+      << e.status();
+}
+
 TEST(ParseApiStatus, OnlyStatusObjects) {
   auto s = ParseApiStatus(
       "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\","

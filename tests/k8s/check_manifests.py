@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Checks the manifests in k8s/ as rendered by `kubectl kustomize` (issue 8).
+"""Checks the manifests in k8s/ as rendered by `kubectl kustomize`.
 
 Usage: check_manifests.py K8S_DIR [--kubectl PATH]
 

@@ -1,19 +1,21 @@
-// The in-cluster path of k8slb-client, proven without a cluster (issue 8): the real binary runs
-// exactly as in a pod, in a private mount namespace where
-// /var/run/secrets/kubernetes.io/serviceaccount holds the token, ca.crt and namespace written by
-// fakeapi, with KUBERNETES_SERVICE_HOST/PORT pointing at fakeapi's HTTPS port and echo servers on
-// loopback addresses (the pods' addresses in fakeapi's cluster model) answering the RPCs. Nothing
-// overrides the service-account path: the client finds everything where a pod has it.
+// The in-cluster path of k8slb-client, proven without a cluster: the real binary runs exactly as
+// in a pod, in a private mount namespace where /var/run/secrets/kubernetes.io/serviceaccount
+// holds the token, ca.crt and namespace written by fakeapi, with KUBERNETES_SERVICE_HOST/PORT
+// pointing at fakeapi's HTTPS port and echo servers at the pods' addresses in fakeapi's cluster
+// model answering the RPCs. Nothing overrides the service-account path: the client finds
+// everything where a pod has it.
+//
+// Every test runs twice: with the pods in the live engine's private network namespace
+// (198.18.0.0/15, which a real API server accepts; the test process, fakeapi, the pods and the
+// client all live in it), and on the host's loopback with fakeapi's explicit opt-in
+// (allow_loopback_endpoints), the path for machines where no namespace can be made. The first
+// is skipped with the reason where no namespace can be made.
 //
 // The mount namespace is made by `unshare -m --propagation private`; inside it a tmpfs covers the
 // existing /run (= /var/run), the mountpoint is created inside that tmpfs, and the service-account
 // files are mounted there. Nothing is created on the host's filesystem except the fakeapi-written
 // folder under /dev/shm (a tmpfs), removed by the test. When the namespace cannot be made (no
 // CAP_SYS_ADMIN, no unshare), the tests are skipped with the reason.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -38,88 +40,21 @@
 #include "sim/engine/recorder.h"
 #include "sim/live/load_generator.h"
 #include "sim/live/pod_fleet.h"
+#include "sim/live/pod_network.h"
 #include "sim/scenario/scenario.h"
+#include "tests/sim_live/subprocess.h"
 
 namespace k8slb {
 namespace {
 
 namespace fs = std::filesystem;
+using k8slb::testing::ProcessResult;
+using k8slb::testing::RunProcess;
+using k8slb::testing::SpawnOptions;
+using sim::live::PodPlacement;
 using std::chrono::milliseconds;
 
 constexpr char kSaPath[] = "/var/run/secrets/kubernetes.io/serviceaccount";
-
-struct ProcessResult {
-  int exit_code = -1;  // -1: killed on timeout or by a signal
-  bool timed_out = false;
-  std::string out;
-  std::string err;
-};
-
-// fork/exec with a clean environment, both pipes drained while it runs, killed (its whole
-// process group) after `timeout`.
-ProcessResult RunProcess(const std::vector<std::string>& argv, const std::vector<std::string>& env,
-                         milliseconds timeout) {
-  ProcessResult result;
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    result.err = "pipe failed";
-    return result;
-  }
-  std::vector<char*> cargv, cenv;
-  for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
-  cargv.push_back(nullptr);
-  for (const auto& e : env) cenv.push_back(const_cast<char*>(e.c_str()));
-  cenv.push_back(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
-    ::setpgid(0, 0);
-    ::dup2(out_pipe[1], 1);
-    ::dup2(err_pipe[1], 2);
-    ::execve(cargv[0], cargv.data(), cenv.data());
-    ::_exit(127);
-  }
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (pid < 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    result.err = "fork failed";
-    return result;
-  }
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      result.timed_out = true;
-      ::kill(-pid, SIGKILL);
-      break;
-    }
-    int n = ::poll(fds, 2, static_cast<int>(std::min<int64_t>(left.count(), 200)));
-    if (n < 0) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-      char buf[4096];
-      ssize_t got = ::read(fds[i].fd, buf, sizeof(buf));
-      if (got <= 0) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      } else {
-        (i == 0 ? result.out : result.err).append(buf, static_cast<size_t>(got));
-      }
-    }
-  }
-  for (auto& f : fds) {
-    if (f.fd >= 0) ::close(f.fd);
-  }
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (!result.timed_out && WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  return result;
-}
 
 // Finds unshare, or says why the namespace cannot be made here.
 std::optional<std::string> MountNamespaceUnavailable() {
@@ -127,7 +62,7 @@ std::optional<std::string> MountNamespaceUnavailable() {
     if (::access(path, X_OK) != 0) continue;
     ProcessResult r = RunProcess({path, "-m", "--propagation", "private", "/bin/sh", "-c",
                                   "mount -t tmpfs tmpfs /run && mkdir -p /run/secrets"},
-                                 {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, milliseconds(10000));
+                                 SpawnOptions{}, milliseconds(10000));
     if (r.exit_code == 0) return std::nullopt;
     return "cannot create a private mount namespace with a tmpfs (needs CAP_SYS_ADMIN): " + r.err;
   }
@@ -145,18 +80,28 @@ strategies: [least-request]
 )";
 
 // fakeapi (in this process, HTTPS) with the scenario's cluster, and one echo server per pod.
-class InClusterTest : public ::testing::Test {
+class InClusterTest : public ::testing::TestWithParam<PodPlacement> {
  protected:
   void SetUp() override {
     if (auto why = MountNamespaceUnavailable()) GTEST_SKIP() << *why;
     ASSERT_EQ(::access(K8SLB_CLIENT_BIN, X_OK), 0) << "k8slb-client not built: " << K8SLB_CLIENT_BIN;
+    if (GetParam() == PodPlacement::kNamespace) {
+      // Before any thread or socket of the test exists: this thread, fakeapi, the pods and the
+      // client process (forked from here) all run in the namespace.
+      if (auto why = sim::live::PodNamespaceUnavailable()) GTEST_SKIP() << "no private network namespace: " << *why;
+      auto ns = sim::live::PodNamespace::Enter();
+      ASSERT_TRUE(ns.ok()) << ns.status();
+    }
   }
 
-  // `subnet`: the third octet of the pods' 127.0.X.0/24, distinct per test, because ctest runs
-  // the tests of this file in parallel and every pod listens on port 50051.
+  // `subnet`: on loopback, the third octet of the pods' 127.0.X.0/24, distinct per test, because
+  // ctest runs the tests of this file in parallel and every pod listens on port 50051; in the
+  // namespace (one per test process) the pods use 198.18.X.0/24.
   void StartCluster(fakeapi::FakeApiOptions options, int subnet) {
     std::string yaml = kScenario;
-    yaml.replace(yaml.find("POD_CIDR"), 8, "127.0." + std::to_string(subnet) + ".0/24");
+    const bool loopback = GetParam() == PodPlacement::kLoopback;
+    yaml.replace(yaml.find("POD_CIDR"), 8,
+                 (loopback ? "127.0." : "198.18.") + std::to_string(subnet) + ".0/24");
     auto sc = scenario::ParseScenario(yaml, "in-cluster.yaml");
     ASSERT_TRUE(sc.ok()) << sc.status();
     options.scenario = *sc;
@@ -165,8 +110,7 @@ class InClusterTest : public ::testing::Test {
     recorder_ = std::make_unique<sim::RunRecorder>(info_);
     clock_ = std::make_unique<sim::live::ScenarioClock>(std::chrono::steady_clock::now(), 1.0);
     fleet_ = std::make_unique<sim::live::PodFleet>(
-        sim::live::PodFleetOptions{.port = 50051, .latency_mean_ms = 1.0},
-        *clock_, *recorder_);
+        sim::live::PodFleetOptions{.ports = {50051}, .latency_mean_ms = 1.0}, *recorder_);
     auto server = fakeapi::FakeApiServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     api_ = std::move(*server);
@@ -178,6 +122,9 @@ class InClusterTest : public ::testing::Test {
     });
     ASSERT_TRUE(fleet_->WaitIdle(milliseconds(10000)));
     ASSERT_TRUE(fleet_->errors().empty()) << fleet_->errors()[0];
+    for (const auto& pod : Pods()) {
+      EXPECT_EQ(pod.rfind(loopback ? "127.0." : "198.18.", 0), 0u) << pod;
+    }
     // The service-account files, as fakeapi writes them for a pod, in a tmpfs-backed folder.
     char pattern[] = "/dev/shm/k8slb-sa-XXXXXX";
     ASSERT_NE(::mkdtemp(pattern), nullptr);
@@ -216,14 +163,24 @@ class InClusterTest : public ::testing::Test {
     std::vector<std::string> argv = {"/usr/bin/unshare", "-m", "--propagation", "private",
                                      "/bin/sh", "-c", script, "sh", sa_dir_, K8SLB_CLIENT_BIN};
     argv.insert(argv.end(), client_args.begin(), client_args.end());
-    std::vector<std::string> env = {
+    SpawnOptions spawn;
+    spawn.env = {
         "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME=/nonexistent",  // no ~/.kube/config to fall back to
         "KUBERNETES_SERVICE_HOST=127.0.0.1",
         "KUBERNETES_SERVICE_PORT=" + std::to_string(api_->port()),
         "KUBERNETES_SERVICE_PORT_HTTPS=" + std::to_string(api_->port()),
     };
-    return RunProcess(argv, env, timeout);
+    return RunProcess(argv, spawn, timeout);
+  }
+
+  // The pods' addresses in the model.
+  std::vector<std::string> Pods() {
+    std::vector<std::string> out;
+    api_->WithCluster([&out](fake::Cluster& cluster) {
+      for (const auto& pod : cluster.Pods()) out.push_back(pod.address);
+    });
+    return out;
   }
 
   void WriteFile(const std::string& name, const std::string& content) {
@@ -252,7 +209,7 @@ class InClusterTest : public ::testing::Test {
   std::string sa_dir_;
 };
 
-TEST_F(InClusterTest, ClientFindsEverythingWhereAPodHasItAndSpreadsTraffic) {
+TEST_P(InClusterTest, ClientFindsEverythingWhereAPodHasItAndSpreadsTraffic) {
   StartCluster({}, 231);
   ASSERT_TRUE(api_->WriteServiceAccountDir(sa_dir_).ok());
   ProcessResult r = RunClient({"--target", "kubernetes:///echo:grpc", "--requests", "60",
@@ -289,7 +246,7 @@ fakeapi::TokenGrant Grant(const std::string& token, std::vector<std::string> ver
 }
 
 // The table output (what the k8s/ Job prints) lists every pod with its count.
-TEST_F(InClusterTest, TableOutputHasOneRowPerPod) {
+TEST_P(InClusterTest, TableOutputHasOneRowPerPod) {
   StartCluster({}, 232);
   ASSERT_TRUE(api_->WriteServiceAccountDir(sa_dir_).ok());
   ProcessResult r = RunClient({"--target", "kubernetes:///echo:grpc", "--requests", "90",
@@ -301,7 +258,7 @@ TEST_F(InClusterTest, TableOutputHasOneRowPerPod) {
   int rows = 0;
   std::istringstream lines(r.out);
   for (std::string line; std::getline(lines, line);) {
-    if (line.rfind("echo-", 0) == 0) ++rows;  // rows start with the pod name (design.md)
+    if (line.rfind("echo-", 0) == 0) ++rows;  // rows start with the pod name
   }
   EXPECT_EQ(rows, 3) << r.out;
 }
@@ -309,7 +266,7 @@ TEST_F(InClusterTest, TableOutputHasOneRowPerPod) {
 // list but no watch: the first list fills the set, so RPCs succeed on it (fail-static), while
 // the watch's 403 is reported with the Role that fixes it and retried slowly (k8slb-client
 // --help: exit 3 only when no endpoints arrive at all).
-TEST_F(InClusterTest, TokenWithoutWatchGetsTheForbiddenMessage) {
+TEST_P(InClusterTest, TokenWithoutWatchGetsTheForbiddenMessage) {
   fakeapi::FakeApiOptions options;
   const std::string list_only = "list-only-token-0123456789";
   options.tokens = std::vector<fakeapi::TokenGrant>{Grant(list_only, {"list"})};
@@ -334,7 +291,7 @@ TEST_F(InClusterTest, TokenWithoutWatchGetsTheForbiddenMessage) {
 }
 
 // Neither list nor watch: no endpoints ever; the client says why and exits 3.
-TEST_F(InClusterTest, TokenWithoutAnyGrantExitsWithTheForbiddenMessage) {
+TEST_P(InClusterTest, TokenWithoutAnyGrantExitsWithTheForbiddenMessage) {
   fakeapi::FakeApiOptions options;
   const std::string nothing = "no-rbac-token-0123456789";
   options.tokens = std::vector<fakeapi::TokenGrant>{Grant(nothing, {})};
@@ -355,7 +312,7 @@ TEST_F(InClusterTest, TokenWithoutAnyGrantExitsWithTheForbiddenMessage) {
 }
 
 // An unknown token: 401, re-read, still 401: the client says so and exits 3.
-TEST_F(InClusterTest, UnknownTokenExitsWithTheUnauthorizedMessage) {
+TEST_P(InClusterTest, UnknownTokenExitsWithTheUnauthorizedMessage) {
   StartCluster({}, 235);
   WriteFile("token", "not-a-token-the-server-knows");
   WriteFile("ca.crt", api_->ca_pem());
@@ -374,7 +331,7 @@ TEST_F(InClusterTest, UnknownTokenExitsWithTheUnauthorizedMessage) {
 }
 
 // A Service with no EndpointSlices (a typo, or the wrong namespace): exit 3 and the reason.
-TEST_F(InClusterTest, NoEndpointsSaysWhy) {
+TEST_P(InClusterTest, NoEndpointsSaysWhy) {
   StartCluster({}, 236);
   ASSERT_TRUE(api_->WriteServiceAccountDir(sa_dir_).ok());
   ProcessResult r = RunClient({"--target", "kubernetes:///ecko:grpc", "--requests", "5",
@@ -389,7 +346,7 @@ TEST_F(InClusterTest, NoEndpointsSaysWhy) {
       << r.err;
 }
 
-TEST_F(InClusterTest, KeepsWorkingAcrossTokenRotationWithExpiry) {
+TEST_P(InClusterTest, KeepsWorkingAcrossTokenRotationWithExpiry) {
   fakeapi::FakeApiOptions options;
   options.token_rotation = milliseconds(1500);
   options.token_grace = milliseconds(700);  // the old token stops working soon after rotation
@@ -419,6 +376,13 @@ TEST_F(InClusterTest, KeepsWorkingAcrossTokenRotationWithExpiry) {
   EXPECT_EQ(backends.size(), 5u) << "the scaled-up pods were not seen: " << result.out;
   EXPECT_GT(backends["echo-3"] + backends["echo-4"], 0) << result.out;
 }
+
+INSTANTIATE_TEST_SUITE_P(PodNetwork, InClusterTest,
+                         ::testing::Values(PodPlacement::kNamespace, PodPlacement::kLoopback),
+                         [](const ::testing::TestParamInfo<PodPlacement>& info) {
+                           return info.param == PodPlacement::kNamespace ? std::string("Namespace")
+                                                                         : std::string("Loopback");
+                         });
 
 }  // namespace
 }  // namespace k8slb

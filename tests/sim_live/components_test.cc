@@ -1,6 +1,7 @@
 // Tests of the live engine's parts on loopback: the kube-proxy-like pinning proxy, the
-// headless-DNS client's re-resolution rule, the open-loop load generator, and a live run with a
-// crash and a slow pod (echo servers stopped hard / slowed as the model says).
+// headless-DNS client's re-resolution rule, the open-loop load generator, the pod fleet's
+// per-port servers and counts, and a live run with a crash and a slow pod (echo servers stopped
+// hard / slowed as the model says).
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -15,9 +16,12 @@
 #include <gtest/gtest.h>
 
 #include "echo_server/echo_server.h"
+#include "k8slb/discovery.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
 #include "sim/live/live_engine.h"
+#include "sim/live/pod_fleet.h"
+#include "sim/live/pod_network.h"
 #include "sim/live/load_generator.h"
 #include "sim/live/strategies.h"
 #include "sim/live/tcp_proxy.h"
@@ -67,7 +71,8 @@ TEST(PinningTcpProxyTest, PinsEachConnectionToOneBackend) {
                          .on_pinned = [&](const Backend& b) {
                            std::lock_guard<std::mutex> lock(mu);
                            pinned.push_back(b.host);
-                         }});
+                         },
+                         .io = nullptr});
   ASSERT_TRUE(proxy.Start().ok());
   // Three clients (three connections): each sticks to one pod; together they cover all three.
   std::set<std::string> used;
@@ -91,7 +96,8 @@ TEST(PinningTcpProxyTest, NoBackendMeansConnectionFails) {
   PinningTcpProxy proxy({.listen_host = "127.0.0.2",
                          .listen_port = 0,
                          .pick = []() -> std::optional<Backend> { return std::nullopt; },
-                         .on_pinned = nullptr});
+                         .on_pinned = nullptr,
+                         .io = nullptr});
   ASSERT_TRUE(proxy.Start().ok());
   ClusterIpClient client(proxy.address());
   CallOutcome out = client.Call(1, Deadline(500));
@@ -108,7 +114,8 @@ TEST(PinningTcpProxyTest, BackendDeathMovesTheConnection) {
                          .pick = [&]() -> std::optional<Backend> {
                            return (alive_mask.load() & 1) ? pods.backends[0] : pods.backends[1];
                          },
-                         .on_pinned = nullptr});
+                         .on_pinned = nullptr,
+                         .io = nullptr});
   ASSERT_TRUE(proxy.Start().ok());
   ClusterIpClient client(proxy.address());
   CallOutcome first = client.Call(1, Deadline());
@@ -224,9 +231,89 @@ TEST(LoadGeneratorTest, OpenLoopSendsAtTheScenarioRate) {
   EXPECT_EQ(r.FindStrategy("s")->ok, 200u);
 }
 
+// k8slb clients get the library's DiscoveryOptions, changed only where the scenario says so.
+TEST(DiscoverySettingsTest, LibraryDefaultsUnlessTheScenarioOverridesThem) {
+  auto plain = scenario::ParseScenario("clients: {count: 1}\n", "plain.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  DiscoveryOptions options;
+  ApplyDiscoveryOverrides(plain->clients.discovery, &options);
+  const DiscoveryOptions defaults;
+  EXPECT_EQ(options.backoff_initial, defaults.backoff_initial);
+  EXPECT_EQ(options.backoff_max, defaults.backoff_max);
+
+  auto tuned = scenario::ParseScenario(
+      "clients: {discovery: {backoffInitialSeconds: 0.2, backoffMaxSeconds: 5}}\n", "tuned.yaml");
+  ASSERT_TRUE(tuned.ok()) << tuned.status();
+  ApplyDiscoveryOverrides(tuned->clients.discovery, &options);
+  EXPECT_EQ(options.backoff_initial, milliseconds(200));
+  EXPECT_EQ(options.backoff_max, milliseconds(5000));
+
+  auto only_max = scenario::ParseScenario("clients: {discovery: {backoffMaxSeconds: 2}}\n", "m.yaml");
+  ASSERT_TRUE(only_max.ok());
+  DiscoveryOptions partly;
+  ApplyDiscoveryOverrides(only_max->clients.discovery, &partly);
+  EXPECT_EQ(partly.backoff_initial, defaults.backoff_initial);
+  EXPECT_EQ(partly.backoff_max, milliseconds(2000));
+
+  for (const auto& [yaml, message] : std::vector<std::pair<std::string, std::string>>{
+           {"clients: {discovery: {backoffInitialSeconds: 2, backoffMaxSeconds: 1}}\n",
+            "bad.yaml:1: clients.discovery.backoffMaxSeconds: must be at least backoffInitialSeconds (2), got 1"},
+           {"clients: {discovery: {backoffInitialSeconds: 0}}\n",
+            "bad.yaml:1: clients.discovery.backoffInitialSeconds: must be greater than 0, got 0"},
+           {"clients: {discovery: {stallSeconds: 3}}\n", "clients.discovery"}}) {
+    auto bad = scenario::ParseScenario(yaml, "bad.yaml");
+    ASSERT_FALSE(bad.ok()) << yaml;
+    EXPECT_NE(std::string(bad.status().message()).find(message), std::string::npos) << bad.status();
+  }
+}
+
+// Every pod serves every port of the fleet (one Service port per strategy is how server-side
+// counts can be told apart), and the servers count what they answered per port, also across a
+// stop.
+TEST(PodFleetTest, ServesEveryPortAndCountsPerPort) {
+  RunInfo info;
+  info.strategies = {"s"};
+  RunRecorder recorder(info);
+  PodFleet fleet({.ports = {50061, 50062}, .latency_mean_ms = 0.1}, recorder);
+  fake::PodInfo pod;
+  pod.name = "echo-0";
+  pod.address = "127.0.220.40";
+  pod.ready = true;
+  pod.serving = true;
+  fleet.OnPodChange(pod, 0);
+  ASSERT_TRUE(fleet.WaitIdle(milliseconds(10000)));
+  ASSERT_TRUE(fleet.errors().empty()) << fleet.errors()[0];
+  std::vector<Backend> ready = fleet.ReadyBackends();
+  ASSERT_EQ(ready.size(), 1u);
+  EXPECT_EQ(ready[0].port, 50061);  // the first port is the Service port
+  auto first = MakeIsolatedChannel("ipv4:127.0.220.40:50061", "");
+  auto second = MakeIsolatedChannel("ipv4:127.0.220.40:50062", "");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(EchoOnce(first, i, Deadline()).ok);
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(EchoOnce(second, i, Deadline()).ok);
+  auto counts = fleet.ServedCounts();
+  EXPECT_EQ(counts["echo-0"][50061], 3u);
+  EXPECT_EQ(counts["echo-0"][50062], 2u);
+  pod.terminating = true;  // the process exits after its drain
+  pod.serving = false;
+  fleet.OnPodChange(pod, 1);
+  ASSERT_TRUE(fleet.WaitIdle(milliseconds(10000)));
+  EXPECT_FALSE(EchoOnce(second, 9, Deadline(500)).ok);
+  counts = fleet.ServedCounts();
+  EXPECT_EQ(counts["echo-0"][50061], 3u);
+  EXPECT_EQ(counts["echo-0"][50062], 2u);
+  EXPECT_EQ(fleet.servers_started(), 1);
+}
+
 // A live run with a crash (echo server killed, no slice change until the model notices) and a
 // slow pod: k8slb's least-request shifts load off the slow pod and stops using the crashed one.
-TEST(LiveEngineTest, CrashAndSlowPod) {
+// In the run's network namespace (skipped, with the reason, where none can be made) and on the
+// host's loopback with the explicit opt-in.
+class LiveEngineTest : public ::testing::TestWithParam<RunOptions::PodNetwork> {};
+
+TEST_P(LiveEngineTest, CrashAndSlowPod) {
+  if (GetParam() == RunOptions::PodNetwork::kNamespace) {
+    if (auto why = PodNamespaceUnavailable()) GTEST_SKIP() << "no private network namespace: " << *why;
+  }
   constexpr char kYaml[] = R"(
 name: crash-slow
 seed: 3
@@ -244,6 +331,8 @@ timeline:
   RunOptions options;
   options.mode = RunMode::kLive;
   options.seed = 3;
+  options.pod_network = GetParam();
+  options.allow_loopback_endpoints = GetParam() == RunOptions::PodNetwork::kLoopback;
   RunRecorder recorder(MakeRunInfo(*sc, options));
   auto summary = RunLive(*sc, options, recorder);
   ASSERT_TRUE(summary.ok()) << summary.status();
@@ -262,7 +351,19 @@ timeline:
   EXPECT_LT(lr->per_pod.at("echo-1"), lr->per_pod.at("echo-2") * 3 / 4);
   EXPECT_LT(lr->failed, 100u);
   EXPECT_GT(summary->rpcs, 800u);
+  ASSERT_FALSE(r.pods.empty());
+  EXPECT_EQ(r.pods.front().address,
+            GetParam() == RunOptions::PodNetwork::kNamespace ? "198.18.0.1" : "127.0.214.1");
 }
+
+INSTANTIATE_TEST_SUITE_P(PodNetwork, LiveEngineTest,
+                         ::testing::Values(RunOptions::PodNetwork::kNamespace,
+                                           RunOptions::PodNetwork::kLoopback),
+                         [](const ::testing::TestParamInfo<RunOptions::PodNetwork>& info) {
+                           return info.param == RunOptions::PodNetwork::kNamespace
+                                      ? std::string("Namespace")
+                                      : std::string("Loopback");
+                         });
 
 }  // namespace
 }  // namespace k8slb::sim::live

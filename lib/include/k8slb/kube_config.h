@@ -30,6 +30,9 @@ struct KubeConfig {
   std::string tls_server_name;
   bool insecure_skip_tls_verify = false;
   bool allow_plain_http = false;
+  // A token (literal or file) is refused over plain http unless this is set too: anyone on the
+  // path can read it. Loopback tests and sidecar proxies set it deliberately.
+  bool allow_credentials_over_plain_http = false;
   int token_reload_seconds = 60;
   std::string description;  // human-readable: which source and where from (never the token)
 };

@@ -3,12 +3,12 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <mutex>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "discovery/absl_compat.h"
+#include "discovery/files.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -57,10 +57,37 @@ size_t HeaderCallback(char* /*ptr*/, size_t size, size_t nmemb, void* userdata) 
   return size * nmemb;
 }
 
-absl::Status CheckReadable(const std::string& path, std::string_view what) {
-  std::error_code ec;
-  if (!path.empty() && !std::filesystem::exists(path, ec)) {
-    return absl::InvalidArgumentError(absl::StrCat(Av(what), " file ", path, " does not exist"));
+// The TLS material must be usable before the first request: a CA file holding no certificate
+// would otherwise fail every handshake with a curl error that does not name the file.
+absl::Status CheckTlsFiles(const KubeConfig& config) {
+  struct Source {
+    const std::string* file;
+    const std::string* data;
+    const char* what;
+    bool key;
+  };
+  for (const Source& src : {Source{&config.ca_file, &config.ca_data, "CA certificate", false},
+                            Source{&config.client_cert_file, &config.client_cert_data,
+                                   "client certificate", false},
+                            Source{&config.client_key_file, &config.client_key_data, "client key", true}}) {
+    std::string pem;
+    std::string what;
+    if (!src.data->empty()) {
+      pem = *src.data;
+      what = absl::StrCat(src.what, " data");
+    } else if (!src.file->empty()) {
+      auto text = ReadBoundedFile(*src.file, kMaxConfigFileBytes, FileKind::kRegularOnly);
+      if (!text.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(src.what, " file ", text.status().message()));
+      }
+      pem = *std::move(text);
+      what = absl::StrCat(src.what, " file ", *src.file);
+    } else {
+      continue;
+    }
+    absl::Status s = src.key ? CheckPemPrivateKey(pem, what) : CheckPemCertificates(pem, what);
+    std::fill(pem.begin(), pem.end(), '\0');  // a private key should not linger in freed memory
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -107,10 +134,18 @@ absl::StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("API server URL ", config.server, " must use https (or http)"));
   }
-  for (auto [p, what] : {std::pair{&config.ca_file, "CA certificate"},
-                         std::pair{&config.client_cert_file, "client certificate"},
-                         std::pair{&config.client_key_file, "client key"}}) {
-    if (auto s = CheckReadable(*p, what); !s.ok()) return s;
+  if (client->plain_http_ && !config.allow_credentials_over_plain_http &&
+      (!config.token.empty() || !config.token_file.empty())) {
+    // As client-go, which sends no credentials to a plain-http kubeconfig server: a bearer token
+    // in cleartext is readable by anyone on the path.
+    return absl::InvalidArgumentError(absl::StrCat(
+        "refusing to send the bearer token",
+        config.token_file.empty() ? std::string() : absl::StrCat(" from ", config.token_file),
+        " over plain http to ", config.server,
+        "; use https, or set allow_credentials_over_plain_http in the configuration"));
+  }
+  if (!client->plain_http_) {
+    if (auto s = CheckTlsFiles(config); !s.ok()) return s;
   }
   while (!path.empty() && path.back() == '/') path.pop_back();
   std::string url_host = host;
@@ -252,9 +287,13 @@ HttpResult HttpClient::Get(const std::string& path_and_query, const std::string&
       result.outcome = HttpOutcome::kDeadline;
       break;
     }
-    // Short poll: curl's own timers, socket activity and curl_multi_wakeup end it early; the
-    // 20 ms cap bounds how late a stall or deadline is noticed.
-    curl_multi_poll(multi, nullptr, 0, 20, nullptr);
+    // Sleep until the earlier of the stall and the deadline (curl's own timers, socket activity
+    // and curl_multi_wakeup end it sooner): an idle watch costs no wakeups, which matters when one
+    // process holds many watchers. The 1 s cap is a safety net only.
+    int64_t wait_ms = 1000;
+    if (stall_nanos > 0) wait_ms = std::min(wait_ms, (t.last_byte_nanos + stall_nanos - now) / 1'000'000 + 1);
+    if (deadline_nanos > 0) wait_ms = std::min(wait_ms, (deadline_nanos - now) / 1'000'000 + 1);
+    curl_multi_poll(multi, nullptr, 0, static_cast<int>(std::max<int64_t>(wait_ms, 1)), nullptr);
   }
   if (t.status == 0) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t.status);
   result.status = static_cast<int>(t.status);

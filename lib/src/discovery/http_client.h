@@ -1,7 +1,7 @@
 // HttpClient: the libcurl transport of one ServiceWatcher. One easy handle per request, driven by
 // a private multi handle so the watcher thread can block in curl_multi_poll and still be woken at
 // once by Stop() (curl_multi_wakeup) — the progress callback alone only fires about once a
-// second on an idle stream, too slow for the 100 ms shutdown bound (discovery issue).
+// second on an idle stream, too slow for the ~100 ms shutdown bound of ServiceWatcher::Stop().
 //
 // Stall detection uses our own last-byte timestamp rather than CURLOPT_LOW_SPEED_*, whose
 // one-second granularity and byte-rate semantics do not express "no byte at all for N ms".

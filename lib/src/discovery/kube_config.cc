@@ -1,4 +1,6 @@
-// Loaders for in-cluster, kubeconfig and automatic configuration (kubernetes-api.md §4).
+// Loaders for in-cluster, kubeconfig and automatic configuration, as client-go's rest.InClusterConfig
+// and clientcmd (https://kubernetes.io/docs/tasks/run-application/access-api-from-pod/,
+// https://kubernetes.io/docs/concepts/configuration/organize-cluster-access-kubeconfig/).
 // Matches client-go where it matters: IPv6 hosts bracketed, relative kubeconfig paths resolved
 // against the kubeconfig's directory, POD_NAMESPACE before the namespace file, and no credentials
 // sent to a plain-http kubeconfig server (clientcmd only loads auth for TLS transports).
@@ -6,8 +8,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "discovery/absl_compat.h"
+#include "discovery/files.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/escaping.h"
@@ -32,17 +33,12 @@ std::string Env(const char* name) {
   return v == nullptr ? std::string() : std::string(v);
 }
 
-// Reads a whole small file; NotFound when missing.
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::error_code ec;
-    if (!fs::exists(path, ec)) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
-    return absl::PermissionDeniedError(absl::StrCat(path, " cannot be read"));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// Reads a small file (bounded: /dev/zero must not exhaust memory). Re-read files (the token) are
+// read elsewhere and refuse FIFOs; these are read once at start-up, where a pipe such as
+// KUBECONFIG=<(...) is the user's intent.
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     discovery::FileKind kind = discovery::FileKind::kAnyReadable) {
+  return discovery::ReadBoundedFile(path, discovery::kMaxConfigFileBytes, kind);
 }
 
 std::string JoinHostPortForUrl(const std::string& host, const std::string& port) {
@@ -83,7 +79,7 @@ absl::StatusOr<KubeConfig> LoadInClusterConfig(const InClusterOptions& options) 
   config.source = ConfigSource::kInCluster;
   config.server = absl::StrCat("https://", JoinHostPortForUrl(host, port));
   config.token_file = dir + "/token";
-  auto token = ReadFile(config.token_file);
+  auto token = ReadFile(config.token_file, discovery::FileKind::kRegularOnly);
   if (!token.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("in-cluster: service account token ", token.status().message()));
@@ -102,7 +98,7 @@ absl::StatusOr<KubeConfig> LoadInClusterConfig(const InClusterOptions& options) 
   std::string ns = Env("POD_NAMESPACE");
   std::string ns_from = "POD_NAMESPACE";
   if (ns.empty()) {
-    auto file = ReadFile(dir + "/namespace");
+    auto file = ReadFile(dir + "/namespace", discovery::FileKind::kRegularOnly);
     if (file.ok()) {
       ns = std::string(absl::StripAsciiWhitespace(*file));
       ns_from = dir + "/namespace";
@@ -157,11 +153,17 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const KubeconfigOptions& options) {
   try {
     YAML::Node root = YAML::Load(*text);
     if (!root.IsMap()) return fail("not a YAML mapping");
+    // A key with no value ("current-context:") is a YAML null, which yaml-cpp converts to the
+    // string "null"; only scalars count.
+    auto str = [](const YAML::Node& node, const char* key) -> std::string {
+      YAML::Node v = node[key];
+      return v && v.IsScalar() ? v.as<std::string>() : std::string();
+    };
     std::string context_name = options.context;
     if (context_name.empty()) {
-      if (root["current-context"]) context_name = root["current-context"].as<std::string>();
+      context_name = str(root, "current-context");
       if (context_name.empty()) {
-        return fail("no current-context set and no context requested");
+        return fail("no current-context set and no context requested (--context)");
       }
     }
     auto find_named = [&](const char* list, const std::string& name, const char* inner)
@@ -170,7 +172,7 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const KubeconfigOptions& options) {
       std::vector<std::string> names;
       if (seq && seq.IsSequence()) {
         for (const auto& item : seq) {
-          std::string n = item["name"] ? item["name"].as<std::string>() : "";
+          std::string n = item.IsMap() ? str(item, "name") : std::string();
           names.push_back(n);
           if (n == name) {
             YAML::Node node = item[inner];
@@ -186,10 +188,6 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const KubeconfigOptions& options) {
     };
     auto context = find_named("contexts", context_name, "context");
     if (!context.ok()) return context.status();
-    auto str = [](const YAML::Node& node, const char* key) -> std::string {
-      YAML::Node v = node[key];
-      return v && v.IsScalar() ? v.as<std::string>() : std::string();
-    };
     std::string cluster_name = str(*context, "cluster");
     std::string user_name = str(*context, "user");
     if (cluster_name.empty()) return fail(absl::StrCat("context \"", context_name, "\" names no cluster"));
@@ -218,7 +216,8 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const KubeconfigOptions& options) {
       auto user = find_named("users", user_name, "user");
       if (!user.ok()) return user.status();
       if (plain_http) {
-        // client-go sends no credentials over plain http (kubernetes-api.md §4.2); neither do we.
+        // client-go sends no credentials over plain http (clientcmd loads auth for TLS transports
+        // only); neither do we.
         auth = "credentials not sent over plain http";
       } else {
         config.token = str(*user, "token");

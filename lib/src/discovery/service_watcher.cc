@@ -1,18 +1,17 @@
 // The list/watch loop of one Service (discovery.h), modelled on client-go's reflector
-// (kubernetes-api.md §5.1) and fixing the peers' bugs (peers.md): it resumes from the last
-// resourceVersion (kuberesolver never does), never stops on an error (tonic-lb-k8s stops on the
-// first one), reconciles relists with SliceStore::Replace, and never empties the published set
-// because of a failure (fail-static).
+// (https://github.com/kubernetes/client-go/blob/master/tools/cache/reflector.go): it resumes
+// from the last resourceVersion, never stops on an error, reconciles relists with
+// SliceStore::Replace, and never empties the published set because of a failure (fail-static).
+// Beyond the reflector: the retry backoff is capped low (discovery.h) so that a client is back
+// within seconds of the end of an outage, and every response is parsed with bounded memory.
 //
 // Threading: one thread per watcher runs Run(); it owns the HttpClient, the SliceStore writer
 // side, the backoff and the token source. Other threads only call Current() (SliceStore's
-// pointer copy), stats()/WaitForSync() (mu_) and Stop() (flag + curl wakeup + condvar).
+// pointer copy), stats()/WaitForSync() (mu_) and Stop() (flag + curl wakeup).
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <iterator>
 #include <cstdio>
-#include <mutex>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,12 +20,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "discovery/absl_compat.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "discovery/absl_compat.h"
+#include "discovery/files.h"
 #include "discovery/http_client.h"
 #include "discovery/watch_stream_parser.h"
 #include "discovery/watch_support.h"
+#include "input/bounded_json.h"
 #include "k8slb/discovery.h"
 #include "k8slb/endpoint_slice_json.h"
 #include "k8slb/slice_store.h"
@@ -46,9 +50,14 @@ using discovery::WatchEventType;
 using discovery::WatchStreamParser;
 using std::chrono::milliseconds;
 
-constexpr size_t kMaxListPageBytes = size_t{1} << 30;  // 1 GiB per list page
+// A page of 500 slices of 100 endpoints (a 50,000-endpoint Service) is about 15 MB; of 500
+// full 1000-endpoint slices about 150 MB.
+constexpr size_t kMaxListPageBytes = size_t{256} << 20;
+constexpr size_t kMaxItemValues = input::kDefaultMaxJsonValues;
+constexpr size_t kMaxListMetaValues = 10'000;
 constexpr int kListPageSize = 500;                      // as client-go's pager
 constexpr milliseconds kShortWatch{1000};               // client-go's "very short watch"
+constexpr size_t kMaxServerTextInMessage = 200;         // of a non-Status error body
 
 std::string UrlEncode(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -77,6 +86,8 @@ bool IsTooLargeResourceVersion(const ApiStatus& status) {
          status.message.find("Too large resource version") != std::string::npos;
 }
 
+// One Service's watcher: Run() on its own thread does list → watch → (relist | resume) with
+// backoff; the public methods are thread-safe (see the file comment).
 class WatcherImpl final : public ServiceWatcher {
  public:
   WatcherImpl(DiscoveryOptions options, SnapshotCallback on_snapshot,
@@ -88,8 +99,8 @@ class WatcherImpl final : public ServiceWatcher {
         store_(SliceStoreOptions{.service_name = options_.target.service,
                                  .namespace_name = namespace_,
                                  .port = options_.target.port}),
-        backoff_(options_.backoff_initial, options_.backoff_max, options_.backoff_reset_after,
-                 options_.random, options_.clock),
+        backoff_(options_.backoff_initial, options_.backoff_max, options_.backoff_jitter,
+                 options_.backoff_reset_after, options_.random, options_.clock),
         token_(options_.config.token, options_.config.token_file,
                std::chrono::seconds(std::max(1, options_.config.token_reload_seconds)),
                options_.clock) {
@@ -100,7 +111,7 @@ class WatcherImpl final : public ServiceWatcher {
                                                            options_.target.service)));
     store_.SetListener([this](const std::shared_ptr<const EndpointSet>& set) {
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         stats_.endpoint_set_version = set->version();
         stats_.endpoints = set->size();
       }
@@ -113,21 +124,22 @@ class WatcherImpl final : public ServiceWatcher {
   void Start() {
     Log(LogLevel::kInfo, absl::StrCat("watching endpointslices of ", name_, " at ",
                                       http_->base_url(), " (", options_.config.description, ")"));
+    absl::MutexLock lock(&join_mu_);
     thread_ = std::thread([this] { Run(); });
   }
 
   std::shared_ptr<const EndpointSet> Current() const override { return store_.Current(); }
 
   DiscoveryStats stats() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return stats_;
   }
 
   absl::Status WaitForSync(milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (cv_.wait_for(lock, timeout, [&] { return stats_.synced || stopping_; }) && stats_.synced) {
-      return absl::OkStatus();
-    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(this, &WatcherImpl::SyncedOrStoppingLocked),
+                         absl::FromChrono(timeout));
+    if (stats_.synced) return absl::OkStatus();
     if (stopping_) return absl::CancelledError("the watcher was stopped before the first sync");
     return absl::DeadlineExceededError(absl::StrCat(
         "endpointslices of ", name_, " not synced after ", timeout.count(), " ms",
@@ -136,12 +148,11 @@ class WatcherImpl final : public ServiceWatcher {
 
   void Stop() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stopping_ = true;
     }
     http_->RequestStop();
-    cv_.notify_all();
-    std::lock_guard<std::mutex> join_lock(join_mu_);
+    absl::MutexLock join_lock(&join_mu_);
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
@@ -194,14 +205,18 @@ class WatcherImpl final : public ServiceWatcher {
     }
   }
 
+  bool SyncedOrStoppingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stats_.synced || stopping_;
+  }
+
   bool stopping() const {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return stopping_;
   }
 
   void Sleep(milliseconds delay) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, delay, [&] { return stopping_; });
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), absl::FromChrono(delay));
   }
 
   void Log(LogLevel level, const std::string& message) {
@@ -217,7 +232,7 @@ class WatcherImpl final : public ServiceWatcher {
   void RecordError(const std::string& message, LogLevel level = LogLevel::kWarning) {
     std::string text = token_.Redact(message);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       stats_.last_error = text;
       ++stats_.errors;
     }
@@ -226,7 +241,7 @@ class WatcherImpl final : public ServiceWatcher {
 
   void RecordHealthy() {
     consecutive_401_ = 0;
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stats_.last_error.clear();
     stats_.last_sync_unix_ms = UnixMillisNow();
   }
@@ -265,9 +280,13 @@ class WatcherImpl final : public ServiceWatcher {
         break;
     }
     std::optional<ApiStatus> status = discovery::ParseApiStatus(result.error_body);
-    const std::string server_message = status ? status->message : result.error_body.substr(0, 200);
+    // Redacted before it is cut: a server that echoes the token near the cut must not leave
+    // its first characters in the log.
+    const std::string server_message =
+        status ? status->message
+               : token_.RedactedPrefix(result.error_body, kMaxServerTextInMessage);
     if (result.status == 401) {
-      // client-go drops its cached token on any 401 (kubernetes-api.md §4.1): re-read it now,
+      // client-go drops its cached token on any 401 (transport/token_source.go): re-read it now,
       // retry at once the first time, then back off.
       token_.ForceReload().IgnoreError();
       if (++consecutive_401_ == 1) {
@@ -278,11 +297,12 @@ class WatcherImpl final : public ServiceWatcher {
                                                  !options_.config.token.empty() ||
                                                      token_.has_file()),
                   LogLevel::kError);
-      return Next::kBackoff;
+      wait_ = options_.auth_retry;
+      return Next::kWait;
     }
     if (result.status == 403) {
       RecordError(discovery::ForbiddenMessage(verb, namespace_, server_message), LogLevel::kError);
-      wait_ = options_.backoff_max;  // keep retrying, slowly: RBAC may be fixed any time
+      wait_ = options_.auth_retry;  // keep retrying, slowly: RBAC may be fixed any time
       return Next::kWait;
     }
     if (result.status == 410) {
@@ -311,10 +331,25 @@ class WatcherImpl final : public ServiceWatcher {
                                "; relisting"));
       return Next::kRelistNow;
     }
+    const bool client_error = result.status >= 400 && result.status < 500;
+    const bool is_watch = std::string_view(verb) == "watch";
     RecordError(absl::StrCat(verb, " endpointslices of ", name_, ": HTTP ", result.status,
                              server_message.empty() ? "" : ": ", server_message,
-                             result.error.empty() ? "" : absl::StrCat(" (", result.error, ")")));
+                             result.error.empty() ? "" : absl::StrCat(" (", result.error, ")"),
+                             client_error && is_watch
+                                 ? absl::StrCat("; relisting (resourceVersion ", rv_,
+                                                " may be unusable)")
+                                 : ""));
+    // A watch the server refuses as a bad request (e.g. a resourceVersion it cannot parse) would
+    // be refused again from the same resourceVersion: relist instead, as the reflector does
+    // after any watch error it does not retry.
+    if (client_error && is_watch) return Next::kBackoffRelist;
     return Next::kBackoff;
+  }
+
+  void CountRequest(bool watch) {
+    absl::MutexLock lock(&mu_);
+    ++(watch ? stats_.watch_requests : stats_.list_requests);
   }
 
   Next ListOnce(ListMode mode) {
@@ -332,8 +367,11 @@ class WatcherImpl final : public ServiceWatcher {
       }
       body.clear();
       bool too_large = false;
+      CountRequest(/*watch=*/false);
       HttpResult result = http_->Get(
-          query, Token(), HttpRequestOptions{.stall_timeout = options_.stall_timeout},
+          query, Token(),
+          HttpRequestOptions{.stall_timeout = options_.stall_timeout,
+                             .deadline = options_.list_timeout},
           [&](std::string_view data) {
             if (body.size() + data.size() > kMaxListPageBytes) {
               too_large = true;
@@ -348,6 +386,12 @@ class WatcherImpl final : public ServiceWatcher {
                                    kMaxListPageBytes, " bytes"));
           return Next::kBackoff;
         }
+        if (result.outcome == HttpOutcome::kDeadline) {
+          RecordError(absl::StrCat("list endpointslices of ", name_, ": the page did not arrive within ",
+                                   options_.list_timeout.count(), " ms (list_timeout; ",
+                                   result.body_bytes, " bytes received)"));
+          return Next::kBackoff;
+        }
         Next next = Classify(result, "list");
         if (next == Next::kRelistNow && !continue_token.empty()) {
           return Next::kRelistNow;  // continue token expired: start over (client-go's pager)
@@ -358,39 +402,96 @@ class WatcherImpl final : public ServiceWatcher {
         return next;
       }
       // Items are converted as the parser finishes each one and then dropped from the DOM, so
-      // a 100,000-endpoint list never exists as a whole nlohmann tree (peak memory ~ body size).
+      // a 100,000-endpoint list never exists as a whole nlohmann tree. What is kept is bounded
+      // whatever the server sends: an item's DOM by kMaxItemValues, the list's own metadata by
+      // kMaxListMetaValues, and members other than items/metadata/kind/apiVersion are dropped
+      // unbuilt (the parse itself is bounded in depth).
       std::vector<EndpointSlice> page;
       std::vector<std::string> item_errors;
-      bool key_items = false, in_items = false;
+      bool root_is_object = false, key_items = false, member_kept = true, in_items = false, in_item = false,
+           item_too_big = false;
+      size_t item_values = 0, meta_values = 0, non_objects = 0;
       using Event = nlohmann::json::parse_event_t;
-      auto doc = nlohmann::json::parse(
-          body,
-          [&](int depth, Event event, nlohmann::json& parsed) -> bool {
-            if (depth == 1 && event == Event::key) {
-              key_items = parsed.is_string() && parsed.get_ref<const std::string&>() == "items";
-            } else if (depth == 1 && event == Event::array_start) {
-              in_items = key_items;
-            } else if (depth == 1 && event == Event::array_end) {
-              in_items = false;
-            } else if (depth == 2 && in_items && event == Event::object_end) {
-              absl::StatusOr<EndpointSlice> slice = absl::UnknownError("unparsed");
-              try {
-                slice = EndpointSliceFromJson(parsed);
-              } catch (const std::exception& e) {
-                slice = absl::DataLossError(e.what());
-              }
-              if (slice.ok()) {
-                page.push_back(*std::move(slice));
-              } else {
-                item_errors.push_back(std::string(slice.status().message()));
-              }
-              return false;  // discard the item's DOM
-            }
+      const auto filter = [&](int depth, Event event, nlohmann::json& parsed) -> bool {
+        const bool opens_value = event == Event::value || event == Event::object_start ||
+                                 event == Event::array_start;
+        if (depth == 0) {
+          if (event == Event::object_start || event == Event::array_start) {
+            root_is_object = event == Event::object_start;
+          }
+          return true;
+        }
+        if (!root_is_object) return false;  // not a list: reported below, nothing built
+        if (depth == 1 && event == Event::key) {
+          const std::string& key = parsed.get_ref<const std::string&>();
+          key_items = key == "items";
+          member_kept = key_items || key == "metadata" || key == "kind" || key == "apiVersion";
+          return member_kept;
+        }
+        if (!member_kept) return false;  // inside a dropped member: nothing is built
+        if (depth == 1 && event == Event::array_start) {
+          in_items = key_items;
+          return true;
+        }
+        if (depth == 1 && event == Event::array_end) {
+          in_items = false;
+          return true;
+        }
+        if (depth == 2 && in_items) {
+          if (event == Event::object_start) {
+            in_item = true;
+            item_too_big = false;
+            item_values = 0;
             return true;
-          },
-          /*allow_exceptions=*/false);
+          }
+          if (event == Event::object_end) {
+            in_item = false;
+            if (item_too_big) {
+              item_errors.push_back(absl::StrCat("an item holds more than ", kMaxItemValues, " values"));
+              return false;
+            }
+            absl::StatusOr<EndpointSlice> slice = absl::UnknownError("unparsed");
+            try {
+              slice = EndpointSliceFromJson(parsed);
+            } catch (const std::exception& e) {
+              slice = absl::DataLossError(e.what());
+            }
+            if (slice.ok()) {
+              page.push_back(*std::move(slice));
+            } else {
+              item_errors.push_back(token_.RedactedPrefix(std::string(slice.status().message()), 512));
+            }
+            return false;  // discard the item's DOM
+          }
+          if (opens_value) {
+            ++non_objects;  // not an object: nothing to convert
+            return false;
+          }
+          return true;
+        }
+        if (!opens_value || depth < 2) return true;
+        if (in_item) {
+          if (item_too_big || ++item_values > kMaxItemValues) {
+            item_too_big = true;
+            return false;
+          }
+          return true;
+        }
+        if (!in_items) return ++meta_values <= kMaxListMetaValues;
+        return false;  // inside an item that is not an object
+      };
+      absl::StatusOr<nlohmann::json> parsed_doc =
+          input::ParseJson(body, filter, input::JsonLimits{.max_values = 0});
+      if (non_objects > 0) {
+        item_errors.push_back(absl::StrCat(non_objects, " items are not JSON objects"));
+      }
       body.clear();
       body.shrink_to_fit();
+      if (!parsed_doc.ok()) {
+        RecordError(absl::StrCat("list endpointslices of ", name_, ": ", parsed_doc.status().message()));
+        return Next::kBackoff;
+      }
+      nlohmann::json& doc = *parsed_doc;
       if (!doc.is_object() || !doc.contains("items") ||
           !(doc["items"].is_array() || doc["items"].is_null())) {
         RecordError(absl::StrCat("list endpointslices of ", name_,
@@ -428,12 +529,11 @@ class WatcherImpl final : public ServiceWatcher {
     rv_ = list_rv;
     RecordHealthy();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stats_.synced) ++stats_.relists;
       stats_.synced = true;
       stats_.resource_version = rv_;
     }
-    cv_.notify_all();
     Log(LogLevel::kInfo, absl::StrCat("listed ", slices.size(), " endpointslices of ", name_,
                                       " at resourceVersion ", rv_));
     return Next::kWatch;
@@ -462,6 +562,13 @@ class WatcherImpl final : public ServiceWatcher {
             error_event = event->status;
             return;
           }
+          if (!event->invalid_object.empty()) {
+            Log(LogLevel::kWarning,
+                absl::StrCat("watch endpointslices of ", name_, ": DELETED event for ",
+                             event->slice.Key(), " carries an invalid object (",
+                             token_.RedactedPrefix(event->invalid_object, 300),
+                             "); removed the slice by name"));
+          }
           if (event->type != WatchEventType::kBookmark) {
             SliceEvent slice_event;
             slice_event.type = event->type == WatchEventType::kAdded      ? SliceEventType::kAdded
@@ -472,7 +579,7 @@ class WatcherImpl final : public ServiceWatcher {
           }
           if (!event->resource_version.empty()) rv_ = event->resource_version;
           quick_relists_ = 0;
-          std::lock_guard<std::mutex> lock(mu_);
+          absl::MutexLock lock(&mu_);
           if (event->type == WatchEventType::kBookmark) {
             ++stats_.bookmarks;
           } else {
@@ -482,8 +589,12 @@ class WatcherImpl final : public ServiceWatcher {
           stats_.last_sync_unix_ms = UnixMillisNow();
           stats_.last_error.clear();
         },
-        options_.max_event_bytes);
+        options_.max_event_bytes,
+        [this](std::string_view text, size_t max_chars) {
+          return token_.RedactedPrefix(text, max_chars);
+        });
     const int64_t start = options_.clock->NowNanos();
+    CountRequest(/*watch=*/true);
     HttpResult result = http_->Get(
         query, Token(),
         HttpRequestOptions{.stall_timeout = options_.stall_timeout,
@@ -498,7 +609,7 @@ class WatcherImpl final : public ServiceWatcher {
     const milliseconds lasted = std::chrono::duration_cast<milliseconds>(
         std::chrono::nanoseconds(options_.clock->NowNanos() - start));
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       ++stats_.reconnects;  // every watch that ends is followed by a new one (or a relist)
     }
     if (result.status == 200) {
@@ -566,13 +677,12 @@ class WatcherImpl final : public ServiceWatcher {
   int quick_relists_ = 0;  // relists in a row with no watch event in between
   bool token_read_error_logged_ = false;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;  // guarded by mu_
-  DiscoveryStats stats_;   // guarded by mu_
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  DiscoveryStats stats_ ABSL_GUARDED_BY(mu_);
 
-  std::mutex join_mu_;
-  std::thread thread_;
+  absl::Mutex join_mu_;  // Stop() may run on several threads at once; one joins
+  std::thread thread_ ABSL_GUARDED_BY(join_mu_);
 };
 
 }  // namespace
@@ -587,12 +697,26 @@ absl::StatusOr<std::unique_ptr<ServiceWatcher>> StartServiceWatcher(
     return absl::InvalidArgumentError(
         "discovery: watch_timeout_min_seconds must be > 0 and ≤ watch_timeout_max_seconds");
   }
+  if (!(options.backoff_jitter >= 0 && options.backoff_jitter <= 1)) {
+    return absl::InvalidArgumentError("discovery: backoff_jitter must be within [0, 1]");
+  }
+  if (options.backoff_initial.count() <= 0 || options.backoff_max < options.backoff_initial) {
+    return absl::InvalidArgumentError(
+        "discovery: backoff_initial must be > 0 and ≤ backoff_max");
+  }
+  if (options.list_timeout.count() <= 0 || options.stall_timeout.count() <= 0 ||
+      options.auth_retry.count() <= 0) {
+    return absl::InvalidArgumentError(
+        "discovery: list_timeout, stall_timeout and auth_retry must be > 0");
+  }
   if (!options.config.token_file.empty()) {
-    TokenSource probe("", options.config.token_file, std::chrono::seconds(60), MakeSteadyClock());
-    if (auto s = probe.ForceReload(); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "discovery: cannot read the token file ", options.config.token_file));
+    auto token = discovery::ReadBoundedFile(options.config.token_file, discovery::kMaxTokenFileBytes,
+                                            discovery::FileKind::kRegularOnly);
+    if (!token.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("discovery: cannot read the token file: ", token.status().message()));
     }
+    std::fill(token->begin(), token->end(), '\0');
   }
   if (!options.clock) options.clock = MakeSteadyClock();
   if (!options.random) {

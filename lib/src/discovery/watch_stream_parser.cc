@@ -8,8 +8,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 #include "discovery/absl_compat.h"
+#include "input/bounded_json.h"
 #include "k8slb/endpoint_slice_json.h"
 
 namespace k8slb::discovery {
@@ -17,10 +19,16 @@ namespace {
 
 using nlohmann::json;
 
+// At most max_chars of untrusted text, secrets removed before the cut.
+std::string Cut(std::string_view text, size_t max_chars, const Redactor& redact) {
+  if (redact) return redact(text, max_chars);
+  return std::string(text.substr(0, max_chars));
+}
+
 // The start of a bad line, escaped, for error messages (never the whole 64 MiB).
-std::string Quote(std::string_view line) {
+std::string Quote(std::string_view line, const Redactor& redact) {
   constexpr size_t kMax = 96;
-  std::string out = absl::CHexEscape(Av(line.substr(0, kMax)));
+  std::string out = absl::CHexEscape(Cut(line, kMax, redact));
   if (line.size() > kMax) absl::StrAppend(&out, "... (", line.size(), " bytes)");
   return absl::StrCat("\"", out, "\"");
 }
@@ -74,24 +82,29 @@ std::string_view WatchEventTypeName(WatchEventType type) {
 }
 
 std::optional<ApiStatus> ParseApiStatus(std::string_view body) {
-  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_object() || StringField(doc, "kind") != "Status") return std::nullopt;
-  return StatusFromJson(doc);
+  absl::StatusOr<json> doc = input::ParseJson(body);
+  if (!doc.ok() || !doc->is_object() || StringField(*doc, "kind") != "Status") return std::nullopt;
+  return StatusFromJson(*doc);
 }
 
-absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line) {
-  json doc = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    return absl::DataLossError(absl::StrCat("watch event is not valid JSON: ", Quote(line)));
+absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line, const Redactor& redact) {
+  absl::StatusOr<json> parsed = input::ParseJson(line);
+  if (!parsed.ok()) {
+    absl::string_view why = parsed.status().message();
+    absl::ConsumePrefix(&why, "invalid JSON: ");
+    return absl::DataLossError(
+        absl::StrCat("watch event is not valid JSON: ", Quote(line, redact), " (", why, ")"));
   }
+  const json& doc = *parsed;
   if (!doc.is_object()) {
-    return absl::DataLossError(absl::StrCat("watch event is not a JSON object: ", Quote(line)));
+    return absl::DataLossError(
+        absl::StrCat("watch event is not a JSON object: ", Quote(line, redact)));
   }
   std::string type = StringField(doc, "type");
   auto object = doc.find("object");
   if (object == doc.end() || !object->is_object()) {
     return absl::DataLossError(
-        absl::StrCat("watch event has no \"object\" mapping: ", Quote(line)));
+        absl::StrCat("watch event has no \"object\" mapping: ", Quote(line, redact)));
   }
   WatchEvent event;
   if (type == "ADDED") {
@@ -108,8 +121,8 @@ absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line) {
     return event;
   } else {
     return absl::DataLossError(
-        absl::StrCat("watch event has unknown type \"", absl::CHexEscape(type.substr(0, 32)),
-                     "\": ", Quote(line)));
+        absl::StrCat("watch event has unknown type \"", absl::CHexEscape(Cut(type, 32, redact)),
+                     "\": ", Quote(line, redact)));
   }
   auto metadata = object->find("metadata");
   if (metadata != object->end() && metadata->is_object()) {
@@ -119,32 +132,48 @@ absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line) {
     // A bookmark carries only metadata.resourceVersion (the rest is an empty object).
     if (event.resource_version.empty()) {
       return absl::DataLossError(
-          absl::StrCat("BOOKMARK event without metadata.resourceVersion: ", Quote(line)));
+          absl::StrCat("BOOKMARK event without metadata.resourceVersion: ", Quote(line, redact)));
     }
     return event;
   }
+  absl::Status invalid;
   try {
     auto slice = EndpointSliceFromJson(*object);
-    if (!slice.ok()) {
-      return absl::DataLossError(absl::StrCat(Av(WatchEventTypeName(event.type)),
-                                              " event with an invalid EndpointSlice: ",
-                                              slice.status().message()));
+    if (slice.ok()) {
+      event.slice = *std::move(slice);
+    } else {
+      invalid = slice.status();
     }
-    event.slice = *std::move(slice);
   } catch (const std::exception& e) {
+    invalid = absl::DataLossError(e.what());
+  }
+  if (!invalid.ok() && event.type == WatchEventType::kDeleted) {
+    // A deletion needs only the key: skipping it would keep a deleted slice's endpoints until
+    // the next relist.
+    if (metadata != object->end() && metadata->is_object()) {
+      event.slice.metadata.name = StringField(*metadata, "name");
+      event.slice.metadata.namespace_name = StringField(*metadata, "namespace");
+    }
+    if (!event.slice.metadata.name.empty()) {
+      event.invalid_object = std::string(invalid.message());
+      return event;
+    }
+  }
+  if (!invalid.ok()) {
     return absl::DataLossError(absl::StrCat(Av(WatchEventTypeName(event.type)),
-                                            " event with an invalid EndpointSlice: ", e.what()));
+                                            " event with an invalid EndpointSlice: ",
+                                            Cut(std::string(invalid.message()), 512, redact)));
   }
   if (event.slice.metadata.name.empty()) {
     return absl::DataLossError(absl::StrCat(Av(WatchEventTypeName(event.type)),
                                             " event whose object has no metadata.name: ",
-                                            Quote(line)));
+                                            Quote(line, redact)));
   }
   return event;
 }
 
-WatchStreamParser::WatchStreamParser(Handler handler, size_t max_line_bytes)
-    : handler_(std::move(handler)), max_line_bytes_(max_line_bytes) {}
+WatchStreamParser::WatchStreamParser(Handler handler, size_t max_line_bytes, Redactor redact)
+    : handler_(std::move(handler)), max_line_bytes_(max_line_bytes), redact_(std::move(redact)) {}
 
 void WatchStreamParser::Reset() {
   partial_.clear();
@@ -154,7 +183,7 @@ void WatchStreamParser::Reset() {
 void WatchStreamParser::HandleLine(std::string_view line) {
   if (IsBlank(line)) return;  // heartbeat
   ++lines_;
-  auto event = ParseWatchEvent(line);
+  auto event = ParseWatchEvent(line, redact_);
   if (!event.ok()) ++errors_;
   handler_(std::move(event));
 }

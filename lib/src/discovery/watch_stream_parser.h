@@ -1,11 +1,15 @@
 // Incremental parser of a Kubernetes watch stream: newline-delimited JSON events
-// ({"type": T, "object": O}) arriving in arbitrary chunks (kubernetes-api.md §2.4).
+// ({"type": T, "object": O}) arriving in arbitrary chunks
+// (https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes).
 //
 // WatchStreamParser handles events split across chunks, several events per chunk, blank
 // heartbeat lines, a final line without '\n' (Finish()) and garbage: a malformed line is reported
 // to the handler as an error and skipped, and parsing continues with the next line. A line longer
-// than max_line_bytes is reported once and discarded up to its newline, so a broken server cannot
-// make the client buffer without bound. Not thread-safe: one owner feeds it (the watcher thread).
+// than max_line_bytes is reported once and discarded up to its newline, and each line is parsed
+// with a depth limit (input/bounded_json.h), so a broken server cannot make the client buffer or
+// allocate without bound. Error messages quote the start of a bad line only after the Redactor
+// has removed secrets from the whole line. Not thread-safe: one owner feeds it (the watcher
+// thread).
 #ifndef K8SLB_DISCOVERY_WATCH_STREAM_PARSER_H_
 #define K8SLB_DISCOVERY_WATCH_STREAM_PARSER_H_
 
@@ -21,7 +25,7 @@
 
 namespace k8slb::discovery {
 
-inline constexpr size_t kDefaultMaxLineBytes = size_t{64} << 20;  // 64 MiB
+inline constexpr size_t kDefaultMaxLineBytes = size_t{16} << 20;  // DiscoveryOptions::max_event_bytes
 
 enum class WatchEventType { kAdded, kModified, kDeleted, kBookmark, kError };
 std::string_view WatchEventTypeName(WatchEventType type);
@@ -40,10 +44,17 @@ struct WatchEvent {
   std::string resource_version;  // object.metadata.resourceVersion; empty for ERROR
   EndpointSlice slice;           // ADDED / MODIFIED / DELETED
   ApiStatus status;              // ERROR
+  // DELETED only: the object did not parse as an EndpointSlice, but its metadata.name (and
+  // namespace) did, which is all a deletion needs; `slice` holds just those. Says why.
+  std::string invalid_object;
 };
 
+// Returns at most max_chars of `text` for a message, after removing every secret from the whole
+// of `text`, so that no fragment of a secret survives the cut. Null: no secrets, just cut.
+using Redactor = std::function<std::string(std::string_view text, size_t max_chars)>;
+
 // Decodes one event line. Errors say what is wrong and quote the start of the line.
-absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line);
+absl::StatusOr<WatchEvent> ParseWatchEvent(std::string_view line, const Redactor& redact = nullptr);
 // Parses a Status object from a JSON body; nullopt when the body is not a Status.
 std::optional<ApiStatus> ParseApiStatus(std::string_view body);
 
@@ -52,7 +63,8 @@ class WatchStreamParser {
   // Receives every event or error, in stream order.
   using Handler = std::function<void(absl::StatusOr<WatchEvent> event)>;
 
-  explicit WatchStreamParser(Handler handler, size_t max_line_bytes = kDefaultMaxLineBytes);
+  explicit WatchStreamParser(Handler handler, size_t max_line_bytes = kDefaultMaxLineBytes,
+                             Redactor redact = nullptr);
 
   void Feed(std::string_view data);
   // End of stream: a pending final line without '\n' is parsed as an event.
@@ -69,6 +81,7 @@ class WatchStreamParser {
 
   Handler handler_;
   size_t max_line_bytes_;
+  Redactor redact_;
   std::string partial_;
   bool skipping_ = false;  // inside an oversized line: drop bytes until '\n'
   uint64_t lines_ = 0;

@@ -1,21 +1,22 @@
 #include "discovery/watch_support.h"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "discovery/files.h"
 
 namespace k8slb::discovery {
 
-Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max,
+Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter,
                  std::chrono::milliseconds reset_after, std::shared_ptr<RandomSource> random,
                  std::shared_ptr<Clock> clock)
     : initial_(std::max(initial, std::chrono::milliseconds(1))),
       max_(std::max(max, initial_)),
+      jitter_(std::clamp(jitter, 0.0, 1.0)),
       reset_after_(reset_after),
       random_(std::move(random)),
       clock_(std::move(clock)),
@@ -32,9 +33,10 @@ std::chrono::milliseconds Backoff::NextDelay() {
   last_failure_nanos_ = now;
   const std::chrono::milliseconds step = step_;
   step_ = std::min(step_ * 2, max_);
-  // Jitter in [0.8, 1.2) of the step: 1/1000 resolution is plenty for delays ≥ 1 ms.
-  const int64_t permille = 800 + static_cast<int64_t>(random_->Uniform(400));
-  return std::min(std::chrono::milliseconds(step.count() * permille / 1000), max_);
+  // u in [0, 1] at 1/1000 resolution: plenty for delays of a few ms and more.
+  const double u = static_cast<double>(random_->Uniform(1001)) / 1000.0;
+  const auto cut = static_cast<int64_t>(std::llround(static_cast<double>(step.count()) * jitter_ * u));
+  return std::chrono::milliseconds(step.count() - cut);
 }
 
 TokenSource::TokenSource(std::string literal, std::string file,
@@ -49,15 +51,15 @@ absl::Status TokenSource::Reload() {
   last_read_nanos_ = clock_->NowNanos();
   read_once_ = true;
   ++reads_;
-  std::ifstream in(file_, std::ios::binary);
-  if (!in) {
-    last_read_status_ = absl::UnavailableError(
-        absl::StrCat("cannot read token file ", file_, "; keeping the previous token"));
+  // Bounded and regular files only: this runs on the watcher thread, which a FIFO would block
+  // and /dev/zero would exhaust.
+  absl::StatusOr<std::string> text = ReadBoundedFile(file_, kMaxTokenFileBytes, FileKind::kRegularOnly);
+  if (!text.ok()) {
+    last_read_status_ = absl::UnavailableError(absl::StrCat(
+        "cannot read token file: ", text.status().message(), "; keeping the previous token"));
     return last_read_status_;
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string token(absl::StripAsciiWhitespace(ss.str()));
+  std::string token(absl::StripAsciiWhitespace(*text));
   if (token.empty()) {
     last_read_status_ = absl::UnavailableError(
         absl::StrCat("token file ", file_, " is empty; keeping the previous token"));
@@ -90,6 +92,17 @@ std::string TokenSource::Redact(std::string text) const {
     if (t->size() >= 4) text = absl::StrReplaceAll(text, {{*t, "<redacted>"}});
   }
   return text;
+}
+
+std::string TokenSource::RedactedPrefix(std::string_view text, size_t max_chars) const {
+  bool contains = false;
+  for (const std::string* t : {&token_, &previous_token_}) {
+    contains |= t->size() >= 4 && text.find(*t) != std::string_view::npos;
+  }
+  if (!contains) return std::string(text.substr(0, max_chars));
+  std::string whole = Redact(std::string(text));
+  whole.resize(std::min(whole.size(), max_chars));
+  return whole;
 }
 
 std::string UnauthorizedMessage(absl::string_view verb, absl::string_view namespace_name,

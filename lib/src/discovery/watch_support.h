@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -17,22 +18,26 @@
 
 namespace k8slb::discovery {
 
-// Exponential backoff with jitter, as client-go's reflector (kubernetes-api.md §5.1 item 7):
-// initial delay doubling up to max; a failure after a healthy period (no failure for
-// reset_after) starts again from initial. Each delay is jittered to [0.8, 1.2) of the step and
-// capped at max, so many clients restarted together do not retry in lockstep.
+// Capped exponential backoff with jitter. The step doubles from `initial` up to `max`; each
+// delay is uniform in [(1 - jitter) * step, step], so clients that failed together spread out
+// (jitter 1 is "full jitter", jitter 0.5 "equal jitter":
+// https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/), and no delay
+// exceeds `max`, which bounds how long a client sleeps after its server is back. A failure
+// after a healthy period (no failure for reset_after) starts again from `initial`.
 class Backoff {
  public:
-  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max,
+  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter,
           std::chrono::milliseconds reset_after, std::shared_ptr<RandomSource> random,
           std::shared_ptr<Clock> clock);
   // The delay to wait after a failure happening now.
   std::chrono::milliseconds NextDelay();
-  // The un-jittered step the next failure would use (for tests and stats).
+  // The step the next failure would use (for tests and stats).
   std::chrono::milliseconds current_step() const { return step_; }
 
  private:
-  std::chrono::milliseconds initial_, max_, reset_after_;
+  std::chrono::milliseconds initial_, max_;
+  double jitter_;
+  std::chrono::milliseconds reset_after_;
   std::shared_ptr<RandomSource> random_;
   std::shared_ptr<Clock> clock_;
   std::chrono::milliseconds step_;
@@ -41,8 +46,10 @@ class Backoff {
 };
 
 // The bearer token: a literal, or a file re-read at most every reload_period and at once when
-// ForceReload() is called (after a 401), as client-go's cached file token source does (§4.1).
-// A failed re-read keeps the previous token and reports the error.
+// ForceReload() is called (after a 401), as client-go's cached file token source does
+// (https://github.com/kubernetes/client-go/blob/master/transport/token_source.go). A failed
+// re-read keeps the previous token and reports the error; the file must be a regular file of at
+// most kMaxTokenFileBytes (files.h).
 class TokenSource {
  public:
   TokenSource(std::string literal, std::string file, std::chrono::seconds reload_period,
@@ -57,6 +64,10 @@ class TokenSource {
   const absl::Status& last_read_status() const { return last_read_status_; }
   // Replaces every token this source has handed out in `text` with "<redacted>".
   std::string Redact(std::string text) const;
+  // At most max_chars of `text` with every token removed first, so that a token that straddles
+  // the cut leaves no fragment (discovery::Redactor). O(text) without copying it when no token
+  // occurs.
+  std::string RedactedPrefix(std::string_view text, size_t max_chars) const;
 
  private:
   absl::Status Reload();
