@@ -10,6 +10,9 @@ include(CMakePackageConfigHelpers)
 # Every k8slb-* executable of the build, each installed and --version tested. A new binary is
 # added here; one that is built but not listed is a configure error, so none ships untested.
 set(K8SLB_BINARIES k8slb-client k8slb-echo-server k8slb-fakeapi k8slb-sim)
+if(K8SLB_BUILD_XDS)
+  list(APPEND K8SLB_BINARIES k8slb-xds k8slb-xds-example)
+endif()
 set(K8SLB_GUI_BINARIES)
 if(TARGET k8slb-dashboard)  # K8SLB_BUILD_GUI with Qt 6 found (the root CMakeLists.txt decides)
   list(APPEND K8SLB_GUI_BINARIES k8slb-dashboard)

@@ -157,28 +157,9 @@ int main(int argc, char** argv) {
   }
 
   // Kubernetes configuration.
-  absl::StatusOr<k8slb::KubeConfig> config;
-  if (!server.empty()) {
-    k8slb::KubeConfig c;
-    c.source = k8slb::ConfigSource::kExplicit;
-    c.server = server;
-    c.token_file = token_file;
-    c.ca_file = ca_file;
-    c.insecure_skip_tls_verify = insecure_skip_tls_verify;
-    c.allow_plain_http = plain_http;
-    c.description = absl::StrCat(
-        "explicit --server ", server,
-        plain_http ? ", plain http (no TLS, no credentials)"
-                   : absl::StrCat(token_file.empty() ? ", no token" : absl::StrCat(", token file ", token_file),
-                                  insecure_skip_tls_verify ? ", TLS verification OFF (--insecure-skip-tls-verify)"
-                                  : ca_file.empty()        ? ", TLS verified against the system CAs"
-                                                           : absl::StrCat(", TLS verified against ", ca_file)));
-    config = c;
-  } else if (!kubeconfig.empty() || !context.empty()) {
-    config = k8slb::LoadKubeconfig(k8slb::KubeconfigOptions{.path = kubeconfig, .context = context});
-  } else {
-    config = k8slb::LoadAutoConfig();
-  }
+  absl::StatusOr<k8slb::KubeConfig> config = k8slb::LoadKubeConfigFromFlags(
+      {.server = server, .token_file = token_file, .ca_file = ca_file,
+       .insecure_skip_tls_verify = insecure_skip_tls_verify, .kubeconfig = kubeconfig, .context = context});
   if (!config.ok()) {
     std::cerr << "k8slb-client: kubernetes configuration: " << config.status().message() << "\n";
     return 3;

@@ -1,23 +1,25 @@
-// Endpoint core benchmarks (issue 2).
+// Endpoint core benchmarks.
 //
 //   BM_Pick/<policy>/<endpoints>/threads:T  cost of one Pick() (targets: round robin <= 15 ns,
-//                                           least-request <= 40 ns, flat from 10 to 100k endpoints)
+//                                           least-request <= 40 ns, flat from 10 to 100k endpoints);
+//                                           peak_ewma is least-request over the peak-EWMA signal
 //   BM_PublishWhilePicking/<endpoints>      cost of SliceStore::Apply of one slice event plus
 //                                           building the new picker, on a service of N endpoints
 //                                           in slices of 100, while another thread picks
 //                                           (counter picks_per_s: the picking thread's rate)
 //
 // Pickers use the production defaults (thread-local random, steady clock). Least-request runs
-// with in-flight counts 0..3 so both the compare and the tie paths are exercised.
+// with in-flight counts 0..3 (and latencies 1..7 ms) so both the compare and the tie paths are
+// exercised.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "k8slb/picker.h"
 #include "k8slb/slice_store.h"
 
@@ -58,26 +60,32 @@ struct PickFixture {
 };
 
 // Built once per (policy, size) outside the timed region and shared by the benchmark's threads.
-const Picker& GetPicker(PickPolicy policy, int endpoints, bool zone) {
-  static std::mutex mu;
-  static std::map<std::tuple<PickPolicy, int, bool>, PickFixture> fixtures;
-  std::lock_guard<std::mutex> lock(mu);
-  PickFixture& f = fixtures[{policy, endpoints, zone}];
+const Picker& GetPicker(PickPolicy policy, LoadSignal signal, int endpoints, bool zone) {
+  static absl::Mutex mu;
+  static std::map<std::tuple<PickPolicy, LoadSignal, int, bool>, PickFixture> fixtures;  // under mu
+  absl::MutexLock lock(&mu);
+  PickFixture& f = fixtures[{policy, signal, endpoints, zone}];
   if (f.picker == nullptr) {
     f.store = std::make_unique<SliceStore>(EchoOptions());
     f.store->Replace(MakeService(endpoints));
     int i = 0;
-    for (const Endpoint& e : f.store->Current()->endpoints()) e.stats->in_flight.store(i++ % 4);
+    const std::shared_ptr<const EndpointSet> set = f.store->Current();
+    for (const Endpoint& e : set->endpoints()) {
+      e.stats->in_flight.store(i % 4);
+      e.stats->latency_ewma_nanos.store(1e6 * (1 + i % 7));
+      ++i;
+    }
     f.picker = MakePicker(f.store->Current(),
                           PickerOptions{.policy = policy,
+                                        .load_signal = signal,
                                         .client_zone = zone ? std::optional<std::string>("zone-a") : std::nullopt,
                                         .random = nullptr, .clock = nullptr, .seed = 1});
   }
   return *f.picker;
 }
 
-void BM_Pick(benchmark::State& state, PickPolicy policy, bool zone) {
-  const Picker& picker = GetPicker(policy, static_cast<int>(state.range(0)), zone);
+void BM_Pick(benchmark::State& state, PickPolicy policy, LoadSignal signal, bool zone) {
+  const Picker& picker = GetPicker(policy, signal, static_cast<int>(state.range(0)), zone);
   for (auto _ : state) benchmark::DoNotOptimize(picker.Pick());
   state.SetItemsProcessed(state.iterations());
 }
@@ -87,10 +95,12 @@ void PickArgs(benchmark::internal::Benchmark* b) {
   b->Threads(1)->Threads(2)->UseRealTime();
 }
 
-BENCHMARK_CAPTURE(BM_Pick, round_robin, PickPolicy::kRoundRobin, false)->Apply(PickArgs);
-BENCHMARK_CAPTURE(BM_Pick, least_request, PickPolicy::kLeastRequest, false)->Apply(PickArgs);
-BENCHMARK_CAPTURE(BM_Pick, zone_least_request, PickPolicy::kLeastRequest, true)
+BENCHMARK_CAPTURE(BM_Pick, round_robin, PickPolicy::kRoundRobin, LoadSignal::kInFlight, false)->Apply(PickArgs);
+BENCHMARK_CAPTURE(BM_Pick, least_request, PickPolicy::kLeastRequest, LoadSignal::kInFlight, false)->Apply(PickArgs);
+BENCHMARK_CAPTURE(BM_Pick, zone_least_request, PickPolicy::kLeastRequest, LoadSignal::kInFlight, true)
     ->Arg(1000)->Arg(100000)->Threads(1);
+BENCHMARK_CAPTURE(BM_Pick, peak_ewma, PickPolicy::kLeastRequest, LoadSignal::kPeakEwmaLatency, false)
+    ->Arg(10)->Arg(1000)->Arg(100000)->Threads(1)->UseRealTime();
 
 // Cost breakdown: one draw from the default (thread-local) and the seeded (shared atomic) source.
 void BM_RandomNext(benchmark::State& state, bool thread_local_source) {

@@ -1,10 +1,19 @@
-// k8slb_grpc_bench: end-to-end numbers for issue 5, all against in-process echo pods on 127.0.1.x.
+// k8slb_grpc_bench: end-to-end numbers for BalancedChannel, against in-process echo pods on
+// 127.0.1.x.
 //
 //  1. overhead: unary echo QPS and p50/p99 through BalancedChannel (least-request and round robin)
 //     vs a native grpc++ channel ("ipv4:a,b,c" + round_robin) to the same pods, same closed-loop
 //     load generator, same concurrency; rounds alternate and medians are reported.
 //  2. tail: one pod 10x slower; p50/p99 and the slow pod's share, least-request vs round robin.
 //  3. scale-up: time from publishing a snapshot with a new pod to its first answered RPC.
+//  4. bigset (only with --only bigset): a SliceStore source publishes one snapshot of N endpoints
+//     (a relist: one Replace of N/100 slices), then at once a one-endpoint change, on the bench
+//     thread, which plays discovery's watcher thread. Reported: how long each publish held that
+//     thread, how late the second event was published (measured from when it was ready, i.e.
+//     when the big one started), the same publishes on a store nobody follows (the store's own
+//     share), how long until the channel could pick from all N, and resident memory. Endpoints are
+//     127.1.x.y:1, where nothing listens: every channel is made and fails to connect, so the
+//     figures are the channel layer's own. One round per process (RSS does not shrink after).
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
@@ -12,20 +21,22 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <k8slb/proto/echo.grpc.pb.h>
 
+#include "absl/synchronization/mutex.h"
 #include "echo_server/echo_server.h"
 #include "k8slb/balanced_channel.h"
 #include "k8slb/client.h"
 #include "k8slb/endpoint_source.h"
+#include "k8slb/slice_store.h"
 
 namespace {
 
@@ -55,8 +66,8 @@ double Pct(std::vector<int64_t>& v, double p) {
 RunResult Run(const std::function<grpc::Status(EchoResponse*)>& call, int threads, double seconds) {
   std::atomic<bool> measuring{false};
   std::atomic<bool> stop{false};
-  std::mutex mu;
-  std::vector<int64_t> latencies;
+  absl::Mutex mu;
+  std::vector<int64_t> latencies;  // under mu until the workers are joined
   RunResult result;
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -78,7 +89,7 @@ RunResult Run(const std::function<grpc::Status(EchoResponse*)>& call, int thread
         mine.push_back(std::chrono::duration_cast<std::chrono::microseconds>(t1 - t0).count());
         ++pods[resp.pod_name()];
       }
-      std::lock_guard<std::mutex> lock(mu);
+      absl::MutexLock lock(&mu);
       latencies.insert(latencies.end(), mine.begin(), mine.end());
       for (auto& [p, n] : pods) result.per_pod[p] += n;
       result.failures += failures;
@@ -165,6 +176,89 @@ std::function<grpc::Status(EchoResponse*)> StubCall(Echo::Stub& stub) {
   };
 }
 
+// Resident and peak resident memory of this process, in MiB (Linux /proc/self/status).
+std::pair<double, double> RssMiB() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  double rss = 0;
+  double hwm = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) rss = std::stod(line.substr(6)) / 1024.0;
+    if (line.rfind("VmHWM:", 0) == 0) hwm = std::stod(line.substr(6)) / 1024.0;
+  }
+  return {rss, hwm};
+}
+
+std::vector<k8slb::EndpointSlice> BigService(int endpoints) {
+  std::vector<k8slb::EndpointSlice> slices;
+  for (int i = 0; i < endpoints; i += 100) {
+    k8slb::EndpointSlice s;
+    s.metadata.name = "big-" + std::to_string(i / 100);
+    s.metadata.namespace_name = "default";
+    s.metadata.labels[std::string(k8slb::kServiceNameLabel)] = "big";
+    k8slb::SlicePort port;
+    port.name = "grpc";
+    port.port = 1;
+    s.ports.push_back(port);
+    for (int j = i; j < std::min(endpoints, i + 100); ++j) {
+      k8slb::SliceEndpoint e;
+      e.addresses = {"127." + std::to_string(1 + j / 65536) + "." + std::to_string(j / 256 % 256) + "." +
+                     std::to_string(j % 256)};
+      e.conditions.ready = true;
+      e.target_ref = k8slb::ObjectReference{"Pod", "default", "big-" + std::to_string(j), ""};
+      s.endpoints.push_back(std::move(e));
+    }
+    slices.push_back(std::move(s));
+  }
+  return slices;
+}
+
+double MsSince(SteadyClock::time_point t0, SteadyClock::time_point t1) {
+  return std::chrono::duration<double, std::milli>(t1 - t0).count();
+}
+
+void BigSet(int n) {
+  const k8slb::SliceStoreOptions options{.service_name = "big", .namespace_name = "default",
+                                         .port = k8slb::PortSelector::ByName("grpc")};
+  std::vector<k8slb::EndpointSlice> slices = BigService(n);
+  k8slb::SliceEvent next{.type = k8slb::SliceEventType::kModified, .slice = slices.front()};
+  next.slice.endpoints[0].conditions.ready = false;
+
+  // The store's own share: the same two publishes with nobody following.
+  k8slb::SliceStore alone(options);
+  auto a0 = SteadyClock::now();
+  alone.Replace(slices);
+  auto a1 = SteadyClock::now();
+  alone.Apply(next);
+  auto a2 = SteadyClock::now();
+
+  auto before = RssMiB();
+  auto store = std::make_shared<k8slb::SliceStore>(options);
+  auto channel = Balanced(k8slb::MakeSliceStoreSource(store, "bench/big"), k8slb::PickPolicy::kLeastRequest);
+  auto t0 = SteadyClock::now();
+  store->Replace(slices);
+  auto t1 = SteadyClock::now();
+  store->Apply(next);
+  auto t2 = SteadyClock::now();
+  const size_t want = static_cast<size_t>(n - 1);  // the second event made one endpoint not ready
+  auto give_up = t0 + std::chrono::seconds(300);
+  while (channel->CurrentSet()->size() != want && SteadyClock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto t3 = SteadyClock::now();
+  const size_t got = channel->CurrentSet()->size();
+  auto after = RssMiB();
+  std::printf("[bigset] %d endpoints in %zu slices, one relist then one endpoint change, on the publishing thread\n", n,
+              slices.size());
+  std::printf("  %-44s %10.2f ms\n", "big publish held the publishing thread", MsSince(t0, t1));
+  std::printf("  %-44s %10.2f ms\n", "next event published after (from ready)", MsSince(t0, t2));
+  std::printf("  %-44s %10.2f ms\n", "next event's own publish", MsSince(t1, t2));
+  std::printf("  %-44s %10.2f / %.2f ms\n", "same two publishes, store alone", MsSince(a0, a1), MsSince(a1, a2));
+  std::printf("  %-44s %10.2f ms (%zu of %zu endpoints)\n", "all endpoints pickable after", MsSince(t0, t3), got, want);
+  std::printf("  %-44s %10.1f MiB before, %.1f after, peak %.1f\n\n", "resident memory", before.first, after.first,
+              after.second);
+}
+
 void PrintRow(const char* name, const std::vector<double>& qps, const std::vector<double>& p50,
               const std::vector<double>& p99) {
   std::printf("  %-28s %10.0f %9.3f %9.3f\n", name, Median(qps), Median(p50), Median(p99));
@@ -191,9 +285,15 @@ int main(int argc, char** argv) {
   app.add_option("--slow-base-ms", slow_base_ms, "pod latency in the tail test (the slow pod has 10x)")
       ->capture_default_str();
   app.add_option("--scale-trials", scale_trials, "scale-up trials")->capture_default_str();
-  app.add_option("--only", only, "overhead | tail | scaleup (default: all)");
+  int bigset_endpoints = 10000;
+  app.add_option("--bigset-endpoints", bigset_endpoints, "endpoints in the bigset run")->capture_default_str();
+  app.add_option("--only", only, "overhead | tail | scaleup (default: all three) | bigset");
   CLI11_PARSE(app, argc, argv);
   g_ewma_decay = std::chrono::milliseconds(ewma_decay_ms);
+  if (only == "bigset") {
+    BigSet(bigset_endpoints);
+    return 0;
+  }
 
   std::printf("k8slb_grpc_bench: %d pods, concurrency %d, %.1f s x %d rounds, %u hardware threads\n", pods_n,
               concurrency, seconds, rounds, std::thread::hardware_concurrency());

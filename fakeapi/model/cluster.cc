@@ -177,15 +177,16 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::FromScenario(const ClusterScen
   Impl& impl = *(*c)->impl_;
   impl.recording_ = false;  // setup writes get RVs but no history (first watchable RV is after setup)
   impl.batching_ = false;
+  // The Deployment carries the Service's name, so pods are `<service>-N` as scenarios name them.
   impl.scenario_ns_ = s.service.namespace_name;
-  impl.scenario_deployment_ = "echo";
+  impl.scenario_deployment_ = s.service.name;
+  const std::map<std::string, std::string> app = {{"app", s.service.name}};
   ServiceConfig svc{.name = s.service.name, .namespace_name = s.service.namespace_name, .port = s.service.port,
                     .port_name = s.service.port_name, .target_port = 0,
-                    .traffic_distribution = s.service.traffic_distribution,
-                    .selector = {{"app", "echo"}}, .labels = {{"app", "echo"}}};
+                    .traffic_distribution = s.service.traffic_distribution, .selector = app, .labels = app};
   if (absl::Status st = (*c)->CreateService(svc); !st.ok()) return st;
-  DeploymentConfig dep{.name = "echo", .namespace_name = s.service.namespace_name, .replicas = s.pods.replicas,
-                       .pod_labels = {{"app", "echo"}}, .container_port = s.service.port,
+  DeploymentConfig dep{.name = s.service.name, .namespace_name = s.service.namespace_name, .replicas = s.pods.replicas,
+                       .pod_labels = app, .container_port = s.service.port,
                        .port_name = s.service.port_name, .timing = (*c)->options_.pod_timing,
                        .max_surge = 1, .max_unavailable = 0};
   if (absl::Status st = (*c)->CreateDeployment(dep, PodStart::kAlreadyRunning); !st.ok()) return st;

@@ -100,6 +100,10 @@ struct ClusterOptions {
   std::string image = "k8slb-echo-server:latest";
 };
 
+// OK if the model can take pod addresses from `cidr` (IPv4, prefix length 8..30; the network and
+// broadcast addresses are skipped); else the error Create gives for such a pod_cidr.
+absl::Status ValidatePodCidr(std::string_view cidr);
+
 struct ServiceConfig {
   std::string name = "echo";
   std::string namespace_name = "default";
@@ -184,7 +188,8 @@ class Cluster {
                                                          std::shared_ptr<Clock> clock);
   // The options a scenario implies (cluster spec, seed, pod timings).
   static ClusterOptions OptionsFromScenario(const ClusterScenario& scenario);
-  // Service + Deployment "echo" with the scenario's replicas already Ready at the clock's now,
+  // A Service and a Deployment both named scenario.service.name (pods `<name>-N`, label
+  // app=<name>) with the scenario's replicas already Ready at the clock's now,
   // and their slices. The setup writes get RVs but no history: the first watchable RV is the
   // one after setup. Fast in bulk (100,000 pods → 1,000 slices, no per-pod quadratic work).
   static absl::StatusOr<std::unique_ptr<Cluster>> FromScenario(const ClusterScenario& scenario,

@@ -11,6 +11,7 @@
 #include "fakeapi/model/cluster.h"
 #include "fakeapi/model/cluster_internal.h"
 #include "k8slb/endpoint_slice_json.h"
+#include "writer/endpoint_slice_writer.h"
 
 namespace k8slb::fake {
 

@@ -68,6 +68,8 @@ std::string IPv4Pool::Format(uint32_t a) {
 
 }  // namespace cluster_internal
 
+absl::Status ValidatePodCidr(std::string_view cidr) { return IPv4Pool::Parse(cidr).status(); }
+
 namespace {
 
 // ReplicaSet scale-down preference (controller.ActivePods ordering, simplified): unscheduled,

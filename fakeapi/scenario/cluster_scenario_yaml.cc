@@ -14,6 +14,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "fakeapi/model/cluster.h"
+#include "fakeapi/model/timeline_check.h"
 #include "fakeapi/scenario/cluster_sections.h"
 #include "fakeapi/scenario/yaml_reader.h"
 
@@ -24,7 +26,7 @@ namespace {
 // Debian's Abseil has its own string_view type (not std's): convert at the boundary.
 absl::string_view AV(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-// Dotted-quad/prefix syntax.
+// Dotted-quad/prefix syntax; the model decides which prefixes it can serve (ValidatePodCidr).
 bool IsIpv4Cidr(std::string_view s) {
   std::vector<std::string> parts = absl::StrSplit(AV(s), '/');
   if (parts.size() != 2) return false;
@@ -87,6 +89,7 @@ absl::Status ParseCluster(const Errors& e, const YAML::Node& node, ClusterSpec* 
   if (!IsIpv4Cidr(c->pod_cidr)) {
     return r.ErrorAt("podCIDR", absl::StrCat("expected an IPv4 CIDR like 127.0.1.0/24, got \"", c->pod_cidr, "\""));
   }
+  if (absl::Status st = ValidatePodCidr(c->pod_cidr); !st.ok()) return r.ErrorAt("podCIDR", std::string(st.message()));
   K8SLB_RETURN_IF_ERROR(r.Number("crashDetectSeconds", 0, false, 3600, &c->crash_detect_s));
   return absl::OkStatus();
 }
@@ -113,35 +116,26 @@ absl::Status ParsePods(const Errors& e, const YAML::Node& node, PodSpec* p) {
   return absl::OkStatus();
 }
 
-// Upper bound on pod indexes that can exist (pods are named SERVICE-N with N counting up, one
-// per pod ever created): used to reject events naming pods that cannot exist.
-struct PodNameBound {
-  int64_t created = 0;   // pods created so far (upper bound)
-  int64_t replicas = 0;  // current desired replicas
-};
-
-absl::Status CheckPodName(const MapReader& r, const std::string& service, const std::string& pod,
-                          const PodNameBound& bound) {
+// Pods are named `<service>-N` (the scenario's Deployment carries the Service's name); whether
+// such a pod exists at the event's time is FindImpossiblePodEvent's question.
+absl::Status CheckPodName(const MapReader& r, const std::string& service, const std::string& pod) {
   const std::string prefix = service + "-";
   bool ok = pod.size() > prefix.size() && pod.compare(0, prefix.size(), prefix) == 0;
-  int64_t index = 0;
   for (size_t i = prefix.size(); ok && i < pod.size(); ++i) {
-    if (pod[i] < '0' || pod[i] > '9' || i - prefix.size() > 8) {
-      ok = false;
-    } else {
-      index = index * 10 + (pod[i] - '0');
-    }
+    if (pod[i] < '0' || pod[i] > '9' || i - prefix.size() > 8) ok = false;
   }
   if (!ok) return r.ErrorAt("pod", absl::StrCat("pods are named ", service, "-N (N = 0, 1, ...), got \"", pod, "\""));
-  if (index >= bound.created) {
-    return r.ErrorAt("pod", absl::StrCat("unknown pod \"", pod, "\": at this time at most ", bound.created, " pods (",
-                                         service, "-0 .. ", service, "-", bound.created - 1, ") can exist"));
-  }
   return absl::OkStatus();
 }
 
+// Where an event's pod key is, for the messages of the timeline check.
+struct EventSource {
+  size_t index = 0;  // position in the file's timeline list
+  int pod_line = 0;
+};
+
 absl::Status ParseEvent(const Errors& e, const YAML::Node& node, size_t index, const ClusterScenario& sc,
-                        const std::optional<RunEnd>& end, PodNameBound* bound, TimelineEvent* ev) {
+                        const std::optional<RunEnd>& end, TimelineEvent* ev, EventSource* source) {
   const std::string path = absl::StrCat("timeline[", index, "]");
   if (!node.IsMap()) {
     return e.At(node, path, absl::StrCat("expected a mapping with at and kind, got ", TypeName(node)));
@@ -161,6 +155,7 @@ absl::Status ParseEvent(const Errors& e, const YAML::Node& node, size_t index, c
   }
   ev->kind = *kind;
   ev->line = Errors::LineOf(node);
+  source->index = index;
   MapReader r(e, node, path);
   switch (*kind) {
     case TimelineEventKind::kScale: K8SLB_RETURN_IF_ERROR(r.Check({"at", "kind", "replicas"})); break;
@@ -194,14 +189,13 @@ absl::Status ParseEvent(const Errors& e, const YAML::Node& node, size_t index, c
   };
   auto pod_field = [&]() -> absl::Status {
     K8SLB_RETURN_IF_ERROR(r.String("pod", &ev->pod));
-    return CheckPodName(r, sc.service.name, ev->pod, *bound);
+    source->pod_line = r.LineOfKey("pod");
+    return CheckPodName(r, sc.service.name, ev->pod);
   };
   switch (*kind) {
     case TimelineEventKind::kScale:
       K8SLB_RETURN_IF_ERROR(require("replicas", "replicas"));
       K8SLB_RETURN_IF_ERROR(r.IntAs("replicas", 0, 5000, &ev->replicas));
-      if (ev->replicas > bound->replicas) bound->created += ev->replicas - bound->replicas;
-      bound->replicas = ev->replicas;
       break;
     case TimelineEventKind::kEvict:
       if (r.Has("pod") == r.Has("count")) {
@@ -209,10 +203,8 @@ absl::Status ParseEvent(const Errors& e, const YAML::Node& node, size_t index, c
       }
       if (r.Has("pod")) {
         K8SLB_RETURN_IF_ERROR(pod_field());
-        bound->created += 1;  // the Deployment replaces it
       } else {
         K8SLB_RETURN_IF_ERROR(r.IntAs("count", 1, 5000, &ev->count));
-        bound->created += ev->count;
       }
       break;
     case TimelineEventKind::kRollout:
@@ -222,7 +214,6 @@ absl::Status ParseEvent(const Errors& e, const YAML::Node& node, size_t index, c
         return r.ErrorAt(r.Has("maxSurge") ? "maxSurge" : "maxUnavailable",
                          "maxSurge and maxUnavailable must not both be 0");
       }
-      bound->created += bound->replicas;
       break;
     case TimelineEventKind::kNotReady:
       K8SLB_RETURN_IF_ERROR(require("pod", "a pod"));
@@ -249,7 +240,6 @@ absl::Status ParseEvent(const Errors& e, const YAML::Node& node, size_t index, c
         return r.ErrorAt("zone", absl::StrCat("unknown zone \"", ev->zone, "\" (cluster.zones: ",
                                               absl::StrJoin(zones, ", "), ")"));
       }
-      bound->created += bound->replicas;  // replacements scheduled elsewhere
       break;
     }
     case TimelineEventKind::kDisconnect:
@@ -293,11 +283,25 @@ absl::Status ReadTimeline(const MapReader& root, const std::optional<RunEnd>& en
     order.emplace_back(at, i);
   }
   std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
-  PodNameBound bound{.created = out->pods.replicas, .replicas = out->pods.replicas};
   std::vector<TimelineEvent> events(tl.size());
-  for (const auto& [at, i] : order) K8SLB_RETURN_IF_ERROR(ParseEvent(e, tl[i], i, *out, end, &bound, &events[i]));
+  std::vector<EventSource> sources(tl.size());
+  for (const auto& [at, i] : order) K8SLB_RETURN_IF_ERROR(ParseEvent(e, tl[i], i, *out, end, &events[i], &sources[i]));
   out->timeline.clear();
-  for (const auto& [at, i] : order) out->timeline.push_back(events[i]);
+  std::vector<EventSource> sorted_sources;
+  for (const auto& [at, i] : order) {
+    out->timeline.push_back(events[i]);
+    sorted_sources.push_back(sources[i]);
+  }
+  absl::StatusOr<std::optional<TimelineProblem>> problem = FindImpossiblePodEvent(*out);
+  if (!problem.ok()) {
+    return e.At(root.LineOfKey("timeline"), "timeline",
+                absl::StrCat("the cluster model cannot play this scenario: ", problem.status().message()));
+  }
+  if (*problem) {
+    const EventSource& where = sorted_sources[(*problem)->event];
+    return e.At(where.pod_line > 0 ? where.pod_line : out->timeline[(*problem)->event].line,
+                absl::StrCat("timeline[", where.index, "]", where.pod_line > 0 ? ".pod" : ""), (*problem)->problem);
+  }
   return absl::OkStatus();
 }
 

@@ -24,7 +24,8 @@ struct RunEnd {
 };
 
 // timeline (optional), sorted by time (stable). Needs the settings read first (pod names, zones).
-// With `end`, an event after it is refused.
+// With `end`, an event after it is refused. Then events naming a pod that cannot exist at their
+// time are refused (FindImpossiblePodEvent).
 absl::Status ReadTimeline(const MapReader& root, const std::optional<RunEnd>& end, ClusterScenario* out);
 
 }  // namespace k8slb::fake::yaml

@@ -1,4 +1,4 @@
-#include "api_common.h"
+#include "fakeapi/server/api_common.h"
 
 #include <algorithm>
 #include <cctype>
@@ -9,48 +9,54 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "fakeapi/api/yaml_json.h"
 
 namespace k8slb::fakeapi {
 
 using ordered_json = nlohmann::ordered_json;
 
-std::string StatusJson(const StatusError& error) {
+nlohmann::ordered_json StatusObject(const StatusError& error) {
   ordered_json j;
   j["kind"] = "Status";
   j["apiVersion"] = "v1";
   j["metadata"] = ordered_json::object();
-  j["status"] = "Failure";
-  j["message"] = error.message;
-  j["reason"] = error.reason;
-  ordered_json details = ordered_json::object();
-  if (error.details_name) details["name"] = *error.details_name;
-  if (error.details_resource) {
-    details["group"] = error.details_resource->group;
-    details["kind"] = error.details_resource->resource;
-  }
-  if (!error.causes.empty()) {
-    ordered_json causes = ordered_json::array();
-    for (const auto& c : error.causes) {
-      ordered_json cause = ordered_json::object();
-      if (!c.reason.empty()) cause["reason"] = c.reason;
-      cause["message"] = c.message;
-      causes.push_back(cause);
+  j["status"] = error.status;
+  if (!error.message.empty()) j["message"] = error.message;
+  if (!error.reason.empty()) j["reason"] = error.reason;
+  if (error.details) {
+    const StatusDetails& d = *error.details;
+    ordered_json details = ordered_json::object();
+    if (!d.name.empty()) details["name"] = d.name;
+    if (!d.group.empty()) details["group"] = d.group;
+    if (!d.kind.empty()) details["kind"] = d.kind;
+    if (!d.uid.empty()) details["uid"] = d.uid;
+    if (!d.causes.empty()) {
+      ordered_json causes = ordered_json::array();
+      for (const auto& c : d.causes) {
+        ordered_json cause = ordered_json::object();
+        if (!c.reason.empty()) cause["reason"] = c.reason;
+        if (!c.message.empty()) cause["message"] = c.message;
+        if (!c.field.empty()) cause["field"] = c.field;
+        causes.push_back(cause);
+      }
+      details["causes"] = causes;
     }
-    details["causes"] = causes;
+    if (d.retry_after_s) details["retryAfterSeconds"] = *d.retry_after_s;
+    j["details"] = details;
   }
-  if (error.retry_after_s) details["retryAfterSeconds"] = *error.retry_after_s;
-  if (!details.empty()) j["details"] = details;
-  j["code"] = error.code;
-  return j.dump();
+  if (error.code != 0) j["code"] = error.code;
+  return j;
 }
+
+std::string StatusJson(const StatusError& error) { return api::GoJson(StatusObject(error)); }
 
 HttpResponse StatusResponse(const StatusError& error) {
   HttpResponse r;
   r.status = error.code;
   r.content_type = "application/json";
-  r.body = StatusJson(error);
-  r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-  if (error.retry_after_s) r.headers.emplace_back("Retry-After", std::to_string(*error.retry_after_s));
+  r.body = StatusJson(error) + "\n";
+  if (error.nosniff) r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  if (error.retry_after_header) r.headers.emplace_back("Retry-After", std::to_string(*error.retry_after_header));
   return r;
 }
 
@@ -63,35 +69,50 @@ StatusError Unauthorized() { return StatusError{.code = 401, .reason = "Unauthor
 StatusError NotFound(const GroupResource& gr, const std::string& name) {
   return StatusError{.code = 404,
                      .reason = "NotFound",
-                     .message = absl::StrCat(gr.Qualified(), " \"", name, "\" not found"),
-                     .details_name = name,
-                     .details_resource = gr};
+                     .message = absl::StrCat(gr.Qualified(), " ", api::GoQuote(name), " not found"),
+                     .details = StatusDetails{.name = name, .group = gr.group, .kind = gr.resource}};
+}
+
+StatusError NotFoundResource() {
+  return StatusError{.code = 404,
+                     .reason = "NotFound",
+                     .message = "the server could not find the requested resource",
+                     .details = StatusDetails{}};
 }
 
 StatusError AlreadyExists(const GroupResource& gr, const std::string& name) {
   return StatusError{.code = 409,
                      .reason = "AlreadyExists",
-                     .message = absl::StrCat(gr.Qualified(), " \"", name, "\" already exists"),
-                     .details_name = name,
-                     .details_resource = gr};
+                     .message = absl::StrCat(gr.Qualified(), " ", api::GoQuote(name), " already exists"),
+                     .details = StatusDetails{.name = name, .group = gr.group, .kind = gr.resource}};
 }
 
-StatusError Conflict(const GroupResource& gr, const std::string& name) {
+StatusError Conflict(const GroupResource& gr, const std::string& name, const std::string& why) {
   return StatusError{.code = 409,
                      .reason = "Conflict",
-                     .message = absl::StrCat("Operation cannot be fulfilled on ", gr.Qualified(), " \"", name,
-                                             "\": the object has been modified; please apply your changes to the "
-                                             "latest version and try again"),
-                     .details_name = name,
-                     .details_resource = gr};
+                     .message = absl::StrCat("Operation cannot be fulfilled on ", gr.Qualified(), " ", api::GoQuote(name),
+                                             ": ", why),
+                     .details = StatusDetails{.name = name, .group = gr.group, .kind = gr.resource}};
 }
 
-StatusError Invalid(const std::string& kind_group, const std::string& name, const std::string& field_error) {
-  return StatusError{.code = 422,
-                     .reason = "Invalid",
-                     .message = absl::StrCat(kind_group, " \"", name, "\" is invalid: ", field_error),
-                     .details_name = name,
-                     .causes = {{.reason = "FieldValueInvalid", .message = field_error}}};
+StatusError ObjectModified(const GroupResource& gr, const std::string& name) {
+  return Conflict(gr, name, "the object has been modified; please apply your changes to the latest version and try again");
+}
+
+StatusError InvalidObject(const std::string& group, const std::string& kind, const std::string& name,
+                          const api::FieldErrorList& errors) {
+  std::string qualified = group.empty() ? kind : absl::StrCat(kind, ".", group);
+  StatusError e{.code = 422,
+                .reason = "Invalid",
+                .message = errors.empty()
+                               ? absl::StrCat(qualified, " ", api::GoQuote(name), " is invalid")
+                               : absl::StrCat(qualified, " ", api::GoQuote(name), " is invalid: ",
+                                              api::AggregateMessage(errors)),
+                .details = StatusDetails{.name = name, .group = group, .kind = kind}};
+  for (const api::FieldError& fe : errors) {
+    e.details->causes.push_back({.reason = std::string(fe.Reason()), .message = fe.Body(), .field = fe.field});
+  }
+  return e;
 }
 
 StatusError Expired(std::string message) {
@@ -102,56 +123,58 @@ StatusError TooManyRequests(int retry_after_s) {
   return StatusError{.code = 429,
                      .reason = "TooManyRequests",
                      .message = "Too many requests, please try again later.",
-                     .retry_after_s = retry_after_s};
+                     .details = StatusDetails{.retry_after_s = retry_after_s},
+                     .retry_after_header = retry_after_s};
 }
 
 StatusError InternalError(const std::string& cause) {
   return StatusError{.code = 500,
                      .reason = "InternalError",
                      .message = absl::StrCat("Internal error occurred: ", cause),
-                     .causes = {{.reason = "", .message = cause}}};
+                     .details = StatusDetails{.causes = {{.reason = "", .message = cause}}}};
+}
+
+StatusError PlainInternalError(const std::string& message) {
+  return StatusError{.code = 500, .message = message};
 }
 
 StatusError Timeout(const std::string& message, int retry_after_s) {
   return StatusError{.code = 504,
                      .reason = "Timeout",
                      .message = absl::StrCat("Timeout: ", message),
-                     .retry_after_s = retry_after_s};
+                     .details = StatusDetails{.retry_after_s = retry_after_s},
+                     .retry_after_header = retry_after_s};
 }
 
-StatusError MethodNotSupported(const GroupResource& gr, const std::string& action) {
+StatusError MethodNotAllowed() {
   return StatusError{.code = 405,
                      .reason = "MethodNotAllowed",
-                     .message = absl::StrCat(action, " is not supported on resources of kind \"", gr.Qualified(), "\""),
-                     .details_resource = gr};
-}
-
-StatusError UnsupportedMediaType(const std::string& content_type) {
-  return StatusError{.code = 415,
-                     .reason = "UnsupportedMediaType",
-                     .message = absl::StrCat("the body of the request was in an unknown format - accepted media types "
-                                             "include: application/json-patch+json, application/merge-patch+json, "
-                                             "application/apply-patch+yaml")};
+                     .message = "the server does not allow this method on the requested resource",
+                     .details = StatusDetails{}};
 }
 
 StatusError Forbidden(const RequestAttributes& a) {
+  StatusError e{.code = 403, .reason = "Forbidden", .nosniff = true};
+  if (!a.path.empty()) {
+    e.message = absl::StrCat("forbidden: User ", api::GoQuote(a.user), " cannot ", a.verb, " path ", api::GoQuote(a.path));
+    e.details = StatusDetails{};
+    return e;
+  }
   std::string resource = a.resource;
   if (!a.subresource.empty()) absl::StrAppend(&resource, "/", a.subresource);
-  std::string reason;
+  std::string reason = absl::StrCat("User ", api::GoQuote(a.user), " cannot ", a.verb, " resource ",
+                                    api::GoQuote(resource), " in API group ", api::GoQuote(a.api_group));
   if (!a.namespace_name.empty()) {
-    reason = absl::StrCat("User \"", a.user, "\" cannot ", a.verb, " resource \"", resource, "\" in API group \"",
-                          a.api_group, "\" in the namespace \"", a.namespace_name, "\"");
+    absl::StrAppend(&reason, " in the namespace ", api::GoQuote(a.namespace_name));
   } else {
-    reason = absl::StrCat("User \"", a.user, "\" cannot ", a.verb, " resource \"", resource, "\" in API group \"",
-                          a.api_group, "\" at the cluster scope");
+    absl::StrAppend(&reason, " at the cluster scope");
   }
   GroupResource gr{a.api_group, a.resource};
-  StatusError e{.code = 403, .reason = "Forbidden", .details_resource = gr};
+  e.details = StatusDetails{.name = a.name, .group = a.api_group, .kind = a.resource};
   if (a.name.empty()) {
     e.message = absl::StrCat(gr.Qualified(), " is forbidden: ", reason);
   } else {
-    e.message = absl::StrCat(gr.Qualified(), " \"", a.name, "\" is forbidden: ", reason);
-    e.details_name = a.name;
+    e.message = absl::StrCat(gr.Qualified(), " ", api::GoQuote(a.name), " is forbidden: ", reason);
   }
   return e;
 }
@@ -302,6 +325,10 @@ absl::StatusOr<LabelSelector> LabelSelector::Parse(std::string_view text) {
         if (r.values.empty()) return fail("for 'in', 'notin' operators, values set can't be empty");
       } else if (r.op != Op::kExists) {
         std::string v = lx.Ident();
+        // selector.go parseExactValue: after the operator, an identifier, "," or the end.
+        if (v.empty() && !lx.AtEnd() && lx.Peek() != ',') {
+          return fail("found '" + std::string(1, lx.Peek()) + "', expected: identifier");
+        }
         if (!ValidLabelValue(v)) return fail(absl::StrCat("invalid label value: \"", v, "\""));
         if (r.op == Op::kGreaterThan || r.op == Op::kLessThan) {
           int64_t n;

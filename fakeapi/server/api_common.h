@@ -1,5 +1,5 @@
 // Kubernetes API plumbing shared by the fake server's handlers: Status bodies with the real
-// server's wording (reference kubernetes-api.md §2.5), query-parameter parsing (§2.2: bool rules,
+// server's wording (https://kubernetes.io/docs/reference/using-api/api-concepts/), query-parameter parsing (bool rules,
 // empty resourceVersion = unset), and label / field selectors. Pure functions and value types;
 // thread-safe.
 #ifndef K8SLB_FAKEAPI_SERVER_API_COMMON_H_
@@ -13,7 +13,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "http_server.h"
+#include "fakeapi/api/field_error.h"
+#include <nlohmann/json.hpp>
+
+#include "fakeapi/server/http_server.h"
 
 namespace k8slb::fakeapi {
 
@@ -24,39 +27,58 @@ struct GroupResource {
   std::string Qualified() const { return group.empty() ? resource : resource + "." + group; }
 };
 
-struct StatusError {
-  int code = 500;
-  std::string reason;
-  std::string message;
-  std::optional<std::string> details_name;
-  std::optional<GroupResource> details_resource;  // details.group / details.kind
-  std::optional<int> retry_after_s;               // details.retryAfterSeconds and Retry-After
-  struct Cause {
-    std::string reason;  // details.causes[].reason (omitted when empty)
-    std::string message;
-  };
-  std::vector<Cause> causes;
+struct StatusCauseSpec {
+  std::string reason;   // details.causes[].reason (omitted when empty)
+  std::string message;  // omitted when empty
+  std::string field;    // omitted when empty
 };
 
-// The JSON text of a meta/v1 Status for `error` (kind, apiVersion, metadata, status, message,
-// reason, details, code).
+struct StatusDetails {
+  std::string name, group, kind, uid;  // each omitted when empty
+  std::vector<StatusCauseSpec> causes;
+  std::optional<int> retry_after_s;    // details.retryAfterSeconds
+};
+
+// A meta/v1 Status. Omitted when empty, as Go's encoding omits them: message, reason, code (0);
+// `details` absent when nullopt, `{}` when present and empty.
+struct StatusError {
+  int code = 500;
+  std::string status = "Failure";
+  std::string reason;
+  std::string message;
+  std::optional<StatusDetails> details;
+  bool nosniff = false;                    // X-Content-Type-Options: nosniff (403s)
+  std::optional<int> retry_after_header;   // Retry-After
+};
+
+nlohmann::ordered_json StatusObject(const StatusError& error);
+// The JSON text of the Status (compact, no newline).
 std::string StatusJson(const StatusError& error);
-// A complete response: Status body, Content-Type application/json, Retry-After when set,
-// X-Content-Type-Options: nosniff (as the real server).
+// A complete response: the Status body (with the trailing newline the server writes),
+// Content-Type application/json, and the Retry-After / nosniff headers when set.
 HttpResponse StatusResponse(const StatusError& error);
 
 StatusError BadRequest(std::string message);
 StatusError Unauthorized();
 StatusError NotFound(const GroupResource& gr, const std::string& name);
+// "the server could not find the requested resource" (unknown resource, removed version).
+StatusError NotFoundResource();
 StatusError AlreadyExists(const GroupResource& gr, const std::string& name);
-StatusError Conflict(const GroupResource& gr, const std::string& name);
-StatusError Invalid(const std::string& kind_group, const std::string& name, const std::string& field_error);
+// `Operation cannot be fulfilled on <gr> "<name>": <why>`.
+StatusError Conflict(const GroupResource& gr, const std::string& name, const std::string& why);
+StatusError ObjectModified(const GroupResource& gr, const std::string& name);
+// 422 Invalid from field errors (errors.NewInvalid): `<Kind>.<group> "<name>" is invalid: <errors>`,
+// details {name, group, kind: Kind, causes: one per error}.
+StatusError InvalidObject(const std::string& group, const std::string& kind, const std::string& name,
+                          const api::FieldErrorList& errors);
 StatusError Expired(std::string message);
 StatusError TooManyRequests(int retry_after_s);
+// 500 InternalError "Internal error occurred: <cause>".
 StatusError InternalError(const std::string& cause);
+// A 500 with only a message, as the server answers storage and decoding failures.
+StatusError PlainInternalError(const std::string& message);
 StatusError Timeout(const std::string& message, int retry_after_s);
-StatusError MethodNotSupported(const GroupResource& gr, const std::string& action);
-StatusError UnsupportedMediaType(const std::string& content_type);
+StatusError MethodNotAllowed();
 
 // Request attributes for authorization (apiserver requestinfo.go).
 struct RequestAttributes {
@@ -67,6 +89,7 @@ struct RequestAttributes {
   std::string subresource;
   std::string namespace_name;  // "" = cluster scope
   std::string name;
+  std::string path;  // non-resource requests: the URL path ("/api"); empty for resource requests
 };
 // 403 with the exact RBAC wording (responsewriters/errors.go forbiddenMessage + NewForbidden).
 StatusError Forbidden(const RequestAttributes& attrs);

@@ -1,8 +1,11 @@
-// k8slb-fakeapi as a library: a fake Kubernetes API server that real clients (kubectl 1.32, the
-// JS and Python clients, k8slb's SliceWatcher) accept, serving the cluster model (fake::Cluster)
-// over HTTPS with generated certificates, bearer tokens and a small RBAC table, with scenario
-// replay in real time and fault injection (issue 3; behaviour per
-// ../shared/reference/kubernetes-api.md, whose §8 checklist the tests in tests/fakeapi/ cover).
+// k8slb-fakeapi as a library: a fake Kubernetes API server that answers as kube-apiserver 1.32
+// does (proven case by case against recorded real answers in tests/fidelity), so that kubectl
+// (create, apply, apply --server-side, diff, explain), the JS and Python clients and k8slb's
+// watcher accept it. It serves the cluster model (fake::Cluster: Services, Deployments, Pods and
+// the EndpointSlice controller, simulated) and stores the other kinds it serves (Namespaces,
+// ServiceAccounts, ConfigMaps, RBAC objects, Jobs, Endpoints), over HTTPS with generated
+// certificates, bearer tokens, anonymous requests and RBAC, with OpenAPI v2/v3, scenario replay in
+// real time and fault injection.
 //
 // Threading: every public method is thread-safe and may be called from any thread that is not
 // one of the server's own I/O threads (WithCluster's callback runs on the caller's thread under
@@ -39,9 +42,12 @@ struct RbacRule {
 struct TokenGrant {
   std::string token;
   std::string user;                 // "system:serviceaccount:default:k8slb-client", "kubernetes-admin"
-  std::vector<std::string> groups;  // informational (system:masters, system:serviceaccounts, ...)
+  std::vector<std::string> groups;  // system:masters (everything allowed), system:serviceaccounts, ...
+  // Rules this token carries itself, on top of what RBAC objects (Roles, ClusterRoles and their
+  // bindings, kubectl-created or bootstrapped) grant its user and groups.
   std::vector<RbacRule> rules;
-  bool superuser = false;  // system:masters: everything allowed
+  bool superuser = false;  // same as the group system:masters
+  std::string uid = {};    // UserInfo.uid (SelfSubjectReview)
 };
 
 struct FakeApiOptions {
@@ -50,8 +56,20 @@ struct FakeApiOptions {
   bool allow_non_loopback = false;
   std::optional<fake::ClusterScenario> scenario;  // nullopt: an empty cluster
   double speed = 1.0;                          // model time runs this many times faster than real time
-  // Cluster options when there is no scenario (seed and max endpoints below still apply).
-  fake::ClusterOptions cluster;
+  // Cluster options when there is no scenario (seed and max endpoints below still apply). Pods
+  // get addresses from 198.18.0.0/16 (RFC 2544 benchmarking range) unless told otherwise: a real
+  // API server refuses loopback endpoint addresses.
+  fake::ClusterOptions cluster = [] {
+    fake::ClusterOptions o;
+    o.pod_cidr = "198.18.0.0/16";
+    return o;
+  }();
+  // Accept loopback endpoint addresses (127.0.0.0/8, ::1) in EndpointSlices, which a real API
+  // server refuses with 422 (pkg/apis/core/validation ValidateNonSpecialIP). Off by default; when
+  // on, every write it lets through answers with a `Warning: 299 - "..."` header saying so, and
+  // /fake/state reports `"allowLoopbackEndpoints": true`. Without it, a pod CIDR in the loopback
+  // range is refused at Start (the model's EndpointSlice controller could not write those pods).
+  bool allow_loopback_endpoints = false;
   std::optional<int> max_endpoints_per_slice;  // overrides the scenario / cluster value
   std::chrono::milliseconds bookmark_interval{60000};  // periodic BOOKMARK (real server: 1 min)
   // Server-side watch lifetime when a client sends no timeoutSeconds: uniform in [min, 2*min)
@@ -67,6 +85,17 @@ struct FakeApiOptions {
   std::chrono::milliseconds token_grace{60000};
   std::optional<uint64_t> seed;  // nullopt: the scenario's seed, else 1
   int io_threads = 2;
+  // Time stands still until advanced (POST /fake/clock/advance?seconds=S, or AdvanceClock()):
+  // watch deadlines and bookmarks, answers held for a too-new resourceVersion, the watch cache
+  // window and the model's clock move only then, so a test can replay a long watch exactly and
+  // at once. Fault durations stay in real time.
+  bool manual_clock = false;
+  // The built-in identities: the admin (group system:masters) and the service account, whose
+  // Role "k8slb-endpointslice-reader" (list and watch of endpointslices) and RoleBinding of the
+  // same name are created in its namespace at start, as k8s/client-rbac.yaml grants them.
+  std::string admin_user = "kubernetes-admin";
+  std::string admin_uid = "";
+  std::string service_account_uid = "";
 };
 
 class FakeApiServer {
@@ -94,6 +123,10 @@ class FakeApiServer {
   void WithCluster(const std::function<void(fake::Cluster&)>& fn);
   uint64_t resource_version() const;
   int active_watches() const;
+  // FakeApiOptions::allow_loopback_endpoints as the server runs with it (reports record it).
+  bool allow_loopback_endpoints() const;
+  // Manual clock only: moves the server's time forward, running what falls due.
+  void AdvanceClock(std::chrono::nanoseconds d);
 
   // ---- fault injection (also POST /fake/...; see fakeapi/README.md) ----
   // Ends every open watch stream (clean end of the chunked body).

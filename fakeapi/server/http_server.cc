@@ -1,10 +1,12 @@
-#include "http_server.h"
+#include "fakeapi/server/http_server.h"
 
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <algorithm>
+#include <cctype>
 #include <exception>
 #include <thread>
 
@@ -53,10 +55,9 @@ HttpRequest ToRequest(http::request<http::string_body>& req) {
       out.query.emplace_back(std::move(key), std::move(value));
     }
   }
-  out.accept = std::string(req[http::field::accept]);
-  out.authorization = std::string(req[http::field::authorization]);
-  out.content_type = std::string(req[http::field::content_type]);
-  out.user_agent = std::string(req[http::field::user_agent]);
+  for (const auto& field : req) {
+    out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
   out.body = std::move(req.body());
   return out;
 }
@@ -85,6 +86,7 @@ class Session {
     http::request<http::string_body> req = parser_->release();
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_ = req.method() == http::verb::head;
     HttpRequest request = ToRequest(req);
     HttpResponse response;
     try {
@@ -92,18 +94,41 @@ class Session {
     } catch (const std::exception& e) {
       response = HttpResponse{};
       response.status = 500;
-      response.body = absl::StrCat(
-          R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Internal error occurred: )",
-          "unexpected exception", R"(","reason":"InternalError","code":500})");
+      response.body = R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Internal error occurred: unexpected exception","reason":"InternalError","code":500})";
+    }
+    Respond(std::move(response));
+  }
+
+  void Respond(HttpResponse response) {
+    if (response.close_without_response) return Teardown();
+    if (response.deferred) {
+      // No I/O is pending while the answer waits, so the wake-up keeps the session alive (a weak
+      // reference would let it go, closing the connection unanswered). The timer that completes
+      // the answer, or the server's shutdown dropping it, releases the session.
+      auto deferred = response.deferred;
+      auto self = derived().shared_from_this();
+      auto executor = derived().stream().get_executor();
+      beast::get_lowest_layer(derived().stream()).expires_never();
+      deferred->OnReady([self, executor, deferred] {
+        net::post(executor, [self, deferred] {
+          if (auto r = deferred->Take()) self->Respond(std::move(*r));
+        });
+      });
+      return;
     }
     if (response.stream) return StartStream(std::move(response));
-    auto res = std::make_shared<http::response<http::string_body>>(
-        static_cast<http::status>(response.status), version_);
-    res->set(http::field::content_type, response.content_type);
-    for (auto& [k, v] : response.headers) res->set(k, v);
-    res->body() = std::move(response.body);
+    auto res = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(response.status),
+                                                                   version_);
+    if (!response.content_type.empty()) res->set(http::field::content_type, response.content_type);
+    for (auto& [k, v] : response.headers) res->insert(k, v);
     res->keep_alive(keep_alive_);
-    res->prepare_payload();
+    if (head_) {
+      // HEAD: the length of the body a GET would get, and no body.
+      res->content_length(response.body.size());
+    } else {
+      res->body() = std::move(response.body);
+      res->prepare_payload();
+    }
     beast::get_lowest_layer(derived().stream()).expires_after(kIdleTimeout);
     http::async_write(derived().stream(), *res,
                       [self = derived().shared_from_this(), res](beast::error_code ec, size_t) {
@@ -120,17 +145,13 @@ class Session {
   // ---- chunked stream ----
   void StartStream(HttpResponse response) {
     sink_ = std::move(response.stream);
-    options_ = std::move(response.stream_options);
-    header_ = std::make_unique<http::response<http::empty_body>>(http::status::ok, version_);
-    header_->set(http::field::content_type, response.content_type);
-    for (auto& [k, v] : response.headers) header_->set(k, v);
+    header_ = std::make_unique<http::response<http::empty_body>>(static_cast<http::status>(response.status), version_);
+    if (!response.content_type.empty()) header_->set(http::field::content_type, response.content_type);
+    for (auto& [k, v] : response.headers) header_->insert(k, v);
     header_->chunked(true);
     serializer_ = std::make_unique<http::response_serializer<http::empty_body>>(*header_);
     beast::get_lowest_layer(derived().stream()).expires_never();
-    bookmark_timer_.emplace(derived().stream().get_executor());
-    deadline_timer_.emplace(derived().stream().get_executor());
     drain_timer_.emplace(derived().stream().get_executor());
-    final_bookmark_timer_.emplace(derived().stream().get_executor());
     writing_ = true;
     http::async_write_header(derived().stream(), *serializer_,
                              [self = derived().shared_from_this()](beast::error_code ec, size_t) {
@@ -152,35 +173,7 @@ class Session {
     derived().stream().async_read_some(
         net::buffer(peek_, sizeof(peek_)),
         [self = derived().shared_from_this()](beast::error_code, size_t) { self->Teardown(); });
-    deadline_timer_->expires_at(options_.deadline);
-    deadline_timer_->async_wait([self = derived().shared_from_this()](beast::error_code ec) {
-      if (ec) return;
-      self->sink_->Finish();
-      self->Drain();
-    });
-    if (options_.make_bookmark) {
-      if (options_.bookmark_interval.count() > 0) ArmBookmark();
-      auto before = options_.deadline - std::chrono::seconds(2);
-      if (options_.bookmark_before_deadline && before > std::chrono::steady_clock::now()) {
-        final_bookmark_timer_->expires_at(before);
-        final_bookmark_timer_->async_wait([self = derived().shared_from_this()](beast::error_code ec) {
-          if (ec) return;
-          self->sink_->PushBookmark(self->options_.make_bookmark, std::chrono::steady_clock::now());
-          self->Drain();
-        });
-      }
-    }
     Drain();
-  }
-
-  void ArmBookmark() {
-    bookmark_timer_->expires_after(options_.bookmark_interval);
-    bookmark_timer_->async_wait([self = derived().shared_from_this()](beast::error_code ec) {
-      if (ec) return;
-      self->sink_->PushBookmark(self->options_.make_bookmark, std::chrono::steady_clock::now());
-      self->Drain();
-      self->ArmBookmark();
-    });
   }
 
   void Drain() {
@@ -224,10 +217,7 @@ class Session {
     torn_down_ = true;
     if (sink_) sink_->MarkClosed();
     beast::error_code ignored;
-    if (bookmark_timer_) bookmark_timer_->cancel();
-    if (deadline_timer_) deadline_timer_->cancel();
     if (drain_timer_) drain_timer_->cancel();
-    if (final_bookmark_timer_) final_bookmark_timer_->cancel();
     beast::get_lowest_layer(derived().stream()).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(derived().stream()).close();
   }
@@ -237,13 +227,13 @@ class Session {
   std::shared_ptr<std::atomic<int64_t>> stall_;
   std::optional<http::request_parser<http::string_body>> parser_;
   bool keep_alive_ = true;
+  bool head_ = false;
   unsigned version_ = 11;
 
   std::shared_ptr<WatchSink> sink_;
-  StreamOptions options_;
   std::unique_ptr<http::response<http::empty_body>> header_;
   std::unique_ptr<http::response_serializer<http::empty_body>> serializer_;
-  std::optional<net::steady_timer> bookmark_timer_, deadline_timer_, drain_timer_, final_bookmark_timer_;
+  std::optional<net::steady_timer> drain_timer_;
   bool writing_ = false;
   bool torn_down_ = false;
   char peek_[64];
@@ -380,6 +370,17 @@ std::optional<std::string> HttpRequest::Param(std::string_view name) const {
   return std::nullopt;
 }
 
+std::optional<std::string> HttpRequest::Header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
 std::string PercentDecode(std::string_view in, bool plus_is_space) {
   std::string out;
   out.reserve(in.size());
@@ -408,8 +409,8 @@ void WatchSink::WakeLocked() {
   }
 }
 
-void WatchSink::Push(std::shared_ptr<const std::string> data, int64_t rv, SteadyTime not_before) {
-  std::lock_guard<std::mutex> lock(mu_);
+void WatchSink::Push(std::shared_ptr<const std::string> data, SteadyTime not_before) {
+  absl::MutexLock lock(&mu_);
   if (finished_ || closed_) return;
   if (items_.size() >= kMaxQueuedItems) {
     // A consumer this far behind is dropped, as the real server drops slow watchers: the stream
@@ -420,59 +421,47 @@ void WatchSink::Push(std::shared_ptr<const std::string> data, int64_t rv, Steady
     return;
   }
   items_.push_back(Item{std::move(data), not_before});
-  if (rv > progress_rv_) progress_rv_ = rv;
   WakeLocked();
 }
 
-void WatchSink::Progress(int64_t rv) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (rv > progress_rv_) progress_rv_ = rv;
-}
-
 void WatchSink::Finish() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (finished_ || closed_) return;
   finished_ = true;
   WakeLocked();
 }
 
 bool WatchSink::done() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return finished_ || closed_;
 }
 
-int64_t WatchSink::progress_rv() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return progress_rv_;
+bool WatchSink::finished() const {
+  absl::MutexLock lock(&mu_);
+  return finished_;
 }
 
 void WatchSink::Attach(std::function<void()> wake) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   wake_ = std::move(wake);
   wake_needed_ = true;
 }
 
 void WatchSink::Detach() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   wake_ = nullptr;
   closed_ = true;
 }
 
 void WatchSink::MarkClosed() {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   closed_ = true;
   items_.clear();
   wake_ = nullptr;
 }
 
-void WatchSink::PushBookmark(const std::function<std::string(int64_t)>& make, SteadyTime now) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (finished_ || closed_) return;
-  items_.push_back(Item{std::make_shared<const std::string>(make(progress_rv_)), now});
-}
-
 WatchSink::Next WatchSink::TakeNext(SteadyTime now, SteadyTime stalled_until) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   Next next;
   if (closed_) return next;
   if (stalled_until > now && (!items_.empty() || finished_)) {
@@ -497,6 +486,37 @@ WatchSink::Next WatchSink::TakeNext(SteadyTime now, SteadyTime stalled_until) {
   next.data = std::move(items_.front().data);
   items_.pop_front();
   return next;
+}
+
+// ---- DeferredResponse ----
+
+void DeferredResponse::Complete(HttpResponse response) {
+  std::function<void()> wake;
+  {
+    absl::MutexLock lock(&mu_);
+    if (value_) return;
+    value_ = std::make_unique<HttpResponse>(std::move(response));
+    wake = std::move(wake_);
+  }
+  if (wake) wake();
+}
+
+void DeferredResponse::OnReady(std::function<void()> wake) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!value_) {
+      wake_ = std::move(wake);
+      return;
+    }
+  }
+  wake();
+}
+
+std::optional<HttpResponse> DeferredResponse::Take() {
+  absl::MutexLock lock(&mu_);
+  if (!value_) return std::nullopt;
+  HttpResponse r = std::move(*value_);
+  return r;
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions options, HttpHandler handler) {

@@ -1,63 +1,24 @@
-#include "kube_docs.h"
+#include "fakeapi/server/kube_docs.h"
 
+#include <openssl/sha.h>
+
+#include <algorithm>
 #include <ctime>
+#include <map>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "api_common.h"
+#include "fakeapi/api/yaml_json.h"
+#include "fakeapi/server/api_common.h"
 
 namespace k8slb::fakeapi {
 namespace {
 
-using ordered_json = nlohmann::ordered_json;
-using fake::ResourceKind;
-
-struct SubresourceDef {
-  std::string name;
-  std::string group, version, kind;
-  std::vector<std::string> verbs;
-};
-
-struct ResourceDef {
-  std::string group, version, resource, singular, kind;
-  ResourceKind model_kind;
-  std::vector<std::string> short_names;
-  std::vector<std::string> categories;
-  std::vector<SubresourceDef> subresources;
-};
-
-const std::vector<std::string>& AllVerbs() {
-  static const std::vector<std::string> v = {"create", "delete", "deletecollection", "get",
-                                             "list",   "patch",  "update",           "watch"};
-  return v;
-}
-
-const std::vector<ResourceDef>& Resources() {
-  static const std::vector<ResourceDef> defs = {
-      {"", "v1", "pods", "pod", "Pod", ResourceKind::kPod, {"po"}, {"all"}, {}},
-      {"", "v1", "services", "service", "Service", ResourceKind::kService, {"svc"}, {"all"}, {}},
-      {"apps",
-       "v1",
-       "deployments",
-       "deployment",
-       "Deployment",
-       ResourceKind::kDeployment,
-       {"deploy"},
-       {"all"},
-       {{"scale", "autoscaling", "v1", "Scale", {"get", "patch", "update"}}}},
-      {"discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice", ResourceKind::kEndpointSlice,
-       {}, {}, {}},
-  };
-  return defs;
-}
-
-const std::vector<std::string>& Groups() {
-  static const std::vector<std::string> g = {"apps", "discovery.k8s.io"};
-  return g;
-}
+using OJson = nlohmann::ordered_json;
 
 // Media ranges of an Accept header: type and parameters, in order.
 struct MediaRange {
@@ -95,41 +56,15 @@ bool IsJsonish(const MediaRange& m) {
   return m.type == "application/json" || m.type == "*/*" || m.type == "application/*";
 }
 
-ordered_json AggregatedResource(const ResourceDef& d) {
-  ordered_json r;
-  r["resource"] = d.resource;
-  // client-go drops a resource without responseKind ("missing GVK"); §3.3.
-  r["responseKind"] = {{"group", ""}, {"version", ""}, {"kind", d.kind}};
-  r["scope"] = "Namespaced";
-  r["singularResource"] = d.singular;
-  r["verbs"] = AllVerbs();
-  if (!d.short_names.empty()) r["shortNames"] = d.short_names;
-  if (!d.categories.empty()) r["categories"] = d.categories;
-  if (!d.subresources.empty()) {
-    ordered_json subs = ordered_json::array();
-    for (const auto& s : d.subresources) {
-      subs.push_back({{"subresource", s.name},
-                      {"responseKind", {{"group", s.group}, {"version", s.version}, {"kind", s.kind}}},
-                      {"verbs", s.verbs}});
-    }
-    r["subresources"] = subs;
-  }
-  return r;
+// storageVersionHash of discovery: the first 8 bytes of SHA-256("group/version/kind"), base64.
+std::string StorageVersionHash(const std::string& group, const std::string& version, const std::string& kind) {
+  std::string in = absl::StrCat(group, "/", version, "/", kind);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(in.data()), in.size(), digest);
+  return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(digest), 8));
 }
 
-ordered_json AggregatedGroup(const std::string& group, const std::string& api_version) {
-  ordered_json resources = ordered_json::array();
-  for (const auto& d : Resources()) {
-    if (d.group == group) resources.push_back(AggregatedResource(d));
-  }
-  ordered_json item;
-  item["metadata"] = {{"name", group}, {"creationTimestamp", nullptr}};
-  item["versions"] = ordered_json::array({{{"version", "v1"}, {"resources", resources}, {"freshness", "Current"}}});
-  (void)api_version;
-  return item;
-}
-
-std::string Age(const nlohmann::json& object, int64_t now_unix) {
+std::string Age(const nlohmann::ordered_json& object, int64_t now_unix) {
   auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return "<unknown>";
   auto ts = meta->find("creationTimestamp");
@@ -139,43 +74,37 @@ std::string Age(const nlohmann::json& object, int64_t now_unix) {
   return HumanDuration(std::max<int64_t>(0, now_unix - *t));
 }
 
-std::string Str(const nlohmann::json& j, std::initializer_list<const char*> path, const std::string& def = "") {
-  const nlohmann::json* cur = &j;
+const OJson& At(const OJson& j, std::initializer_list<const char*> path) {
+  static const OJson null_value;
+  const OJson* cur = &j;
   for (const char* p : path) {
-    if (!cur->is_object()) return def;
+    if (!cur->is_object()) return null_value;
     auto it = cur->find(p);
-    if (it == cur->end()) return def;
+    if (it == cur->end()) return null_value;
     cur = &*it;
   }
-  if (cur->is_string()) return cur->get<std::string>();
-  if (cur->is_number_integer()) return std::to_string(cur->get<int64_t>());
+  return *cur;
+}
+
+std::string Str(const OJson& j, std::initializer_list<const char*> path, const std::string& def = "") {
+  const OJson& v = At(j, path);
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   return def;
 }
 
-int64_t Int(const nlohmann::json& j, std::initializer_list<const char*> path) {
-  const nlohmann::json* cur = &j;
-  for (const char* p : path) {
-    if (!cur->is_object()) return 0;
-    auto it = cur->find(p);
-    if (it == cur->end()) return 0;
-    cur = &*it;
-  }
-  return cur->is_number_integer() ? cur->get<int64_t>() : 0;
+int64_t Int(const OJson& j, std::initializer_list<const char*> path) {
+  const OJson& v = At(j, path);
+  return v.is_number_integer() ? v.get<int64_t>() : 0;
 }
 
-const nlohmann::json& Arr(const nlohmann::json& j, std::initializer_list<const char*> path) {
-  static const nlohmann::json empty = nlohmann::json::array();
-  const nlohmann::json* cur = &j;
-  for (const char* p : path) {
-    if (!cur->is_object()) return empty;
-    auto it = cur->find(p);
-    if (it == cur->end()) return empty;
-    cur = &*it;
-  }
-  return cur->is_array() ? *cur : empty;
+const OJson& Arr(const OJson& j, std::initializer_list<const char*> path) {
+  static const OJson empty = OJson::array();
+  const OJson& v = At(j, path);
+  return v.is_array() ? v : empty;
 }
 
-std::string SelectorString(const nlohmann::json& selector) {
+std::string SelectorString(const OJson& selector) {
   if (!selector.is_object() || selector.empty()) return "<none>";
   std::vector<std::string> parts;
   for (auto it = selector.begin(); it != selector.end(); ++it) {
@@ -184,69 +113,184 @@ std::string SelectorString(const nlohmann::json& selector) {
   return parts.empty() ? "<none>" : absl::StrJoin(parts, ",");
 }
 
-// printers.go formatEndpointSlices / formatDiscoveryPorts: first `max` values, then " + N more...".
+// kubectl's printers: the first `max` values, then " + N more...".
 std::string FirstN(const std::vector<std::string>& values, size_t max) {
   if (values.empty()) return "<unset>";
-  std::vector<std::string> head(values.begin(), values.begin() + std::min(max, values.size()));
+  std::vector<std::string> head(values.begin(), values.begin() + static_cast<long>(std::min(max, values.size())));
   std::string out = absl::StrJoin(head, ",");
   if (values.size() > max) absl::StrAppend(&out, " + ", values.size() - max, " more...");
   return out;
 }
 
-ordered_json Column(const std::string& name, const std::string& type, const std::string& format,
-                    const std::string& description, int priority = 0) {
-  return ordered_json{{"name", name},
-                      {"type", type},
-                      {"format", format},
-                      {"description", description},
-                      {"priority", priority}};
+OJson Column(const std::string& name, const std::string& type, const std::string& format,
+             const std::string& description, int priority = 0) {
+  return OJson{{"name", name}, {"type", type}, {"format", format}, {"description", description}, {"priority", priority}};
+}
+
+const char* kNameColumn = "Name of the object, unique in its namespace.";
+const char* kAgeColumn = "Time since the object was created (from metadata.creationTimestamp).";
+
+const std::vector<std::string>& ReadyzChecks() {
+  // The checks a kube-apiserver 1.32 lists for /readyz?verbose, in its order.
+  static const std::vector<std::string> checks = {
+      "ping",
+      "log",
+      "informer-sync",
+      "poststarthook/start-apiserver-admission-initializer",
+      "poststarthook/generic-apiserver-start-informers",
+      "poststarthook/priority-and-fairness-config-consumer",
+      "poststarthook/priority-and-fairness-filter",
+      "poststarthook/storage-object-count-tracker-hook",
+      "poststarthook/start-apiextensions-informers",
+      "poststarthook/start-apiextensions-controllers",
+      "poststarthook/crd-informer-synced",
+      "poststarthook/start-system-namespaces-controller",
+      "poststarthook/start-cluster-authentication-info-controller",
+      "poststarthook/start-kube-apiserver-identity-lease-controller",
+      "poststarthook/start-kube-apiserver-identity-lease-garbage-collector",
+      "poststarthook/start-legacy-token-tracking-controller",
+      "poststarthook/start-service-ip-repair-controllers",
+      "poststarthook/rbac/bootstrap-roles",
+      "poststarthook/scheduling/bootstrap-system-priority-classes",
+      "poststarthook/priority-and-fairness-config-producer",
+      "poststarthook/bootstrap-controller",
+      "poststarthook/start-kube-aggregator-informers",
+      "poststarthook/apiservice-status-local-available-controller",
+      "poststarthook/apiservice-status-remote-available-controller",
+      "poststarthook/apiservice-registration-controller",
+      "poststarthook/apiservice-wait-for-first-sync",
+      "poststarthook/apiservice-discovery-controller",
+      "poststarthook/kube-apiserver-autoregistration",
+      "autoregister-completion",
+      "poststarthook/apiservice-openapi-controller",
+      "poststarthook/apiservice-openapiv3-controller",
+      "shutdown",
+  };
+  return checks;
+}
+
+OJson AggregatedResource(const ResourceInfo& r) {
+  OJson o = OJson::object();
+  o["resource"] = r.resource;
+  // client-go drops a resource without responseKind ("missing GVK").
+  o["responseKind"] = {{"group", ""}, {"version", ""}, {"kind", r.kind}};
+  o["scope"] = r.namespaced ? "Namespaced" : "Cluster";
+  o["singularResource"] = r.singular;
+  o["verbs"] = r.verbs;
+  if (!r.short_names.empty()) o["shortNames"] = r.short_names;
+  if (!r.categories.empty()) o["categories"] = r.categories;
+  if (!r.subresources.empty()) {
+    OJson subs = OJson::array();
+    for (const SubresourceInfo& s : r.subresources) {
+      subs.push_back({{"subresource", s.name},
+                      {"responseKind", {{"group", s.group}, {"version", s.version}, {"kind", s.kind}}},
+                      {"verbs", s.verbs}});
+    }
+    o["subresources"] = subs;
+  }
+  return o;
+}
+
+OJson AggregatedGroup(const std::string& group, const std::vector<std::string>& versions) {
+  OJson item = OJson::object();
+  item["metadata"] = group.empty() ? OJson{{"creationTimestamp", nullptr}}
+                                   : OJson{{"name", group}, {"creationTimestamp", nullptr}};
+  OJson vs = OJson::array();
+  for (const std::string& v : versions) {
+    OJson resources = OJson::array();
+    for (const ResourceInfo& r : ServedResources()) {
+      if (r.group == group && r.version == v) resources.push_back(AggregatedResource(r));
+    }
+    vs.push_back({{"version", v}, {"resources", resources}, {"freshness", "Current"}});
+  }
+  item["versions"] = vs;
+  return item;
 }
 
 }  // namespace
 
-std::optional<ServedResource> FindResource(const std::string& group, const std::string& version,
-                                           const std::string& resource) {
-  for (const auto& d : Resources()) {
-    if (d.group == group && d.version == version && d.resource == resource) {
-      return ServedResource{d.group, d.version, d.resource, d.model_kind};
+Negotiated NegotiateOutput(const std::string& accept, bool watch) {
+  std::vector<MediaRange> ranges = ParseAccept(accept);
+  if (ranges.empty()) return {};
+  for (const MediaRange& m : ranges) {
+    std::string as = Param(m, "as");
+    if (m.type == "application/json" && Param(m, "g") == "meta.k8s.io" &&
+        (Param(m, "v") == "v1" || Param(m, "v") == "v1beta1")) {
+      if (as == "Table") return {true, OutputFormat::kTable};
+      if ((as == "PartialObjectMetadata" || as == "PartialObjectMetadataList") && !watch) {
+        return {true, OutputFormat::kPartialMetadata};
+      }
+      continue;
     }
+    if (!as.empty()) continue;
+    if (IsJsonish(m)) return {true, OutputFormat::kJson};
+    if (!watch && m.type == "application/yaml") return {true, OutputFormat::kYaml};
   }
-  return std::nullopt;
+  return {false, OutputFormat::kJson};
 }
 
-bool IsServedGroupVersion(const std::string& group, const std::string& version) {
-  if (version != "v1") return false;
-  if (group.empty()) return true;
-  for (const auto& g : Groups()) {
-    if (g == group) return true;
-  }
-  return false;
+std::string ContentTypeOf(OutputFormat format) {
+  return format == OutputFormat::kYaml ? "application/yaml" : "application/json";
 }
 
 std::string VersionJson() {
-  ordered_json j = {{"major", "1"},
-                    {"minor", "32"},
-                    {"gitVersion", "v1.32.0-k8slb-fake"},
-                    {"gitCommit", "0000000000000000000000000000000000000000"},
-                    {"gitTreeState", "clean"},
-                    {"buildDate", "2025-01-01T00:00:00Z"},
-                    {"goVersion", "go1.23.0"},
-                    {"compiler", "gc"},
-                    {"platform", "linux/amd64"}};
-  return j.dump();
+  OJson j = {{"major", "1"},
+             {"minor", "32"},
+             {"gitVersion", "v1.32.6"},
+             // Which build this is: k8slb-fakeapi, not a Kubernetes commit.
+             {"gitCommit", "6b4e2c1f6a6e6c8f7e3f5c2d9a1b0c4d3e2f1a0b"},
+             {"gitTreeState", "clean"},
+             {"buildDate", "2025-06-17T00:00:00Z"},
+             {"goVersion", "go1.23.5"},
+             {"compiler", "gc"},
+             {"platform", "linux/amd64"}};
+  return api::GoJson(j, /*pretty=*/true);
+}
+
+std::string HealthBody(const std::string& endpoint, bool verbose, const std::vector<std::string>& excluded) {
+  if (!verbose && excluded.empty()) return "ok";
+  std::string out;
+  std::vector<std::string> checks = ReadyzChecks();
+  if (endpoint != "readyz") {
+    checks.erase(std::remove(checks.begin(), checks.end(), "informer-sync"), checks.end());
+    checks.erase(std::remove(checks.begin(), checks.end(), "shutdown"), checks.end());
+  }
+  std::vector<std::string> unknown;
+  for (const std::string& e : excluded) {
+    if (std::find(checks.begin(), checks.end(), e) == checks.end()) unknown.push_back(absl::StrCat("\"", e, "\""));
+  }
+  if (verbose) {
+    for (const std::string& c : checks) {
+      bool ex = std::find(excluded.begin(), excluded.end(), c) != excluded.end();
+      absl::StrAppend(&out, "[+]", c, ex ? " excluded: ok\n" : " ok\n");
+    }
+  }
+  if (!unknown.empty()) {
+    absl::StrAppend(&out, "warn: some health checks cannot be excluded: no matches for ", absl::StrJoin(unknown, ","),
+                    "\n");
+  }
+  if (verbose) {
+    absl::StrAppend(&out, endpoint, " check passed\n");
+  } else {
+    out += "ok";
+  }
+  return out;
 }
 
 DiscoveryFormat NegotiateDiscovery(const std::string& accept) {
-  for (const MediaRange& m : ParseAccept(accept)) {
+  std::vector<MediaRange> ranges = ParseAccept(accept);
+  if (ranges.empty()) return DiscoveryFormat::kLegacy;
+  for (const MediaRange& m : ranges) {
     if (m.type == "application/json" && Param(m, "as") == "APIGroupDiscoveryList" &&
         Param(m, "g") == "apidiscovery.k8s.io") {
       if (Param(m, "v") == "v2") return DiscoveryFormat::kAggregatedV2;
       if (Param(m, "v") == "v2beta1") return DiscoveryFormat::kAggregatedV2Beta1;
       continue;
     }
-    if (IsJsonish(m) && Param(m, "as").empty()) return DiscoveryFormat::kLegacy;
+    if (!Param(m, "as").empty()) continue;
+    if (IsJsonish(m) || m.type == "application/yaml") return DiscoveryFormat::kLegacy;
   }
-  return DiscoveryFormat::kLegacy;
+  return DiscoveryFormat::kNotAcceptable;
 }
 
 std::string DiscoveryContentType(DiscoveryFormat format) {
@@ -255,242 +299,295 @@ std::string DiscoveryContentType(DiscoveryFormat format) {
       return "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
     case DiscoveryFormat::kAggregatedV2Beta1:
       return "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList";
-    case DiscoveryFormat::kLegacy:
+    default:
       break;
   }
   return "application/json";
 }
 
-std::string DiscoveryRootJson(bool core, DiscoveryFormat format) {
-  if (format == DiscoveryFormat::kLegacy) {
+OJson DiscoveryRoot(bool core, DiscoveryFormat format, const std::string& server_address) {
+  if (format == DiscoveryFormat::kLegacy || format == DiscoveryFormat::kNotAcceptable) {
     if (core) {
-      ordered_json j = {{"kind", "APIVersions"},
-                        {"versions", {"v1"}},
-                        {"serverAddressByClientCIDRs",
-                         ordered_json::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1:6443"}}})}};
-      return j.dump();
+      return OJson{{"kind", "APIVersions"},
+                   {"versions", {"v1"}},
+                   {"serverAddressByClientCIDRs",
+                    OJson::array({{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", server_address}}})}};
     }
-    ordered_json groups = ordered_json::array();
-    for (const auto& g : Groups()) {
-      ordered_json gv = {{"groupVersion", g + "/v1"}, {"version", "v1"}};
-      groups.push_back({{"name", g}, {"versions", ordered_json::array({gv})}, {"preferredVersion", gv}});
+    OJson groups = OJson::array();
+    for (const GroupInfo& g : ServedGroups()) {
+      OJson versions = OJson::array();
+      for (const std::string& v : g.versions) versions.push_back({{"groupVersion", g.name + "/" + v}, {"version", v}});
+      groups.push_back({{"name", g.name}, {"versions", versions}, {"preferredVersion", versions[0]}});
     }
-    ordered_json j = {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
-    return j.dump();
+    return OJson{{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}};
   }
   std::string api_version =
       format == DiscoveryFormat::kAggregatedV2 ? "apidiscovery.k8s.io/v2" : "apidiscovery.k8s.io/v2beta1";
-  ordered_json items = ordered_json::array();
+  OJson items = OJson::array();
   if (core) {
-    items.push_back(AggregatedGroup("", api_version));
+    items.push_back(AggregatedGroup("", {"v1"}));
   } else {
-    for (const auto& g : Groups()) items.push_back(AggregatedGroup(g, api_version));
+    for (const GroupInfo& g : ServedGroups()) items.push_back(AggregatedGroup(g.name, g.versions));
   }
-  ordered_json j = {{"kind", "APIGroupDiscoveryList"},
-                    {"apiVersion", api_version},
-                    {"metadata", ordered_json::object()},
-                    {"items", items}};
-  return j.dump();
+  return OJson{{"kind", "APIGroupDiscoveryList"}, {"apiVersion", api_version}, {"metadata", OJson::object()},
+               {"items", items}};
 }
 
-std::string ApiResourceListJson(const std::string& group, const std::string& version) {
-  ordered_json resources = ordered_json::array();
-  for (const auto& d : Resources()) {
-    if (d.group != group || d.version != version) continue;
-    ordered_json r = {{"name", d.resource},
-                      {"singularName", d.singular},
-                      {"namespaced", true},
-                      {"kind", d.kind},
-                      {"verbs", AllVerbs()}};
-    if (!d.short_names.empty()) r["shortNames"] = d.short_names;
-    if (!d.categories.empty()) r["categories"] = d.categories;
-    resources.push_back(r);
-    for (const auto& s : d.subresources) {
-      resources.push_back({{"name", d.resource + "/" + s.name},
-                           {"singularName", ""},
-                           {"namespaced", true},
-                           {"group", s.group},
-                           {"version", s.version},
-                           {"kind", s.kind},
-                           {"verbs", s.verbs}});
+OJson ApiResourceList(const std::string& group, const std::string& version) {
+  OJson resources = OJson::array();
+  for (const ResourceInfo& r : ServedResources()) {
+    if (r.group != group || r.version != version) continue;
+    OJson o = {{"name", r.resource}, {"singularName", r.singular}, {"namespaced", r.namespaced}, {"kind", r.kind},
+               {"verbs", r.verbs}};
+    if (!r.short_names.empty()) o["shortNames"] = r.short_names;
+    if (!r.categories.empty()) o["categories"] = r.categories;
+    if (r.storage != Storage::kVirtual) o["storageVersionHash"] = StorageVersionHash(r.group, r.version, r.kind);
+    resources.push_back(o);
+    for (const SubresourceInfo& s : r.subresources) {
+      OJson sub = {{"name", r.resource + "/" + s.name}, {"singularName", r.singular}, {"namespaced", r.namespaced}};
+      if (!s.group.empty()) {
+        sub["group"] = s.group;
+        sub["version"] = s.version;
+      }
+      sub["kind"] = s.kind;
+      sub["verbs"] = s.verbs;
+      resources.push_back(sub);
     }
   }
-  ordered_json j = {{"kind", "APIResourceList"},
-                    {"apiVersion", "v1"},
-                    {"groupVersion", group.empty() ? version : group + "/" + version},
-                    {"resources", resources}};
-  return j.dump();
+  return OJson{{"kind", "APIResourceList"},
+               {"apiVersion", "v1"},
+               {"groupVersion", group.empty() ? version : group + "/" + version},
+               {"resources", resources}};
 }
 
-std::string ApiGroupJson(const std::string& group) {
-  ordered_json gv = {{"groupVersion", group + "/v1"}, {"version", "v1"}};
-  ordered_json j = {{"kind", "APIGroup"},
-                    {"apiVersion", "v1"},
-                    {"name", group},
-                    {"versions", ordered_json::array({gv})},
-                    {"preferredVersion", gv}};
-  return j.dump();
-}
-
-OutputFormat NegotiateOutput(const std::string& accept) {
-  for (const MediaRange& m : ParseAccept(accept)) {
-    if (m.type == "application/json" && Param(m, "as") == "Table" && Param(m, "g") == "meta.k8s.io" &&
-        (Param(m, "v") == "v1" || Param(m, "v") == "v1beta1")) {
-      return OutputFormat::kTable;
-    }
-    if (IsJsonish(m) && Param(m, "as").empty()) return OutputFormat::kJson;
+OJson ApiGroup(const std::string& group) {
+  OJson versions = OJson::array();
+  for (const GroupInfo& g : ServedGroups()) {
+    if (g.name != group) continue;
+    for (const std::string& v : g.versions) versions.push_back({{"groupVersion", group + "/" + v}, {"version", v}});
   }
-  return OutputFormat::kJson;
+  return OJson{{"kind", "APIGroup"},
+               {"apiVersion", "v1"},
+               {"name", group},
+               {"versions", versions},
+               {"preferredVersion", versions.empty() ? OJson::object() : versions[0]}};
 }
 
-nlohmann::ordered_json TableColumnDefinitions(ResourceKind kind) {
-  const std::string name_desc =
-      "Name must be unique within a namespace. Is required when creating resources, although some resources may "
-      "allow a client to request the generation of an appropriate name automatically.";
-  const std::string age_desc =
-      "CreationTimestamp is a timestamp representing the server time when this object was created.";
-  ordered_json cols = ordered_json::array();
-  switch (kind) {
-    case ResourceKind::kEndpointSlice:
-      cols.push_back(Column("Name", "string", "name", name_desc));
-      cols.push_back(Column("AddressType", "string", "", "Type of address carried by this EndpointSlice."));
-      cols.push_back(Column("Ports", "string", "", "Ports advertised by this EndpointSlice."));
-      cols.push_back(Column("Endpoints", "string", "", "Endpoints included in this EndpointSlice."));
-      cols.push_back(Column("Age", "string", "", age_desc));
-      break;
-    case ResourceKind::kPod:
-      cols.push_back(Column("Name", "string", "name", name_desc));
-      cols.push_back(Column("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic."));
-      cols.push_back(Column("Status", "string", "", "The aggregate status of the containers in this pod."));
-      cols.push_back(Column("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."));
-      cols.push_back(Column("Age", "string", "", age_desc));
-      cols.push_back(Column("IP", "string", "", "IP address allocated to the pod.", 1));
-      cols.push_back(Column("Node", "string", "", "Name of the Node this pod is scheduled on.", 1));
-      cols.push_back(Column("Nominated Node", "string", "", "Name of the node nominated for preemption.", 1));
-      cols.push_back(Column("Readiness Gates", "string", "", "Pod readiness gates.", 1));
-      break;
-    case ResourceKind::kDeployment:
-      cols.push_back(Column("Name", "string", "name", name_desc));
-      cols.push_back(Column("Ready", "string", "", "Number of the pod with ready state"));
-      cols.push_back(Column("Up-to-date", "integer", "", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."));
-      cols.push_back(Column("Available", "integer", "", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."));
-      cols.push_back(Column("Age", "string", "", age_desc));
-      cols.push_back(Column("Containers", "string", "", "Names of each container in the template.", 1));
-      cols.push_back(Column("Images", "string", "", "Images referenced by each container in the template.", 1));
-      cols.push_back(Column("Selector", "string", "", "Label selector for pods.", 1));
-      break;
-    case ResourceKind::kService:
-      cols.push_back(Column("Name", "string", "name", name_desc));
-      cols.push_back(Column("Type", "string", "", "The type of the service."));
-      cols.push_back(Column("Cluster-IP", "string", "", "The cluster IP of the service."));
-      cols.push_back(Column("External-IP", "string", "", "The external IP of the service."));
-      cols.push_back(Column("Port(s)", "string", "", "The ports of the service."));
-      cols.push_back(Column("Age", "string", "", age_desc));
-      cols.push_back(Column("Selector", "string", "", "Route service traffic to pods with label keys and values matching this selector.", 1));
-      break;
+OJson RootPaths() {
+  std::vector<std::string> paths = {"/.well-known/openid-configuration", "/api", "/api/v1", "/apis", "/apis/"};
+  for (const GroupInfo& g : ServedGroups()) {
+    paths.push_back("/apis/" + g.name);
+    for (const std::string& v : g.versions) paths.push_back("/apis/" + g.name + "/" + v);
+  }
+  for (const char* p : {"/healthz", "/healthz/log", "/healthz/ping", "/livez", "/livez/log", "/livez/ping",
+                        "/openapi/v2", "/openapi/v3", "/openapi/v3/", "/openid/v1/jwks", "/readyz", "/readyz/log",
+                        "/readyz/ping", "/readyz/shutdown", "/version"}) {
+    paths.push_back(p);
+  }
+  std::sort(paths.begin(), paths.end());
+  return OJson{{"paths", paths}};
+}
+
+OJson TableColumnDefinitions(const ResourceInfo& r) {
+  OJson cols = OJson::array();
+  auto add = [&](OJson c) { cols.push_back(std::move(c)); };
+  const std::string& res = r.resource;
+  add(Column("Name", "string", "name", kNameColumn));
+  if (res == "endpointslices") {
+    add(Column("AddressType", "string", "", "Type of every address of the slice: IPv4, IPv6 or FQDN."));
+    add(Column("Ports", "string", "", "The ports of the slice (at most three shown)."));
+    add(Column("Endpoints", "string", "", "The endpoints' addresses (at most three shown)."));
+    add(Column("Age", "string", "", kAgeColumn));
+  } else if (res == "pods") {
+    add(Column("Ready", "string", "", "Ready containers out of all containers."));
+    add(Column("Status", "string", "", "Phase of the pod, or why it is not running."));
+    add(Column("Restarts", "string", "", "Container restarts."));
+    add(Column("Age", "string", "", kAgeColumn));
+    add(Column("IP", "string", "", "The pod's IP address.", 1));
+    add(Column("Node", "string", "", "The node the pod runs on.", 1));
+    add(Column("Nominated Node", "string", "", "The node the pod may preempt on.", 1));
+    add(Column("Readiness Gates", "string", "", "Extra readiness conditions met.", 1));
+  } else if (res == "deployments") {
+    add(Column("Ready", "string", "", "Ready pods out of desired pods."));
+    add(Column("Up-to-date", "string", "", "Pods of the current template."));
+    add(Column("Available", "string", "", "Pods available to serve."));
+    add(Column("Age", "string", "", kAgeColumn));
+    add(Column("Containers", "string", "", "Names of the template's containers.", 1));
+    add(Column("Images", "string", "", "Images of the template's containers.", 1));
+    add(Column("Selector", "string", "", "The Deployment's pod selector.", 1));
+  } else if (res == "services") {
+    add(Column("Type", "string", "", "ClusterIP, NodePort, LoadBalancer or ExternalName."));
+    add(Column("Cluster-IP", "string", "", "Virtual IP of the Service."));
+    add(Column("External-IP", "string", "", "External addresses of the Service."));
+    add(Column("Port(s)", "string", "", "Ports the Service exposes."));
+    add(Column("Age", "string", "", kAgeColumn));
+    add(Column("Selector", "string", "", "Labels of the Service's pods.", 1));
+  } else if (res == "namespaces") {
+    add(Column("Status", "string", "", "Active or Terminating."));
+    add(Column("Age", "string", "", kAgeColumn));
+  } else if (res == "serviceaccounts") {
+    add(Column("Secrets", "string", "", "Secrets of the account."));
+    add(Column("Age", "string", "", kAgeColumn));
+  } else if (res == "configmaps") {
+    add(Column("Data", "string", "", "Number of data keys."));
+    add(Column("Age", "string", "", kAgeColumn));
+  } else if (res == "endpoints") {
+    add(Column("Endpoints", "string", "", "Addresses and ports (at most three shown)."));
+    add(Column("Age", "string", "", kAgeColumn));
+  } else if (res == "jobs") {
+    add(Column("Status", "string", "", "Running, Complete, Failed or Suspended."));
+    add(Column("Completions", "string", "", "Succeeded pods out of completions."));
+    add(Column("Duration", "string", "", "How long the Job ran."));
+    add(Column("Age", "string", "", kAgeColumn));
+    add(Column("Containers", "string", "", "Names of the template's containers.", 1));
+    add(Column("Images", "string", "", "Images of the template's containers.", 1));
+    add(Column("Selector", "string", "", "The Job's pod selector.", 1));
+  } else if (res == "rolebindings" || res == "clusterrolebindings") {
+    add(Column("Role", "string", "", "The role granted."));
+    add(Column("Age", "string", "", kAgeColumn));
+    add(Column("Users", "string", "", "Users granted the role.", 1));
+    add(Column("Groups", "string", "", "Groups granted the role.", 1));
+    add(Column("ServiceAccounts", "string", "", "Service accounts granted the role.", 1));
+  } else if (res == "roles" || res == "clusterroles") {
+    add(Column("Created At", "date", "", "When the object was created."));
+  } else {
+    add(Column("Created At", "date", "", "When the object was created."));
   }
   return cols;
 }
 
-nlohmann::ordered_json TableRow(ResourceKind kind, const nlohmann::json& o, int64_t now_unix) {
-  ordered_json cells = ordered_json::array();
+OJson TableRow(const ResourceInfo& r, const OJson& o, int64_t now_unix) {
+  OJson cells = OJson::array();
   std::string name = Str(o, {"metadata", "name"});
-  switch (kind) {
-    case ResourceKind::kEndpointSlice: {
-      std::vector<std::string> ports, addrs;
-      for (const auto& p : Arr(o, {"ports"})) {
-        if (p.contains("port") && p["port"].is_number_integer()) {
-          ports.push_back(std::to_string(p["port"].get<int64_t>()));
-        } else if (p.contains("name") && p["name"].is_string() && !p["name"].get<std::string>().empty()) {
-          ports.push_back(p["name"].get<std::string>());
-        } else {
-          ports.push_back("*");
-        }
+  const std::string& res = r.resource;
+  cells.push_back(name);
+  if (res == "endpointslices") {
+    std::vector<std::string> ports, addrs;
+    for (const OJson& p : Arr(o, {"ports"})) {
+      if (p.contains("port") && p["port"].is_number_integer()) {
+        ports.push_back(std::to_string(p["port"].get<int64_t>()));
+      } else if (p.contains("name") && p["name"].is_string() && !p["name"].get<std::string>().empty()) {
+        ports.push_back(p["name"].get<std::string>());
+      } else {
+        ports.push_back("*");
       }
-      for (const auto& e : Arr(o, {"endpoints"})) {
-        for (const auto& a : Arr(e, {"addresses"})) {
-          if (a.is_string()) addrs.push_back(a.get<std::string>());
-        }
-      }
-      cells = {name, Str(o, {"addressType"}), FirstN(ports, 3), FirstN(addrs, 3), Age(o, now_unix)};
-      break;
     }
-    case ResourceKind::kPod: {
-      const auto& containers = Arr(o, {"spec", "containers"});
-      const auto& statuses = Arr(o, {"status", "containerStatuses"});
-      int ready = 0;
-      int64_t restarts = 0;
-      for (const auto& s : statuses) {
-        if (s.value("ready", false)) ++ready;
-        if (s.contains("restartCount") && s["restartCount"].is_number_integer()) {
-          restarts += s["restartCount"].get<int64_t>();
-        }
+    for (const OJson& e : Arr(o, {"endpoints"})) {
+      for (const OJson& a : Arr(e, {"addresses"})) {
+        if (a.is_string()) addrs.push_back(a.get<std::string>());
       }
-      size_t total = std::max(containers.size(), statuses.size());
-      std::string status = Str(o, {"status", "phase"}, "Unknown");
-      if (!Str(o, {"metadata", "deletionTimestamp"}).empty()) status = "Terminating";
-      cells = {name,
-               absl::StrCat(ready, "/", total),
-               status,
-               std::to_string(restarts),
-               Age(o, now_unix),
-               Str(o, {"status", "podIP"}, "<none>"),
-               Str(o, {"spec", "nodeName"}, "<none>"),
-               "<none>",
-               "<none>"};
-      break;
     }
-    case ResourceKind::kDeployment: {
-      std::vector<std::string> names, images;
-      for (const auto& c : Arr(o, {"spec", "template", "spec", "containers"})) {
-        names.push_back(Str(c, {"name"}));
-        images.push_back(Str(c, {"image"}));
-      }
-      const nlohmann::json* sel = nullptr;
-      if (o.contains("spec") && o["spec"].contains("selector") && o["spec"]["selector"].contains("matchLabels")) {
-        sel = &o["spec"]["selector"]["matchLabels"];
-      }
-      cells = {name,
-               absl::StrCat(Int(o, {"status", "readyReplicas"}), "/", Int(o, {"spec", "replicas"})),
-               Int(o, {"status", "updatedReplicas"}),
-               Int(o, {"status", "availableReplicas"}),
-               Age(o, now_unix),
-               absl::StrJoin(names, ","),
-               absl::StrJoin(images, ","),
-               sel ? SelectorString(*sel) : std::string("<none>")};
-      break;
+    cells.push_back(Str(o, {"addressType"}));
+    cells.push_back(FirstN(ports, 3));
+    cells.push_back(FirstN(addrs, 3));
+    cells.push_back(Age(o, now_unix));
+  } else if (res == "pods") {
+    const OJson& statuses = Arr(o, {"status", "containerStatuses"});
+    int ready = 0;
+    int64_t restarts = 0;
+    for (const OJson& s : statuses) {
+      if (s.value("ready", false)) ++ready;
+      if (s.contains("restartCount") && s["restartCount"].is_number_integer()) restarts += s["restartCount"].get<int64_t>();
     }
-    case ResourceKind::kService: {
-      std::vector<std::string> ports;
-      for (const auto& p : Arr(o, {"spec", "ports"})) {
-        ports.push_back(absl::StrCat(Int(p, {"port"}), "/", Str(p, {"protocol"}, "TCP")));
-      }
-      const nlohmann::json* sel = nullptr;
-      if (o.contains("spec") && o["spec"].contains("selector")) sel = &o["spec"]["selector"];
-      cells = {name,
-               Str(o, {"spec", "type"}, "ClusterIP"),
-               Str(o, {"spec", "clusterIP"}, "<none>"),
-               "<none>",
-               ports.empty() ? std::string("<none>") : absl::StrJoin(ports, ","),
-               Age(o, now_unix),
-               sel ? SelectorString(*sel) : std::string("<none>")};
-      break;
+    size_t total = std::max(Arr(o, {"spec", "containers"}).size(), statuses.size());
+    std::string status = Str(o, {"status", "phase"}, "Unknown");
+    if (!Str(o, {"metadata", "deletionTimestamp"}).empty()) status = "Terminating";
+    cells.push_back(absl::StrCat(ready, "/", total));
+    cells.push_back(status);
+    cells.push_back(std::to_string(restarts));
+    cells.push_back(Age(o, now_unix));
+    cells.push_back(Str(o, {"status", "podIP"}, "<none>"));
+    cells.push_back(Str(o, {"spec", "nodeName"}, "<none>"));
+    cells.push_back("<none>");
+    cells.push_back("<none>");
+  } else if (res == "deployments") {
+    std::vector<std::string> names, images;
+    for (const OJson& c : Arr(o, {"spec", "template", "spec", "containers"})) {
+      names.push_back(Str(c, {"name"}));
+      images.push_back(Str(c, {"image"}));
     }
+    cells.push_back(absl::StrCat(Int(o, {"status", "readyReplicas"}), "/", Int(o, {"spec", "replicas"})));
+    cells.push_back(Int(o, {"status", "updatedReplicas"}));
+    cells.push_back(Int(o, {"status", "availableReplicas"}));
+    cells.push_back(Age(o, now_unix));
+    cells.push_back(absl::StrJoin(names, ","));
+    cells.push_back(absl::StrJoin(images, ","));
+    cells.push_back(SelectorString(At(o, {"spec", "selector", "matchLabels"})));
+  } else if (res == "services") {
+    std::vector<std::string> ports;
+    for (const OJson& p : Arr(o, {"spec", "ports"})) {
+      ports.push_back(absl::StrCat(Int(p, {"port"}), "/", Str(p, {"protocol"}, "TCP")));
+    }
+    cells.push_back(Str(o, {"spec", "type"}, "ClusterIP"));
+    cells.push_back(Str(o, {"spec", "clusterIP"}, "<none>"));
+    cells.push_back("<none>");
+    cells.push_back(ports.empty() ? std::string("<none>") : absl::StrJoin(ports, ","));
+    cells.push_back(Age(o, now_unix));
+    cells.push_back(SelectorString(At(o, {"spec", "selector"})));
+  } else if (res == "namespaces") {
+    cells.push_back(Str(o, {"status", "phase"}, "Active"));
+    cells.push_back(Age(o, now_unix));
+  } else if (res == "serviceaccounts") {
+    cells.push_back(static_cast<int64_t>(Arr(o, {"secrets"}).size()));
+    cells.push_back(Age(o, now_unix));
+  } else if (res == "configmaps") {
+    cells.push_back(static_cast<int64_t>(At(o, {"data"}).is_object() ? At(o, {"data"}).size() : 0) +
+                    static_cast<int64_t>(At(o, {"binaryData"}).is_object() ? At(o, {"binaryData"}).size() : 0));
+    cells.push_back(Age(o, now_unix));
+  } else if (res == "endpoints") {
+    std::vector<std::string> eps;
+    for (const OJson& s : Arr(o, {"subsets"})) {
+      for (const OJson& a : Arr(s, {"addresses"})) {
+        for (const OJson& p : Arr(s, {"ports"})) eps.push_back(absl::StrCat(Str(a, {"ip"}), ":", Int(p, {"port"})));
+      }
+    }
+    cells.push_back(eps.empty() ? std::string("<none>") : FirstN(eps, 3));
+    cells.push_back(Age(o, now_unix));
+  } else if (res == "jobs") {
+    std::vector<std::string> names, images;
+    for (const OJson& c : Arr(o, {"spec", "template", "spec", "containers"})) {
+      names.push_back(Str(c, {"name"}));
+      images.push_back(Str(c, {"image"}));
+    }
+    cells.push_back("Running");
+    cells.push_back(absl::StrCat(Int(o, {"status", "succeeded"}), "/", Int(o, {"spec", "completions"})));
+    cells.push_back("");
+    cells.push_back(Age(o, now_unix));
+    cells.push_back(absl::StrJoin(names, ","));
+    cells.push_back(absl::StrJoin(images, ","));
+    cells.push_back(SelectorString(At(o, {"spec", "selector", "matchLabels"})));
+  } else if (res == "rolebindings" || res == "clusterrolebindings") {
+    std::vector<std::string> users, groups, sas;
+    for (const OJson& s : Arr(o, {"subjects"})) {
+      std::string kind = Str(s, {"kind"});
+      if (kind == "User") users.push_back(Str(s, {"name"}));
+      if (kind == "Group") groups.push_back(Str(s, {"name"}));
+      if (kind == "ServiceAccount") sas.push_back(absl::StrCat(Str(s, {"namespace"}), "/", Str(s, {"name"})));
+    }
+    cells.push_back(absl::StrCat(Str(o, {"roleRef", "kind"}), "/", Str(o, {"roleRef", "name"})));
+    cells.push_back(Age(o, now_unix));
+    cells.push_back(absl::StrJoin(users, ", "));
+    cells.push_back(absl::StrJoin(groups, ", "));
+    cells.push_back(absl::StrJoin(sas, ", "));
+  } else {
+    cells.push_back(Str(o, {"metadata", "creationTimestamp"}));
   }
-  ordered_json meta = ordered_json::object();
-  if (o.contains("metadata")) meta = ordered_json::parse(o["metadata"].dump());
-  return ordered_json{
-      {"cells", cells},
-      {"object", {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}}}};
+  OJson meta = At(o, {"metadata"}).is_object() ? At(o, {"metadata"}) : OJson::object();
+  return OJson{{"cells", cells},
+               {"object", {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", meta}}}};
 }
 
-nlohmann::ordered_json MakeTable(ResourceKind kind, const std::string& resource_version, nlohmann::ordered_json rows,
-                                 bool with_columns) {
-  ordered_json t;
+OJson MakeTable(const ResourceInfo& r, const std::string& resource_version, OJson rows, bool with_columns,
+                bool empty_columns_when_omitted) {
+  OJson t;
   t["kind"] = "Table";
   t["apiVersion"] = "meta.k8s.io/v1";
   t["metadata"] = {{"resourceVersion", resource_version}};
-  if (with_columns) t["columnDefinitions"] = TableColumnDefinitions(kind);
+  if (with_columns) {
+    t["columnDefinitions"] = TableColumnDefinitions(r);
+  } else if (empty_columns_when_omitted) {
+    t["columnDefinitions"] = nullptr;
+  }
   t["rows"] = std::move(rows);
   return t;
 }

@@ -1,6 +1,9 @@
-// Documents the fake API server serves that are not stored objects: /version, discovery (legacy
-// and aggregated v2 / v2beta1, chosen by Accept; reference kubernetes-api.md §3.1, §3.3) and the
-// meta.k8s.io/v1 Table that `kubectl get` asks for (§3.2). Pure functions; thread-safe.
+// Documents the fake API server serves that are not stored objects, in the real server's shapes:
+// /version, health checks, discovery (legacy APIVersions/APIGroupList/APIGroup/APIResourceList
+// and aggregated apidiscovery.k8s.io v2 / v2beta1, chosen by Accept), the meta.k8s.io/v1 Table
+// that `kubectl get` asks for, and content negotiation of object responses.
+//
+// Pure functions of the resource table; thread-safe.
 #ifndef K8SLB_FAKEAPI_SERVER_KUBE_DOCS_H_
 #define K8SLB_FAKEAPI_SERVER_KUBE_DOCS_H_
 
@@ -8,49 +11,51 @@
 #include <optional>
 #include <string>
 
-#include "fakeapi/model/cluster.h"
+#include "fakeapi/server/resources.h"
 
 namespace k8slb::fakeapi {
 
-inline constexpr char kTableContentType[] = "application/json;as=Table;v=v1;g=meta.k8s.io";
-
-// A served resource: URL group/version/resource and the model kind behind it.
-struct ServedResource {
-  std::string group;  // "" = core
-  std::string version;
-  std::string resource;
-  fake::ResourceKind kind;
+// ---- content negotiation of API objects ----
+enum class OutputFormat { kJson, kYaml, kTable, kPartialMetadata };
+struct Negotiated {
+  bool acceptable = true;
+  OutputFormat format = OutputFormat::kJson;
 };
-// The resource at group/version/resource, if served.
-std::optional<ServedResource> FindResource(const std::string& group, const std::string& version,
-                                           const std::string& resource);
-bool IsServedGroupVersion(const std::string& group, const std::string& version);
+// The first acceptable media range of Accept (no header, */*, application/* and application/json
+// are JSON). Protobuf is not offered. `watch`: only JSON (and a Table) stream.
+Negotiated NegotiateOutput(const std::string& accept, bool watch);
+std::string ContentTypeOf(OutputFormat format);
 
-std::string VersionJson();
+// ---- /version, health ----
+std::string VersionJson();  // pretty-printed, no trailing newline (as the real server)
+// /readyz?verbose etc.: the check list; `excluded` are names from ?exclude= (unknown ones are
+// reported as the real server does).
+std::string HealthBody(const std::string& endpoint, bool verbose, const std::vector<std::string>& excluded);
 
-enum class DiscoveryFormat { kLegacy, kAggregatedV2, kAggregatedV2Beta1 };
-// The first acceptable entry of the Accept header (aggregated only when asked for).
+// ---- discovery ----
+enum class DiscoveryFormat { kLegacy, kAggregatedV2, kAggregatedV2Beta1, kNotAcceptable };
 DiscoveryFormat NegotiateDiscovery(const std::string& accept);
 std::string DiscoveryContentType(DiscoveryFormat format);
-// /api (core = true) or /apis, in `format`.
-std::string DiscoveryRootJson(bool core, DiscoveryFormat format);
-// /api/v1, /apis/apps/v1, /apis/discovery.k8s.io/v1: an APIResourceList.
-std::string ApiResourceListJson(const std::string& group, const std::string& version);
-// /apis/<group>: an APIGroup.
-std::string ApiGroupJson(const std::string& group);
+// /api (core = true) or /apis, in `format` (not kNotAcceptable). `server_address`: host:port.
+nlohmann::ordered_json DiscoveryRoot(bool core, DiscoveryFormat format, const std::string& server_address);
+// /api/v1, /apis/G/V: an APIResourceList.
+nlohmann::ordered_json ApiResourceList(const std::string& group, const std::string& version);
+// /apis/G: an APIGroup.
+nlohmann::ordered_json ApiGroup(const std::string& group);
+// GET /: the paths the server serves.
+nlohmann::ordered_json RootPaths();
 
-enum class OutputFormat { kJson, kTable };
-// Table when the first acceptable Accept entry asks for as=Table (meta.k8s.io v1 or v1beta1).
-OutputFormat NegotiateOutput(const std::string& accept);
-
-nlohmann::ordered_json TableColumnDefinitions(fake::ResourceKind kind);
+// ---- tables ----
+nlohmann::ordered_json TableColumnDefinitions(const ResourceInfo& resource);
 // One row: cells for `object` and a PartialObjectMetadata of its metadata.
-nlohmann::ordered_json TableRow(fake::ResourceKind kind, const nlohmann::json& object, int64_t now_unix);
-// A Table document; `with_columns` false leaves columnDefinitions out (watch events after the first).
-nlohmann::ordered_json MakeTable(fake::ResourceKind kind, const std::string& resource_version,
-                                 nlohmann::ordered_json rows, bool with_columns);
+nlohmann::ordered_json TableRow(const ResourceInfo& resource, const nlohmann::ordered_json& object, int64_t now_unix);
+// A Table. `with_columns` false: columnDefinitions left out, or written as [] when
+// `empty_columns_when_omitted` (watch events after the first).
+nlohmann::ordered_json MakeTable(const ResourceInfo& resource, const std::string& resource_version,
+                                 nlohmann::ordered_json rows, bool with_columns,
+                                 bool empty_columns_when_omitted = false);
 
-// Parses "2025-01-01T00:00:00Z" (or with fractional seconds / offset Z) → unix seconds.
+// Parses "2025-01-01T00:00:00Z" (fractional seconds allowed) -> unix seconds.
 std::optional<int64_t> ParseRfc3339(const std::string& text);
 
 }  // namespace k8slb::fakeapi

@@ -1,6 +1,6 @@
 // In-memory certificate authority and server certificate for the fake API server (OpenSSL 3).
 // Clients dial an IP, so the server certificate carries IP SANs (127.0.0.1 and the listen IP) and
-// DNS SANs kubernetes.default.svc / localhost (reference kubernetes-api.md §4.1). Nothing touches
+// DNS SANs kubernetes.default.svc / localhost (as a cluster's API server certificate: https://kubernetes.io/docs/setup/best-practices/certificates/). Nothing touches
 // disk. Thread-safe (no shared state).
 #ifndef K8SLB_FAKEAPI_SERVER_TLS_H_
 #define K8SLB_FAKEAPI_SERVER_TLS_H_

@@ -1,118 +1,127 @@
-// Fans the cluster model's events out to open watch streams, with the real server's semantics
-// (reference kubernetes-api.md §2.2, §2.4, checklist 3, 6, 7): synthetic ADDED for RV unset/"0",
-// only later changes for RV=N, selector transitions as ADDED/DELETED (DELETED carries the old
-// content with the new RV), Table rows with columnDefinitions only in the first event. It also
-// reconstructs the state at an older RV (exact list / continue tokens) by undoing history.
+// Watch streams with kube-apiserver's semantics (the watch cache's cache_watcher): ADDED events
+// for the current state when a watch starts without a resourceVersion (or "0"), only later
+// changes from an RV, selector transitions as ADDED/DELETED (a DELETED for an object that left
+// the selection carries its previous content with the new RV), BOOKMARKs every interval and
+// before the deadline (sent only when the resource's version moved past the watch's start, as
+// the cacher does), the end of the stream at the deadline, and meta.k8s.io Tables for kubectl
+// (columnDefinitions in full in the first event, empty afterwards).
 //
-// Threading: not internally locked. Every call, including OnEvent (the Cluster listener), must be
-// made with the server's model mutex held; pushing into a WatchSink is non-blocking.
+// Timing comes from the ServerClock (deadlines, bookmarks), so a manual clock makes watches
+// deterministic; the `delay` fault is in real time. Every stream keeps a record (tag, lines sent
+// and when, whether it ended) for GET /fake/state.
+//
+// Thread-safety: every method must be called with the server's model mutex held, except timer
+// callbacks, which take it through `locked` (given at construction) themselves.
 #ifndef K8SLB_FAKEAPI_SERVER_WATCH_HUB_H_
 #define K8SLB_FAKEAPI_SERVER_WATCH_HUB_H_
 
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "api_common.h"
-#include "fakeapi/model/cluster.h"
-#include "http_server.h"
-#include "kube_docs.h"
+#include "fakeapi/server/api_common.h"
+#include "fakeapi/server/api_store.h"
+#include "fakeapi/server/http_server.h"
+#include "fakeapi/server/kube_docs.h"
+#include "fakeapi/server/resources.h"
+#include "fakeapi/server/server_clock.h"
 
 namespace k8slb::fakeapi {
 
 struct WatchFilter {
-  fake::ResourceKind kind = fake::ResourceKind::kEndpointSlice;
   std::string namespace_name;  // "" = all namespaces
   LabelSelector labels;
   FieldSelector fields;
-  bool Matches(const nlohmann::json& object) const;
+  bool Matches(const nlohmann::ordered_json& object) const;
+};
+
+struct WatchSpec {
+  const ResourceInfo* resource = nullptr;
+  WatchFilter filter;
+  OutputFormat format = OutputFormat::kJson;
+  std::optional<uint64_t> from_rv;  // nullopt: ADDED events for the current state first
+  bool bookmarks = false;
+  SteadyTime deadline{};
+  std::string tag;     // X-K8slb-Watch-Tag of the request, for /fake/state
+  std::string target;  // the request target
 };
 
 class WatchHub {
  public:
-  // `clock_unix` gives wall seconds for Table AGE cells.
-  WatchHub(fake::Cluster* cluster, std::function<int64_t()> clock_unix);
+  using Locked = std::function<void(const std::function<void()>&)>;
+  // `wall_unix`: seconds since the epoch now (Table AGE cells).
+  WatchHub(ApiStore* store, ServerClock* clock, Locked locked, std::function<int64_t()> wall_unix,
+           std::chrono::milliseconds bookmark_interval);
+  ~WatchHub();
 
-  // The Cluster listener.
-  void OnEvent(const fake::StoredEvent& event);
+  // Starts a stream. OutOfRange: `from_rv` is older than the watch cache (the caller answers
+  // 200 with one ERROR event).
+  absl::StatusOr<std::shared_ptr<WatchSink>> Start(const WatchSpec& spec);
+  // A stream of one ERROR event (a Status), ended at once or after `after`.
+  std::shared_ptr<WatchSink> ErrorStream(const WatchSpec& spec, const std::string& status_json,
+                                         std::chrono::nanoseconds after = std::chrono::nanoseconds(0));
 
-  struct StartOptions {
-    WatchFilter filter;
-    OutputFormat format = OutputFormat::kJson;
-    // nullopt: synthetic ADDED for the current state first (RV unset or "0").
-    std::optional<uint64_t> from_rv;
-    // sendInitialEvents: after the synthetic ADDED, a BOOKMARK with k8s.io/initial-events-end.
-    bool initial_events_end_bookmark = false;
-  };
-  // Registers a watcher and queues its initial events. OutOfRange (410) when from_rv is compacted.
-  absl::StatusOr<std::shared_ptr<WatchSink>> Start(const StartOptions& options);
-
-  // Current state of `kind` in `ns` ("" = all) at `rv` (≤ the model's RV), sorted by
-  // (namespace, name). OutOfRange when rv is below the compaction point.
-  absl::StatusOr<std::vector<std::shared_ptr<const nlohmann::json>>> StateAt(fake::ResourceKind kind,
-                                                                             const std::string& ns, uint64_t rv);
-
-  // The object's JSON text, cached while the object is alive (the model's objects are immutable
-  // and replaced on every write), so lists and watch events of the same version share one dump.
-  // Thread-safe (own mutex): may be called without the model mutex.
-  std::shared_ptr<const std::string> Serialized(const std::shared_ptr<const nlohmann::json>& object);
+  // A write was recorded in the store.
+  void OnEvent(const ResourceInfo& resource, const ApiEvent& event);
 
   // Faults.
   void CloseAll();
   void SendMalformed();
   void set_delay(std::chrono::milliseconds delay) { delay_ = delay; }
   int active();
-  // Drops prev-object records below the compaction point.
-  void Prune();
-  // Server shutdown: detach every sink (no more posts to I/O threads).
+  // Server shutdown: detach every sink and cancel timers.
   void DetachAll();
 
-  // `{"type":T,"object":OBJ}\n` for a JSON watch.
-  static std::string JsonEventLine(std::string_view type, const std::string& object_json);
-  // A BOOKMARK line for `kind` at `rv`.
-  static std::string BookmarkLine(fake::ResourceKind kind, int64_t rv, bool initial_events_end = false);
+  // [{"tag", "target", "lines", "times": [seconds], "ended"}] for /fake/state.
+  nlohmann::json State() const;
+
+  // `{"type":T,"object":OBJ}\n`.
+  static std::string EventLine(std::string_view type, const std::string& object_json);
+  // The object with kind and apiVersion first, as watch events and GETs carry it.
+  static nlohmann::ordered_json WithTypeMeta(const ResourceInfo& resource, const nlohmann::ordered_json& object);
 
  private:
   struct Watcher {
-    WatchFilter filter;
-    OutputFormat format = OutputFormat::kJson;
+    WatchSpec spec;
     std::shared_ptr<WatchSink> sink;
-    bool header_sent = false;
+    uint64_t start_rv = 0;
+    bool header_sent = false;  // Table: columnDefinitions written
+    ServerClock::TimerId deadline_timer = 0;
+    ServerClock::TimerId bookmark_timer = 0;
+    SteadyTime started{};
+    int lines = 0;
+    std::vector<double> times;
   };
   struct Delivery {
-    std::string_view type;  // ADDED / MODIFIED / DELETED
-    bool old_content = false;  // DELETED on a selector transition: previous object with the new RV
+    std::string_view type;
+    bool old_content = false;
   };
-  // Which event (if any) watcher `w` gets for an event whose object changed from `prev` to `cur`.
-  static std::optional<Delivery> Decide(const Watcher& w, fake::ChangeType type, const nlohmann::json* prev,
-                                        const nlohmann::json& cur);
-  std::shared_ptr<const std::string> Line(Watcher& w, const Delivery& d, const fake::StoredEvent& ev,
-                                          const nlohmann::json* prev, std::shared_ptr<const std::string>* cache);
-  std::shared_ptr<const nlohmann::json> PrevOf(uint64_t rv) const;
-  static std::string Key(fake::ResourceKind kind, const nlohmann::json& object);
+  static std::optional<Delivery> Decide(const Watcher& w, fake::ChangeType type, const nlohmann::ordered_json* prev,
+                                        const nlohmann::ordered_json& cur);
+  std::shared_ptr<const std::string> Line(Watcher& w, const Delivery& d, const ApiEvent& e,
+                                          std::shared_ptr<const std::string>* cache);
+  void Push(Watcher& w, std::shared_ptr<const std::string> line);
+  void ScheduleBookmark(const std::shared_ptr<Watcher>& w, SteadyTime now);
+  void Bookmark(const std::shared_ptr<Watcher>& w);
+  void Retire(const std::shared_ptr<Watcher>& w);
+  uint64_t ResourceRv(const std::string& resource) const;
 
-  fake::Cluster* cluster_;
-  std::function<int64_t()> clock_unix_;
-  std::vector<std::shared_ptr<Watcher>> watchers_[4];
-  // Last object per key (kind|ns/name) and, per event RV, the object before that event.
-  std::unordered_map<std::string, std::shared_ptr<const nlohmann::json>> shadow_;
-  std::deque<std::pair<uint64_t, std::shared_ptr<const nlohmann::json>>> prev_by_rv_;
+  ApiStore* store_;
+  ServerClock* clock_;
+  Locked locked_;
+  std::function<int64_t()> wall_unix_;
+  std::chrono::milliseconds bookmark_interval_;
   std::chrono::milliseconds delay_{0};
-
-  struct CacheEntry {
-    std::weak_ptr<const nlohmann::json> object;
-    std::shared_ptr<const std::string> text;
-  };
-  std::mutex cache_mu_;
-  std::unordered_map<const nlohmann::json*, CacheEntry> cache_;
-  uint64_t events_since_sweep_ = 0;
+  std::map<std::string, std::vector<std::shared_ptr<Watcher>>> watchers_;  // by resource
+  std::map<std::string, uint64_t> last_rv_;  // by resource: the last event dispatched
+  std::deque<std::shared_ptr<Watcher>> ended_;  // recent ended streams, for State()
 };
 
 }  // namespace k8slb::fakeapi

@@ -10,10 +10,11 @@
 //   k8slb client's SliceStore (the library's own code, as in production) and the cluster
 //   infrastructure's view (kube-proxy rules for ClusterIP, CoreDNS answers for headless DNS).
 //   API faults stop deliveries but never empty a set (fail-static): `disconnect` → reconnect
-//   after the library's initial backoff (0.8 s) and relist; `expire` → history compacted (the
-//   next resume relists); `errors` → retries with doubling backoff (0.8 s .. 30 s; 429 retries
-//   every 1 s as Retry-After says) until the errors stop, then relist; `stall` → nothing until
-//   the stall ends, with a relist at each stall timeout (90 s, DiscoveryOptions::stall_timeout).
+//   after the library's initial backoff and relist; `expire` → history compacted (the next
+//   resume relists); `errors` → retries with doubling backoff (initial .. max; 429 retries every
+//   1 s as Retry-After says) until the errors stop, then relist; `stall` → nothing until the
+//   stall ends, with a relist at each stall timeout. Backoffs and the stall timeout are
+//   DiscoveryOptions' defaults unless the scenario's clients.discovery overrides them.
 // - Servers: a pod's service time is meanMs + Exp(jitterMs), times its `slow` factor, stretched
 //   by processor sharing beyond kPodParallelism RPCs in flight at that pod (so least-request's
 //   in-flight signal has something to see). `errorRate` answers UNAVAILABLE. A crashed pod
@@ -22,7 +23,10 @@
 // - Connections (gRPC semantics): a connection breaks when its pod's process stops; connecting
 //   to a pod that does not serve fails and the subchannel enters TRANSIENT_FAILURE with gRPC's
 //   reconnect backoff (1 s × 1.6, max 120 s); RPCs picked onto it fail fast.
-// - Outlier ejection (k8slb strategies): as the library's gRPC layer (see kEjectAfterFailures).
+// - Outlier ejection and the latency signal (k8slb strategies): the library's OutlierDetector and
+//   LatencySignal with their defaults, one detector per client (as one per BalancedChannel), on
+//   the virtual clock. Every failure the engine produces is gRPC's UNAVAILABLE
+//   (CallOutcome::kUnavailable): a refused or broken connection, a crash, an injected error.
 // - clusterip: one connection per client through kube-proxy, which picks a random usable
 //   endpoint (honouring PreferClose hints for the client's zone) at connect time only.
 //   headless-dns: resolve the ready set at start, round robin over it, re-resolve only when a
@@ -43,11 +47,17 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "fakeapi/model/cluster.h"
+#include "k8slb/call_outcome.h"
+#include "k8slb/discovery.h"
 #include "k8slb/endpoint_set.h"
+#include "k8slb/load_signal.h"
+#include "k8slb/outlier_detector.h"
 #include "k8slb/picker.h"
 #include "k8slb/random.h"
 #include "k8slb/slice_store.h"
 #include "sim/engine/engine.h"
+#include "util/fnv1a.h"
+#include "util/splitmix64.h"
 
 namespace k8slb::sim {
 namespace {
@@ -59,49 +69,45 @@ constexpr double kFailFastMs = 0.05;          // a refused connect or a fast fai
 constexpr int64_t kSubchannelBackoffInitial = 1'000'000'000;
 constexpr double kSubchannelBackoffMultiplier = 1.6;
 constexpr int64_t kSubchannelBackoffMax = 120'000'000'000;
-// Outlier ejection as the library's gRPC layer does it (OutlierDetectionOptions defaults in
-// k8slb/balanced_channel.h, after Envoy's consecutive_5xx): 5 consecutive UNAVAILABLE eject for
-// base × k (k = ejections so far, capped at max), never more than half of the set at once.
-constexpr uint32_t kEjectAfterFailures = 5;
-constexpr int64_t kEjectBaseNanos = 30'000'000'000;
-constexpr int64_t kEjectMaxNanos = 300'000'000'000;
-constexpr int kMaxEjectionPercent = 50;
-constexpr int64_t kWatchBackoffInitial = 800'000'000;  // DiscoveryOptions::backoff_initial
-constexpr int64_t kWatchBackoffMax = 30'000'000'000;   // DiscoveryOptions::backoff_max
 constexpr int64_t kRetryAfter429 = 1'000'000'000;
-constexpr int64_t kStallTimeout = 90'000'000'000;      // DiscoveryOptions::stall_timeout
 constexpr int64_t kDnsMinReresolve = 30'000'000'000;
 
 int64_t ToNanos(double s) { return static_cast<int64_t>(std::llround(s * 1e9)); }
 double ToSeconds(int64_t n) { return static_cast<double>(n) / 1e9; }
 
-// SplitMix64 (Steele, Lea, Flood 2014): tiny, fast, and good enough for simulation draws.
+// The watch's timing: the library's DiscoveryOptions defaults, with the scenario's explicit
+// clients.discovery overrides (a run measures what users get unless the scenario says otherwise).
+// The engine models one watch shared by the clients, so backoff jitter is not drawn: every retry
+// waits its full step, the latest a client of the library would.
+struct WatchTiming {
+  int64_t backoff_initial;
+  int64_t backoff_max;
+  int64_t stall_timeout;
+};
+WatchTiming MakeWatchTiming(const scenario::DiscoveryOverrides& overrides) {
+  const DiscoveryOptions defaults;
+  auto nanos = [](auto d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); };
+  WatchTiming t{nanos(defaults.backoff_initial), nanos(defaults.backoff_max), nanos(defaults.stall_timeout)};
+  if (overrides.backoff_initial_s) t.backoff_initial = ToNanos(*overrides.backoff_initial_s);
+  if (overrides.backoff_max_s) t.backoff_max = ToNanos(*overrides.backoff_max_s);
+  return t;
+}
+
+// Simulation draws: SplitMix64 streams (util/splitmix64.h) with an exponential on top.
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double Uniform01() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  uint64_t Below(uint64_t n) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >> 64);
-  }
+  explicit Rng(uint64_t seed) : gen_(seed) {}
+  uint64_t Next() { return gen_.Next(); }
+  double Uniform01() { return gen_.Uniform01(); }
+  uint64_t Below(uint64_t n) { return gen_.Below(n); }
   double Exponential(double mean) { return -mean * std::log1p(-Uniform01()); }
 
  private:
-  uint64_t state_;
+  util::SplitMix64 gen_;
 };
 
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ULL;
-  return h;
-}
-
-uint64_t Mix(uint64_t a, uint64_t b) { return Rng(a ^ (b * 0x9e3779b97f4a7c15ULL)).Next(); }
+// A seed derived from two values (the first output of the stream seeded by their mix).
+uint64_t Mix(uint64_t a, uint64_t b) { return util::SplitMix64(a ^ (b * util::kSplitMix64Gamma)).Next(); }
 
 enum class StrategyKind { kClusterIp, kHeadlessDns, kRoundRobin, kLeastRequest };
 
@@ -150,6 +156,7 @@ struct Client {
   bool reresolve_scheduled = false;
   // k8slb
   std::unique_ptr<SliceStore> store;
+  std::unique_ptr<OutlierDetector> detector;  // the library's, on the virtual clock
   std::unique_ptr<Picker> picker;
   std::vector<int> endpoint_pod;  // picker's set index → pod index
   std::shared_ptr<RandomSource> pick_random;
@@ -202,7 +209,8 @@ class Simulation {
  public:
   Simulation(const scenario::Scenario& sc, const RunOptions& options, RunRecorder& recorder)
       : sc_(sc), options_(options), recorder_(recorder),
-        clock_(std::make_shared<ManualClock>(0)) {}
+        clock_(std::make_shared<ManualClock>(0)), latency_(kDefaultLatencyDecay, clock_),
+        watch_timing_(MakeWatchTiming(sc.clients.discovery)) {}
 
   absl::StatusOr<RunSummary> Run();
 
@@ -231,6 +239,7 @@ class Simulation {
   void ClientSlotFreed(int s, int c);
   void DrainPending(int s, int c);
   void NoteFailure(Client& cl, EndpointStats* stats);
+  void NoteSuccess(Client& cl, EndpointStats& stats, int64_t sent);
   // Tries to use a subchannel to `pod`; true when it is (now) connected.
   bool Connect(int s, int c, SubConn& sub, int pod, bool k8slb);
   void ScheduleSubRetry(int s, int c, int pod, SubConn& sub);
@@ -246,6 +255,8 @@ class Simulation {
   const RunOptions& options_;
   RunRecorder& recorder_;
   std::shared_ptr<ManualClock> clock_;
+  LatencySignal latency_;  // the library's rule, on clock_
+  const WatchTiming watch_timing_;
   std::unique_ptr<fake::Cluster> cluster_;
   int64_t now_ = 0;
   int64_t end_ = 0;
@@ -310,7 +321,7 @@ absl::Status Simulation::Setup() {
     }
     st.pod_load.assign(pods_.size(), 0);
     st.clients.resize(sc_.clients.count);
-    const uint64_t strategy_seed = Mix(options_.seed, Fnv1a(st.name));
+    const uint64_t strategy_seed = Mix(options_.seed, util::Fnv1a64(st.name));
     for (int ci = 0; ci < sc_.clients.count; ++ci) {
       Client& cl = st.clients[ci];
       const uint64_t client_seed = Mix(strategy_seed, static_cast<uint64_t>(ci) + 1);
@@ -319,6 +330,8 @@ absl::Status Simulation::Setup() {
       if (st.kind == StrategyKind::kRoundRobin || st.kind == StrategyKind::kLeastRequest) {
         cl.store = std::make_unique<SliceStore>(store_options);
         cl.store->Replace(slices);
+        cl.detector = std::make_unique<OutlierDetector>(OutlierDetectionOptions{}, clock_,
+                                                        absl::StrCat(st.name, "/", ci));
         cl.pick_random = MakeSeededRandom(Mix(client_seed, 0x9e37));
         cl.policy = st.kind == StrategyKind::kRoundRobin ? PickPolicy::kRoundRobin
                                                          : PickPolicy::kLeastRequest;
@@ -458,6 +471,7 @@ void Simulation::RebuildPicker(Client& cl) {
     auto it = pod_by_name_.find(ep.pod_name);
     cl.endpoint_pod.push_back(it == pod_by_name_.end() ? -1 : it->second);
   }
+  cl.detector->SetEndpoints(set);
   cl.picker = MakePicker(std::move(set), po);
 }
 
@@ -466,7 +480,7 @@ void Simulation::ApplyFault(const scenario::Event& ev) {
   switch (ev.kind) {
     case EventKind::kDisconnect:
       watch_up_ = false;
-      Push(now_ + kWatchBackoffInitial, EvType::kWatchResume, fault_gen_);
+      Push(now_ + watch_timing_.backoff_initial, EvType::kWatchResume, fault_gen_);
       break;
     case EventKind::kExpire:
       // Only the history goes: streams that are up stay up; the next resume (after any
@@ -478,10 +492,10 @@ void Simulation::ApplyFault(const scenario::Event& ev) {
       watch_up_ = false;
       const int64_t until = now_ + ToNanos(ev.duration_s);
       int64_t t = now_;
-      int64_t backoff = kWatchBackoffInitial;
+      int64_t backoff = watch_timing_.backoff_initial;
       while (t < until) {
         t += ev.status == 429 ? kRetryAfter429 : backoff;
-        backoff = std::min(backoff * 2, kWatchBackoffMax);
+        backoff = std::min(backoff * 2, watch_timing_.backoff_max);
       }
       Push(t, EvType::kWatchResume, fault_gen_);
       break;
@@ -489,7 +503,7 @@ void Simulation::ApplyFault(const scenario::Event& ev) {
     case EventKind::kStall: {
       watch_up_ = false;
       const int64_t until = now_ + ToNanos(ev.duration_s);
-      for (int64_t t = now_ + kStallTimeout; t < until; t += kStallTimeout) {
+      for (int64_t t = now_ + watch_timing_.stall_timeout; t < until; t += watch_timing_.stall_timeout) {
         Push(t, EvType::kWatchRelist, fault_gen_);
       }
       Push(until, EvType::kWatchResume, fault_gen_);
@@ -680,22 +694,12 @@ void Simulation::StartRpc(int s, int c, int pod, std::shared_ptr<EndpointStats> 
 }
 
 void Simulation::NoteFailure(Client& cl, EndpointStats* stats) {
-  if (stats == nullptr) return;
-  stats->failures.fetch_add(1, std::memory_order_relaxed);
-  const uint32_t n = stats->consecutive_failures.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (n < kEjectAfterFailures || cl.picker == nullptr) return;
-  stats->consecutive_failures.store(0, std::memory_order_relaxed);
-  const auto& eps = cl.picker->set().endpoints();
-  size_t ejected = 0;
-  for (const Endpoint& ep : eps) {
-    ejected += ep.stats->ejected_until_nanos.load(std::memory_order_relaxed) > now_ ? 1 : 0;
-  }
-  if ((ejected + 1) * 100 > eps.size() * kMaxEjectionPercent) return;
-  const uint64_t k = stats->ejections.fetch_add(1, std::memory_order_relaxed) + 1;
-  const int64_t duration =
-      std::min<int64_t>(kEjectBaseNanos * static_cast<int64_t>(std::min<uint64_t>(k, 100)),
-                        kEjectMaxNanos);
-  stats->ejected_until_nanos.store(now_ + duration, std::memory_order_relaxed);
+  if (stats != nullptr) cl.detector->Record(*stats, CallOutcome::kUnavailable);
+}
+
+void Simulation::NoteSuccess(Client& cl, EndpointStats& stats, int64_t sent) {
+  latency_.Record(stats, sent, CallOutcome::kSuccess);
+  cl.detector->Record(stats, CallOutcome::kSuccess);
 }
 
 void Simulation::FailFast(int s, int c, int pod, const std::shared_ptr<EndpointStats>& stats) {
@@ -729,8 +733,7 @@ void Simulation::Complete(uint32_t slot) {
     if (failed) {
       NoteFailure(st.clients[r.client], r.stats.get());
     } else {
-      r.stats->successes.fetch_add(1, std::memory_order_relaxed);
-      r.stats->consecutive_failures.store(0, std::memory_order_relaxed);
+      NoteSuccess(st.clients[r.client], *r.stats, r.sent);
     }
   }
   if (p.crash_gen != r.crash_gen && st.kind == StrategyKind::kHeadlessDns) {

@@ -17,6 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "writer/endpoint_slice_writer.h"
 
 namespace k8slb::sim::live {
 namespace {

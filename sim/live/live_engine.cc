@@ -298,6 +298,9 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   api_options.speed = options.speed;
   api_options.seed = options.seed;
   api_options.service_account_namespace = scenario.service.namespace_name;
+  // The echo servers listen on loopback addresses, which fakeapi refuses by default as a real
+  // API server does; this keeps the live engine working until its pods move off loopback.
+  api_options.allow_loopback_endpoints = true;
   // Fast bookmarks keep a long live run's watch streams visibly alive.
   api_options.bookmark_interval = milliseconds(5000);
   if (scenario.token_rotation_s > 0) {

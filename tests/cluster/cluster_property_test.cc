@@ -1,4 +1,4 @@
-// Property (issue 3 "Tests"): over random operation sequences and time advances, whenever the model
+// Property: over random operation sequences and time advances, whenever the model
 // is quiescent (after each call / RunDue, no batching), the usable endpoints of the slices, as the
 // library's SliceStore computes them from the watch stream, are exactly the model's ready pods
 // (or, when none is ready, its serving-and-terminating pods: the kube-proxy fallback).

@@ -1,4 +1,4 @@
-// Exact tests of the cluster model (issue 3 "Cluster model"): slice placement, conditions across a
+// Exact tests of the cluster model : slice placement, conditions across a
 // rollout, scale and deletion timing, crash and zone faults, resourceVersion ordering, history,
 // generic store operations and determinism. All on a ManualClock with a fixed seed.
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 
 #include "cluster_test_util.h"
 #include "k8slb/endpoint_slice_json.h"
+#include "writer/endpoint_slice_writer.h"
 
 namespace k8slb::fake::testing {
 namespace {

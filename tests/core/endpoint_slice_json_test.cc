@@ -1,4 +1,4 @@
-// Parser and serializer of discovery.k8s.io/v1 EndpointSlice (kubernetes-api.md §1): every field,
+// Parser and serializer of discovery.k8s.io/v1 EndpointSlice (https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/): every field,
 // every malformed case (the error names the field path), and the API server's serialization rules.
 #include <gtest/gtest.h>
 #include <rapidcheck.h>
@@ -10,6 +10,8 @@
 
 #include "k8slb/endpoint_slice.h"
 #include "k8slb/endpoint_slice_json.h"
+#include "k8slb/slice_store.h"
+#include "writer/endpoint_slice_writer.h"
 #include "slice_model.h"
 
 namespace k8slb {
@@ -17,7 +19,7 @@ namespace {
 
 using Json = nlohmann::json;
 
-// The example object of kubernetes-api.md §1.4, as a watch event's object.
+// A complete example slice, as a watch event's object.
 const char* const kExample = R"({
   "kind": "EndpointSlice",
   "apiVersion": "discovery.k8s.io/v1",
@@ -298,8 +300,24 @@ const Malformed kMalformed[] = {
     {"port item", [](Json& j) { j["ports"][0] = 8080; }, "ports[0]: expected object"},
     {"port type", [](Json& j) { j["ports"][0]["port"] = "8080"; }, "ports[0].port: expected integer"},
     {"port float", [](Json& j) { j["ports"][0]["port"] = 80.5; }, "ports[0].port: expected integer"},
-    {"port too big", [](Json& j) { j["ports"][0]["port"] = 70000; }, "ports[0].port: integer out of range"},
-    {"port negative", [](Json& j) { j["ports"][0]["port"] = -1; }, "ports[0].port: integer out of range"},
+    {"port beyond int32", [](Json& j) { j["ports"][0]["port"] = 2147483648LL; }, "ports[0].port: integer out of range"},
+    {"port below int32", [](Json& j) { j["ports"][0]["port"] = -2147483649LL; }, "ports[0].port: integer out of range"},
+    {"unspecified IPv4", [](Json& j) { AddThird(j); j["endpoints"][2]["addresses"][0] = "0.0.0.0"; },
+     "endpoints[2].addresses[0]: invalid IPv4 address \"0.0.0.0\": may not be unspecified"},
+    {"link-local IPv4", [](Json& j) { AddThird(j); j["endpoints"][2]["addresses"][0] = "169.254.1.1"; },
+     "endpoints[2].addresses[0]: invalid IPv4 address \"169.254.1.1\": may not be in the link-local range"},
+    {"link-local multicast IPv4", [](Json& j) { AddThird(j); j["endpoints"][2]["addresses"][0] = "224.0.0.1"; },
+     "endpoints[2].addresses[0]: invalid IPv4 address \"224.0.0.1\": may not be in the link-local multicast"},
+    {"IPv4 with a prefix", [](Json& j) { AddThird(j); j["endpoints"][2]["addresses"][0] = "10.0.0.3/32"; },
+     "endpoints[2].addresses[0]: invalid IPv4 address"},
+    {"IPv4-mapped IPv6", [](Json& j) { j["addressType"] = "IPv6"; j["endpoints"] = Json::array({Json{{"addresses", {"::ffff:10.0.0.1"}}}}); },
+     "endpoints[0].addresses[0]: invalid IPv6 address \"::ffff:10.0.0.1\": must be an IPv6 address (not IPv4-mapped)"},
+    {"link-local IPv6", [](Json& j) { j["addressType"] = "IPv6"; j["endpoints"] = Json::array({Json{{"addresses", {"fe80::1"}}}}); },
+     "endpoints[0].addresses[0]: invalid IPv6 address \"fe80::1\": may not be in the link-local range"},
+    {"IPv6 with a zone", [](Json& j) { j["addressType"] = "IPv6"; j["endpoints"] = Json::array({Json{{"addresses", {"fd00::1%eth0"}}}}); },
+     "endpoints[0].addresses[0]: invalid IPv6 address"},
+    {"upper-case FQDN", [](Json& j) { j["addressType"] = "FQDN"; j["endpoints"] = Json::array({Json{{"addresses", {"DB.example.com"}}}}); },
+     "endpoints[0].addresses[0]: invalid FQDN address"},
     {"port name", [](Json& j) { j["ports"][0]["name"] = 1; }, "ports[0].name: expected string"},
     {"port protocol", [](Json& j) { j["ports"][0]["protocol"] = 6; }, "ports[0].protocol: expected string"},
     {"port appProtocol", [](Json& j) { j["ports"][0]["appProtocol"] = true; }, "ports[0].appProtocol: expected string"},
@@ -397,6 +415,41 @@ TEST(SerializeEndpointSlice, MetadataHelpersRoundTrip) {
   absl::StatusOr<ObjectMeta> bad = ObjectMetaFromJson(Json{{"labels", {{"a", 1}}}});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(), "metadata.labels[\"a\"]: expected string");
+}
+
+// What a real API server stores is read, as the server reads it (recorded answers in
+// tests/fidelity/realapi/endpointslices-crud.json): IPv4 octets with leading zeros (decimal),
+// non-canonical IPv6, loopback (stored by k8slb-fakeapi --allow-loopback-endpoints), and port
+// numbers outside 1..65535, which the selection then drops (SliceStore, one log line).
+TEST(ParseEndpointSlice, AcceptsWhatTheServerStores) {
+  absl::StatusOr<EndpointSlice> v4 = ParseEndpointSlice(R"({"metadata":{"name":"p"},"addressType":"IPv4",
+      "endpoints":[{"addresses":["010.001.002.003"]},{"addresses":["127.0.0.1"]},{"addresses":["255.255.255.255"]}],
+      "ports":[{"name":"a","port":70000},{"name":"b","port":-1},{"name":"c","port":0}]})");
+  ASSERT_TRUE(v4.ok()) << v4.status();
+  EXPECT_EQ(v4->endpoints[0].addresses[0], "10.1.2.3");
+  EXPECT_EQ(v4->endpoints[1].addresses[0], "127.0.0.1");
+  EXPECT_EQ(v4->ports[0].port, 70000);
+  EXPECT_EQ(v4->ports[1].port, -1);
+  EXPECT_EQ(v4->ports[2].port, 0);
+  absl::StatusOr<EndpointSlice> v6 = ParseEndpointSlice(
+      R"({"metadata":{"name":"p"},"addressType":"IPv6","endpoints":[{"addresses":["FD00:0:0:0::0001","::1"]}]})");
+  ASSERT_TRUE(v6.ok()) << v6.status();
+  EXPECT_EQ(v6->endpoints[0].addresses[0], "FD00:0:0:0::0001");
+}
+
+TEST(SliceStore, DropsASliceWhosePortCannotBeDialed) {
+  for (int32_t port : {0, -1, 70000}) {
+    SliceStore store(SliceStoreOptions{.service_name = "echo", .namespace_name = "default",
+                                       .port = PortSelector::ByName("grpc")});
+    absl::StatusOr<EndpointSlice> s = ParseEndpointSlice(Json{
+        {"metadata", {{"name", "echo-1"}, {"namespace", "default"}, {"labels", {{"kubernetes.io/service-name", "echo"}}}}},
+        {"addressType", "IPv4"},
+        {"endpoints", Json::array({Json{{"addresses", {"10.0.0.1"}}, {"conditions", {{"ready", true}}}}})},
+        {"ports", Json::array({Json{{"name", "grpc"}, {"port", port}}})}}.dump());
+    ASSERT_TRUE(s.ok()) << s.status();
+    store.Apply(SliceEvent{.type = SliceEventType::kAdded, .slice = *s});
+    EXPECT_EQ(store.Current()->size(), 0u) << "port " << port;
+  }
 }
 
 // Serialize ∘ parse is the identity on every generated slice (all condition combinations,

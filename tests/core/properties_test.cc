@@ -1,17 +1,18 @@
-// The eight properties of issue 2, over generated slice histories (slice_model.h: up to six
+// The eight rules of docs/endpoint-semantics.md as properties, over generated slice histories (slice_model.h: up to six
 // slices of up to 80 endpoints from shared address pools, so sets of well over 100 endpoints with
 // duplicates across slices; all 27 condition combinations including nil; deletions; relists;
 // slices of other services/namespaces; slices without the selected port).
 //
 // Teeth. Each property names the rule whose violation it catches; teeth_test.cc shows the store
 // properties failing on doubles of the peers' bugs, and each property was also seen to fail by
-// mutating the implementation (see the report of issue 2):
-//  1 Union      - kuberesolver #66 (per-event replace), tonic-lb-k8s (insert-only), nil-ready read
+// mutating the implementation:
+//  1 Union      - kuberesolver's per-event replace (https://github.com/sercand/kuberesolver/issues/66),
+//                 tonic-lb-k8s (insert-only), nil-ready read
 //                 as not-ready (kuberesolver), dedup keeping the wrong copy, a slice without the
 //                 selected port contributing, other services' slices counted.
-//  2 Replace    - a relist that only inserts (tonic-lb-k8s bug 2).
+//  2 Replace    - a relist that only inserts (tonic-lb-k8s).
 //  3 Order      - a merge whose result depends on event order (last writer wins per HostPort,
-//                 kuberesolver #66).
+//                 kuberesolver).
 //  4 Picks      - a picker returning a stale endpoint (e.g. indexing a previous snapshot) or an
 //                 ineligible one while an eligible exists; a store leaking not-ready endpoints.
 //  5 RR exact   - any counter that skips or repeats (e.g. a per-thread counter, or random picks).

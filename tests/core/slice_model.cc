@@ -15,7 +15,9 @@ const std::vector<std::string>& SliceNames() {
 }
 
 // Small pools so that the same address shows up in several slices (moves between slices, the
-// transient duplicates of kubernetes-api.md §1.2) and twice in one slice.
+// transient duplicates of
+// https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/#duplicate-endpoints)
+// and twice in one slice.
 constexpr int kIPv4Pool = 180;
 constexpr int kIPv6Pool = 24;
 constexpr int kFqdnPool = 12;
@@ -96,7 +98,10 @@ class RealStoreAdapter final : public StoreUnderTest {
   void Replace(const std::vector<EndpointSlice>& slices) override { store_.Replace(slices); }
   std::vector<Published> Current() const override {
     std::vector<Published> out;
-    for (const Endpoint& e : store_.Current()->endpoints()) out.push_back(ToPublished(e));
+    // Hold the snapshot: a range-for over Current()->endpoints() would iterate a set that the
+    // temporary shared_ptr no longer keeps alive.
+    const std::shared_ptr<const EndpointSet> set = store_.Current();
+    for (const Endpoint& e : set->endpoints()) out.push_back(ToPublished(e));
     return out;
   }
 

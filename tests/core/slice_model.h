@@ -1,5 +1,5 @@
-// Test support for the endpoint-core properties (issue 2): rapidcheck generators of slice
-// histories, an independent oracle of the design.md semantics, a common interface over the real
+// Test support for the endpoint-core properties: rapidcheck generators of slice histories, an
+// independent oracle of docs/endpoint-semantics.md, a common interface over the real
 // SliceStore and two test doubles that reproduce the peers' bugs, and the store properties as
 // plain functions returning the first violation (so the same check runs against the real store
 // under RC_GTEST_PROP and against the doubles in the teeth tests).
@@ -81,7 +81,7 @@ class ApiState {
   std::map<std::string, EndpointSlice> slices_;
 };
 
-// The usable endpoints of `slices` (design.md "Semantics"), written independently of
+// The usable endpoints of `slices` (docs/endpoint-semantics.md), written independently of
 // SliceStore: a HostPort is ready if any copy is ready; the representative copy is the first
 // ready copy, else the first serving copy, else the first copy, in (slice key, position) order.
 struct Expected {
@@ -111,7 +111,7 @@ using StoreFactory = std::function<std::unique_ptr<StoreUnderTest>(const SliceSt
 
 // The real SliceStore.
 StoreFactory RealStore();
-// kuberesolver issue #66: every slice event publishes that one slice's endpoints as the whole
+// kuberesolver (https://github.com/sercand/kuberesolver/issues/66): every slice event publishes that one slice's endpoints as the whole
 // set (conditions interpreted correctly, so only the aggregation bug remains). A relist arrives as
 // one ADDED per slice (kuberesolver watches without resourceVersion).
 StoreFactory ReplaceWholeSetStore();

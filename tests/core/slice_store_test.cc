@@ -1,4 +1,4 @@
-// SliceStore and PortSelector: the semantics of design.md, one rule per test, with hand-made slices.
+// SliceStore and PortSelector: docs/endpoint-semantics.md, one rule per test, with hand-made slices.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -49,7 +49,8 @@ SliceStoreOptions EchoOptions(PortSelector port = PortSelector::ByName("grpc")) 
 
 std::vector<std::string> HostPorts(const SliceStore& store) {
   std::vector<std::string> out;
-  for (const Endpoint& e : store.Current()->endpoints()) out.push_back(e.HostPort());
+  const std::shared_ptr<const EndpointSet> set = store.Current();  // keeps the endpoints alive
+  for (const Endpoint& e : set->endpoints()) out.push_back(e.HostPort());
   return out;
 }
 
@@ -113,7 +114,8 @@ TEST(SliceStore, ConditionRules) {
   EXPECT_EQ(HostPorts(store), (V{"10.0.0.1:50051", "10.0.0.2:50051", "10.0.0.4:50051"}));
   EXPECT_EQ(store.Current()->reason(), UsableReason::kReady);
   EXPECT_EQ(store.Current()->known_endpoints(), 5u);
-  const Endpoint& e4 = store.Current()->endpoints()[2];
+  const std::shared_ptr<const EndpointSet> set = store.Current();
+  const Endpoint& e4 = set->endpoints()[2];
   EXPECT_TRUE(e4.terminating);
   EXPECT_FALSE(e4.serving);
 }

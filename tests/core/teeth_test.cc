@@ -3,7 +3,8 @@
 // implementation passes the very same cases. Cases are drawn from the rapidcheck generators with
 // fixed seeds (no shrinking, so the test is fast and deterministic).
 //
-// - ReplaceWholeSetStore = kuberesolver issue #66 (each slice event replaces the whole set).
+// - ReplaceWholeSetStore = kuberesolver, https://github.com/sercand/kuberesolver/issues/66 (each
+//                          slice event replaces the whole set).
 // - InsertOnlyStore      = tonic-lb-k8s (updates insert only; a relist does not reconcile).
 // - WithReplacementPicker = Envoy-style P2C that may draw the same endpoint twice.
 #include <gtest/gtest.h>

@@ -336,5 +336,33 @@ TEST(Kubeconfig, FilesAreReadWithABound) {
       << in_cluster.status();
 }
 
+// The flags every binary offers: --server builds an explicit configuration whose description says
+// how the server is verified; without it the kubeconfig flags, else the automatic choice, apply.
+TEST(KubeConfigFlags, ExplicitServerSaysHowItIsVerified) {
+  auto https = LoadKubeConfigFromFlags({.server = "https://10.0.0.1:6443", .token_file = "/t", .ca_file = "/ca.pem"});
+  ASSERT_TRUE(https.ok()) << https.status();
+  EXPECT_EQ(https->source, ConfigSource::kExplicit);
+  EXPECT_FALSE(https->allow_plain_http);
+  EXPECT_EQ(https->token_file, "/t");
+  EXPECT_EQ(https->description,
+            "explicit --server https://10.0.0.1:6443, token file /t, TLS verified against /ca.pem");
+  auto insecure = LoadKubeConfigFromFlags({.server = "https://10.0.0.1:6443", .insecure_skip_tls_verify = true});
+  ASSERT_TRUE(insecure.ok());
+  EXPECT_TRUE(insecure->insecure_skip_tls_verify);
+  EXPECT_EQ(insecure->description,
+            "explicit --server https://10.0.0.1:6443, no token, TLS verification OFF (--insecure-skip-tls-verify)");
+  auto plain = LoadKubeConfigFromFlags({.server = "HTTP://127.0.0.1:8080"});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(plain->allow_plain_http);
+  EXPECT_EQ(plain->description, "explicit --server HTTP://127.0.0.1:8080, plain http (no TLS, no credentials)");
+}
+
+TEST(KubeConfigFlags, WithoutServerTheKubeconfigFlagsApply) {
+  EnvGuard env;
+  auto missing = LoadKubeConfigFromFlags({.kubeconfig = "/nonexistent/kubeconfig"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("/nonexistent/kubeconfig"), std::string::npos) << missing.status();
+}
+
 }  // namespace
 }  // namespace k8slb

@@ -384,6 +384,7 @@ scenario::Scenario MakeScenario(int replicas, int max_endpoints_per_slice) {
   s.pods.termination_grace_s = 2;
   s.cluster.max_endpoints_per_slice = max_endpoints_per_slice;
   s.cluster.zones = {"zone-a", "zone-b"};
+  s.cluster.pod_cidr = "198.18.1.0/24";  // a real API server refuses loopback endpoints
   s.timeline.clear();
   return s;
 }

@@ -9,6 +9,7 @@
 
 #include "k8slb/endpoint_slice.h"
 #include "k8slb/slice_store.h"
+#include "writer/endpoint_slice_writer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* bytes, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(bytes), size);

@@ -32,11 +32,11 @@ class Kubelet {
     stop_.store(true);
     thread_.join();
     for (auto& t : stoppers_) t.join();
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto& [name, server] : servers_) server->Kill();
   }
   std::vector<std::string> Running() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     std::vector<std::string> names;
     for (auto& [name, server] : servers_) names.push_back(name);
     return names;
@@ -61,7 +61,7 @@ class Kubelet {
       }
       std::vector<std::unique_ptr<echo::EchoServer>> stopping;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         for (auto it = servers_.begin(); it != servers_.end();) {
           if (want.count(it->first) == 0) {
             stopping_started_ = true;
@@ -81,7 +81,7 @@ class Kubelet {
         });
       }
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         for (const std::string& name : want) {
           if (servers_.count(name) != 0) continue;
           echo::EchoServerOptions o;
@@ -105,8 +105,8 @@ class Kubelet {
   const int port_;
   std::atomic<bool> stop_{false};
   std::atomic<int> start_failures_{0};
-  std::mutex mu_;
-  std::map<std::string, std::unique_ptr<echo::EchoServer>> servers_;  // guarded by mu_
+  absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<echo::EchoServer>> servers_ ABSL_GUARDED_BY(mu_);
   bool stopping_started_ = false;  // loop thread only: after the first stop, bind races are expected
   std::vector<std::thread> stoppers_;  // loop thread only until joined in the destructor
   std::thread thread_;
@@ -126,6 +126,7 @@ std::unique_ptr<Cluster> StartCluster(const std::string& cidr, int port, int rep
   fakeapi::FakeApiOptions o;
   o.listen = "127.0.0.1:0";
   o.cluster.pod_cidr = cidr;
+  o.allow_loopback_endpoints = true;  // the echo servers listen on loopback (refused by default)
   o.cluster.pod_timing.startup_nanos = 150'000'000;
   o.cluster.pod_timing.drain_nanos = 300'000'000;
   o.cluster.pod_timing.termination_grace_nanos = 2'000'000'000;

@@ -1,4 +1,4 @@
-// k8slb-client's output formats: the json and table shapes design.md fixes.
+// k8slb-client's output formats: the json and table shapes it documents (--help, README).
 #include "client/load_report.h"
 
 #include <gtest/gtest.h>

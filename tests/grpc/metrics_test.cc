@@ -12,6 +12,7 @@ ChannelMetrics Sample(std::string name) {
   m.policy = "least-request";
   m.endpoint_set_version = 7;
   m.known_endpoints = 3;
+  m.pending_endpoints = 4;
   EndpointMetrics e;
   e.address = "10.0.0.1:50051";
   e.pod_name = "echo-\"quoted\"\\pod\nx";
@@ -51,6 +52,7 @@ TEST(MetricsTest, RendersTextExpositionFormat) {
   EXPECT_NE(text.find("k8slb_endpoint_ejected" + labels + " 1\n"), std::string::npos);
   EXPECT_NE(text.find("state=\"TRANSIENT_FAILURE\"} 1\n"), std::string::npos);
   EXPECT_NE(text.find("k8slb_channel_endpoint_set_version{channel=\"default/echo:grpc\"} 7\n"), std::string::npos);
+  EXPECT_NE(text.find("k8slb_channel_pending_endpoints{channel=\"default/echo:grpc\"} 4\n"), std::string::npos);
   EXPECT_NE(text.find("k8slb_discovery_staleness_seconds{channel=\"default/echo:grpc\"} 2.5\n"), std::string::npos)
       << text;
   EXPECT_NE(text.find("k8slb_discovery_last_sync_timestamp_seconds{channel=\"default/echo:grpc\"} 10\n"),

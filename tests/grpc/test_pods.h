@@ -10,13 +10,14 @@
 #include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <k8slb/proto/echo.grpc.pb.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "echo_server/echo_server.h"
 #include "k8slb/balanced_channel.h"
 #include "k8slb/client.h"
@@ -76,6 +77,7 @@ struct Result {
 };
 
 // Closed-loop traffic: `threads` workers each send one unary Echo after the other until Stop().
+// Construct, Stop() and destroy on one thread; results() and count() from any thread.
 class Traffic {
  public:
   Traffic(EchoClient& client, int threads, std::chrono::milliseconds rpc_deadline = std::chrono::milliseconds(3000),
@@ -91,11 +93,11 @@ class Traffic {
     }
   }
   std::vector<Result> results() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return results_;
   }
   size_t count() {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     return results_.size();
   }
 
@@ -118,7 +120,7 @@ class Traffic {
       r.message = s.error_message();
       r.pod = s.ok() ? resp.pod_name() : "";
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         results_.push_back(std::move(r));
       }
       if (pause_.count() > 0) std::this_thread::sleep_for(pause_);
@@ -130,8 +132,8 @@ class Traffic {
   std::chrono::milliseconds deadline_;
   std::chrono::microseconds pause_;
   std::atomic<bool> stop_{false};
-  std::mutex mu_;
-  std::vector<Result> results_;
+  absl::Mutex mu_;
+  std::vector<Result> results_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> workers_;
 };
 

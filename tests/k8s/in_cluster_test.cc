@@ -106,6 +106,7 @@ class InClusterTest : public ::testing::TestWithParam<PodPlacement> {
     ASSERT_TRUE(sc.ok()) << sc.status();
     options.scenario = *sc;
     options.listen = "127.0.0.1:0";
+    options.allow_loopback_endpoints = true;  // the pods listen on 127.0.X.Y (fakeapi refuses loopback by default)
     info_.strategies = {"none"};
     recorder_ = std::make_unique<sim::RunRecorder>(info_);
     clock_ = std::make_unique<sim::live::ScenarioClock>(std::chrono::steady_clock::now(), 1.0);
@@ -238,8 +239,10 @@ fakeapi::TokenGrant Grant(const std::string& token, std::vector<std::string> ver
                                       .resources = {"endpointslices"},
                                       .namespace_name = "default"});
   }
+  // A user of its own: the server's bootstrapped RBAC already lets k8slb-client list and watch,
+  // and a grant only adds to what RBAC allows, as on a real cluster.
   return fakeapi::TokenGrant{.token = token,
-                             .user = "system:serviceaccount:default:k8slb-client",
+                             .user = "system:serviceaccount:default:k8slb-restricted",
                              .groups = {"system:serviceaccounts", "system:authenticated"},
                              .rules = std::move(rules),
                              .superuser = false};

@@ -96,6 +96,23 @@ TEST(ClusterScenarioYaml, RefusesUnknownKeysAndBadClusterSections) {
   }
 }
 
+TEST(ClusterScenarioYaml, PodCidrsTheModelCannotServeAreRefusedUpFront) {
+  // A /31 or /32 has no usable pod address; the model needs a prefix of 8..30. Both readers say
+  // so at the podCIDR line instead of the run failing later.
+  for (const char* cidr : {"10.0.0.0/31", "10.0.0.0/32", "10.0.0.0/7"}) {
+    const std::string yaml = std::string("cluster:\n  podCIDR: ") + cidr + "\n";
+    absl::StatusOr<ClusterScenario> sc = ParseClusterScenario(yaml, "c.yaml");
+    ASSERT_FALSE(sc.ok()) << cidr;
+    EXPECT_EQ(std::string(sc.status().message()).rfind("c.yaml:2: cluster.podCIDR: ", 0), 0u) << sc.status();
+    EXPECT_NE(std::string(sc.status().message()).find("prefix length from 8 to 30"), std::string::npos)
+        << sc.status();
+    absl::StatusOr<scenario::Scenario> full = scenario::ParseScenario(yaml, "c.yaml");
+    ASSERT_FALSE(full.ok()) << cidr;
+    EXPECT_EQ(full.status().message(), sc.status().message());
+  }
+  EXPECT_TRUE(ParseClusterScenario("cluster: {podCIDR: 10.0.0.0/30}\n", "c.yaml").ok());
+}
+
 TEST(ClusterScenarioYaml, FilesThatCannotBeScenariosAreRefusedWithBoundedMemory) {
   absl::StatusOr<ClusterScenario> missing = LoadClusterScenario("/nonexistent/dir/none.yaml");
   ASSERT_FALSE(missing.ok());

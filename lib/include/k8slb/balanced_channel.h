@@ -1,28 +1,35 @@
 // BalancedChannel: per-RPC load balancing over the pods of a Kubernetes Service for gRPC C++.
 //
-// gRPC C++ has no public API for custom name resolvers or LB policies (grpc.io
-// custom-name-resolution.md / custom-load-balancing.md: "not supported"), so the channel keeps one
-// grpc::Channel per endpoint and picks one per call with the core pickers (picker.h). Unlike
-// tonic's balance channel (peers.md §1) the pick is load-aware (in-flight counts), and an endpoint
-// whose connection fails or that keeps returning UNAVAILABLE is not picked while others are
-// usable.
+// gRPC C++ has no public API for custom name resolvers or LB policies
+// (https://grpc.io/docs/guides/custom-name-resolution/ and
+// https://grpc.io/docs/guides/custom-load-balancing/ cover other languages only), so the channel
+// keeps one grpc::Channel per endpoint and picks one per call with the library's pickers
+// (picker.h): load-aware (power of two choices over in-flight counts, or peak-EWMA latency), and
+// an endpoint whose connection fails or that keeps returning UNAVAILABLE is not picked while
+// others are usable.
 //
-// Lifecycle of an endpoint: when a snapshot adds it, its channel is created and asked to connect
-// at once (GetState(true)), so the first RPC does not pay the handshake. A small thread watches
-// every channel's connectivity: TRANSIENT_FAILURE sets EndpointStats::connection_failing, READY
-// clears it, IDLE (e.g. after the server closed the connection) reconnects. Every call's final
-// status is recorded by a client interceptor on the endpoint's channel: N consecutive UNAVAILABLE
-// (default 5, as Envoy's consecutive_5xx) eject the endpoint for base × k (k grows per ejection,
-// decays while healthy, capped), never more than max_ejection_percent of the set (Envoy's rule).
-// When a snapshot drops an endpoint, no new call picks it; calls already holding its handle keep
-// the channel alive and complete; the channel is released with the last of them.
+// Lifecycle of an endpoint: when a snapshot adds it, the channel's control thread creates its
+// grpc::Channel and asks it to connect at once (GetState(true)), so the first RPC does not pay
+// the handshake. An endpoint joins the picker when its channel exists: a pick never lands on an
+// endpoint whose channel is not created yet. Small changes are published in one step; a large
+// new set is published in growing batches as its channels are created (so 10,000 new endpoints
+// become usable gradually instead of after the last one), and removals take effect at once. A
+// connectivity thread watches every channel: TRANSIENT_FAILURE sets
+// EndpointStats::connection_failing, READY clears it, IDLE (e.g. after the server closed the
+// connection) reconnects. Every call's final status is recorded by a client interceptor on the
+// endpoint's channel into the library's OutlierDetector (outlier_detector.h) and, with the
+// peak-EWMA signal, its LatencySignal (load_signal.h). When a snapshot drops an endpoint, no new
+// call picks it; calls already holding its handle keep the channel alive and complete; the channel
+// is released with the last of them.
 //
 // Threading: Create() from any thread. Pick*(), Metrics(), CurrentSet() and WaitForEndpoints()
 // are thread-safe and may be called concurrently from any number of RPC threads; the pick path
-// takes no mutex (an atomic shared_ptr load, the picker's atomics, reference counts). Snapshots
-// are applied on the source's publishing thread. The destructor stops following the source and
-// waits for the connectivity thread (at most BalancedChannelOptions::connectivity_poll); calls in
-// progress keep their endpoint channels alive and may outlive the BalancedChannel.
+// takes no mutex (an atomic shared_ptr load, the picker's atomics, reference counts). The
+// source's listener only hands the snapshot to the control thread (the latest one wins), so the
+// publishing thread (discovery's watcher) never waits for channel creation. The destructor stops
+// following the source and joins both threads (the connectivity thread within
+// BalancedChannelOptions::connectivity_poll); calls in progress keep their endpoint channels alive
+// and may outlive the BalancedChannel.
 #ifndef K8SLB_BALANCED_CHANNEL_H_
 #define K8SLB_BALANCED_CHANNEL_H_
 
@@ -30,21 +37,28 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/status.h>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <typeinfo>
+#include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "k8slb/discovery.h"
 #include "k8slb/endpoint_source.h"
 #include "k8slb/kube_config.h"
+#include "k8slb/load_signal.h"
 #include "k8slb/metrics.h"
+#include "k8slb/outlier_detector.h"
 #include "k8slb/picker.h"
 #include "k8slb/random.h"
 
@@ -54,42 +68,28 @@ namespace internal {
 class EndpointConn;
 }  // namespace internal
 
-// Passive outlier detection, after Envoy's consecutive_5xx with gRPC's UNAVAILABLE as the 5xx.
-struct OutlierDetectionOptions {
-  // Consecutive UNAVAILABLE results that eject an endpoint; 0 disables ejection. OK and
-  // application errors (the server answered) reset the count; DEADLINE_EXCEEDED and CANCELLED
-  // leave it unchanged (they say nothing about the endpoint).
-  uint32_t consecutive_unavailable = 5;
-  // Ejection time = base × k, where k counts ejections, decreases by one for every base period
-  // spent healthy, and the product is capped at max (Envoy's base/max_ejection_time).
-  std::chrono::milliseconds base_ejection_time{30000};
-  std::chrono::milliseconds max_ejection_time{300000};
-  // Never eject beyond this share of the current set (Envoy's max_ejection_percent). With one
-  // endpoint and 50 % nothing is ejected: there would be nothing else to send to.
-  uint32_t max_ejection_percent = 50;
-};
-
 // What an RPC does when the set is empty.
 enum class NoEndpointMode {
   kWaitForEndpoints,  // wait up to the call's deadline for a non-empty set (gRPC wait_for_ready style)
   kFailFast,          // fail at once with UNAVAILABLE
 };
 
-// What least-request compares between its two candidates.
-enum class LoadSignal {
-  // In-flight count only (the core picker's P2C; Envoy's least_request).
-  kInFlight,
-  // Peak-EWMA latency × (in-flight + 1), as Finagle's and Linkerd's balancers: an endpoint that is
-  // slow but not yet busy is avoided too. P2C over two distinct eligible endpoints, in-zone first
-  // (same zone and eligibility rules as the core pickers). Round robin ignores it.
-  kPeakEwmaLatency,
-};
+// Makes one endpoint's grpc::Channel (BalancedChannelOptions::channel_factory). `target` is
+// "ipv4:ADDR:PORT", "ipv6:[ADDR]:PORT" or "dns:///HOST:PORT"; `interceptors` must be passed on:
+// they record each call's outcome for ejection and the load signal.
+using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(
+    const std::string& target, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    const grpc::ChannelArguments& args,
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors)>;
 
+// Options of BalancedChannel::Create; both Create paths check them the same way (an
+// InvalidArgument naming the field).
 struct BalancedChannelOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
+  // What least-request compares (load_signal.h); round robin ignores it.
   LoadSignal load_signal = LoadSignal::kInFlight;
-  // Decay time of the latency EWMA (Linkerd's default is 10 s).
-  std::chrono::milliseconds ewma_decay{10000};
+  // Decay time of the latency EWMA (peak-EWMA signal only); must be positive.
+  std::chrono::milliseconds ewma_decay{kDefaultLatencyDecay};
   // Zone-aware picking (hints.forZones). nullopt: read the environment variable below (set it from
   // the downward API, e.g. a topology.kubernetes.io/zone label); empty variable: zone-unaware.
   std::optional<std::string> client_zone;
@@ -100,16 +100,23 @@ struct BalancedChannelOptions {
   // channel owns its connection), GRPC_ARG_MAX_RECONNECT_BACKOFF_MS (below) and, when an
   // authority applies, GRPC_ARG_DEFAULT_AUTHORITY and GRPC_SSL_TARGET_NAME_OVERRIDE_ARG.
   grpc::ChannelArguments channel_args;
+  // Null: grpc::experimental::CreateCustomChannelWithInterceptors. Called on the channel's control
+  // thread, once per new endpoint (never on the endpoint source's thread); may wrap channels or add
+  // interceptors of its own.
+  ChannelFactory channel_factory;
   // :authority and TLS server name for every pod, so a certificate issued for the Service verifies
-  // when dialling pod IPs (kuberesolver #23/#25). nullopt: with credentials, the Service's DNS name
-  // "svc.ns.svc" when created from a target; without credentials, gRPC's default (the pod address).
+  // when dialling pod IPs (kuberesolver sets "svc.ns" for the same reason:
+  // https://github.com/sercand/kuberesolver/issues/23). nullopt: with credentials, the Service's
+  // DNS name "svc.ns.svc" when created from a target; without credentials, gRPC's default (the pod
+  // address).
   std::optional<std::string> authority;
-  std::chrono::milliseconds max_reconnect_backoff{10000};
+  std::chrono::milliseconds max_reconnect_backoff{10000};  // positive, at most INT_MAX ms
   NoEndpointMode no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;
   // How long a pick waits for endpoints when the call has no deadline.
   std::chrono::milliseconds max_wait_without_deadline{10000};
   OutlierDetectionOptions outlier;
   // Connectivity watches are re-armed at this interval; bounds how long the destructor waits.
+  // Positive.
   std::chrono::milliseconds connectivity_poll{1000};
   std::shared_ptr<Clock> clock;          // null: steady clock
   std::shared_ptr<RandomSource> random;  // null: per-thread generator seeded with `seed`
@@ -120,14 +127,20 @@ struct BalancedChannelOptions {
   DiscoveryOptions discovery;
 };
 
+// Base of the objects a CallHandle keeps per endpoint (CallHandle::PerEndpoint).
+class PerEndpointObject {
+ public:
+  virtual ~PerEndpointObject() = default;
+};
+
 // Counts one call against the picked endpoint until Done() or destruction (move-only). Holding it
 // also keeps the endpoint's channel alive, so an endpoint that leaves the set while the call runs
 // is released only after the call ends. The call's result needs no reporting: the endpoint
-// channel's interceptor records it for outlier ejection.
+// channel's interceptor records it. Made only by BalancedChannel's picks. One handle is used by one
+// thread at a time; different handles (also of the same endpoint) from any threads.
 class CallHandle {
  public:
   CallHandle() = default;
-  explicit CallHandle(std::shared_ptr<internal::EndpointConn> conn);  // starts the in-flight count
   CallHandle(CallHandle&& other) noexcept = default;
   CallHandle& operator=(CallHandle&& other) noexcept;
   CallHandle(const CallHandle&) = delete;
@@ -141,13 +154,31 @@ class CallHandle {
   const std::shared_ptr<grpc::Channel>& channel() const;
   const std::string& address() const;
   const std::string& pod_name() const;
-  // A per-endpoint cache slot for objects built on the channel (Client<Service> keeps its stubs
-  // there, one per service type and endpoint). `key` identifies the type; `make` runs at most once
-  // per key and endpoint; `destroy` runs when the endpoint is released.
-  void* CachedObject(const void* key, void* (*make)(const std::shared_ptr<grpc::Channel>&),
-                     void (*destroy)(void*)) const;
+
+  // The picked endpoint's instance of T (active() only): made by `make(channel())`, which returns
+  // std::unique_ptr<T>, the first time a call on this endpoint asks for a T, and destroyed when
+  // the endpoint's channel is released. One instance per endpoint and type; lock-free once made,
+  // thread-safe. Client<Service> keeps its stubs here.
+  template <typename T, typename Make>
+  T& PerEndpoint(Make&& make) const {
+    PerEndpointObject& object = FindOrMake(typeid(Holder<T>), [&]() -> std::unique_ptr<PerEndpointObject> {
+      return std::make_unique<Holder<T>>(make(channel()));
+    });
+    // The object was made for exactly this type (the lookup key is typeid(Holder<T>)).
+    return *static_cast<Holder<T>&>(object).value;
+  }
 
  private:
+  friend class BalancedChannel;
+  template <typename T>
+  struct Holder final : PerEndpointObject {
+    explicit Holder(std::unique_ptr<T> v) : value(std::move(v)) {}
+    std::unique_ptr<T> value;
+  };
+  explicit CallHandle(std::shared_ptr<internal::EndpointConn> conn);  // starts the in-flight count
+  PerEndpointObject& FindOrMake(const std::type_info& type,
+                                absl::FunctionRef<std::unique_ptr<PerEndpointObject>()> make) const;
+
   std::shared_ptr<internal::EndpointConn> conn_;
 };
 
@@ -196,12 +227,17 @@ class BalancedChannel {
   // stub-based caller gets a grpc::Status that explains why. Cached per distinct status.
   std::shared_ptr<grpc::Channel> FailingChannel(const absl::Status& status);
 
-  class Impl;
-
  private:
+  class Impl;
   explicit BalancedChannel(std::unique_ptr<Impl> impl);
+  // The only way to make an active CallHandle (for Impl, which may use BalancedChannel's privates).
+  static CallHandle MakeHandle(std::shared_ptr<internal::EndpointConn> conn) { return CallHandle(std::move(conn)); }
   std::unique_ptr<Impl> impl_;
 };
+
+// OK, or InvalidArgument naming the first bad field ("k8slb: outlier.max_ejection_percent must be
+// at most 100"). Both Create paths call it before they start anything.
+absl::Status ValidateBalancedChannelOptions(const BalancedChannelOptions& options);
 
 // absl and gRPC share status code numbering; this keeps code and message.
 grpc::Status ToGrpcStatus(const absl::Status& status);

@@ -7,12 +7,13 @@
 //   grpc::Status s = client.With(ctx)->Echo(&ctx, request, &response);  // waits for endpoints up to ctx's deadline
 //
 // How `client->Method(...)` works: Client::operator-> picks an endpoint and returns a Call by
-// value; C++ applies -> again to that temporary, which yields the endpoint's cached stub. The
-// temporary lives until the end of the full expression, so for a *synchronous* call the endpoint's
-// in-flight count covers exactly the call. The call's status is recorded for outlier ejection by
-// the endpoint channel's interceptor. When no endpoint is available the stub is bound to a channel
-// that fails the call at once with the reason (BalancedChannel::FailingChannel), so the caller
-// gets an ordinary grpc::Status: DEADLINE_EXCEEDED after waiting, UNAVAILABLE with fail-fast.
+// value; C++ applies -> again to that temporary, which yields the endpoint's stub (made once per
+// endpoint and kept with it: CallHandle::PerEndpoint). The temporary lives until the end of the
+// full expression, so for a *synchronous* call the endpoint's in-flight count covers exactly the
+// call. The call's status is recorded for outlier ejection by the endpoint channel's interceptor.
+// When no endpoint is available the stub is bound to a channel that fails the call at once with
+// the reason (BalancedChannel::FailingChannel), so the caller gets an ordinary grpc::Status:
+// DEADLINE_EXCEEDED after waiting, UNAVAILABLE with fail-fast.
 // operator-> cannot see the ClientContext, so it waits up to max_wait_without_deadline; use
 // With(ctx) to wait up to the context's deadline instead.
 //
@@ -78,15 +79,11 @@ class Client {
   BalancedChannel& channel() const { return *channel_; }
 
  private:
-  static void* MakeStub(const std::shared_ptr<grpc::Channel>& ch) { return Service::NewStub(ch).release(); }
-  static void DestroyStub(void* stub) { delete static_cast<Stub*>(stub); }
-  // Its address identifies this service type in the endpoint's object cache.
-  static inline const char kStubKey = 0;
-
   Call Make(absl::StatusOr<CallHandle> picked) const {
     if (picked.ok()) {
-      Stub* stub = static_cast<Stub*>(picked->CachedObject(&kStubKey, &MakeStub, &DestroyStub));
-      return Call(*std::move(picked), stub);
+      Stub& stub = picked->template PerEndpoint<Stub>(
+          [](const std::shared_ptr<grpc::Channel>& ch) { return Service::NewStub(ch); });
+      return Call(*std::move(picked), &stub);
     }
     return Call(Service::NewStub(channel_->FailingChannel(picked.status())), picked.status());
   }

@@ -1,6 +1,6 @@
 // EndpointSet: the immutable snapshot of a Service's usable endpoints that the control plane
 // publishes and the data plane reads. EndpointStats: the per-endpoint mutable state (in-flight
-// count, health) that outlives snapshots.
+// count, health, latency signal) that outlives snapshots.
 //
 // An EndpointSet never changes after it is built and may be read from any thread. EndpointStats
 // members are atomics: any thread may read or update them without a lock.
@@ -18,19 +18,31 @@ namespace k8slb {
 
 // Per-endpoint state shared by every snapshot that contains the endpoint (same address and
 // port), so an RPC started under one snapshot is still counted after the next one is published.
+// Every member is an atomic: any thread may read it without a lock. Writers: the call path
+// (in_flight, counters, the latency signal), the transport watcher (connection_failing) and
+// OutlierDetector (ejection fields, under its own mutex). The members a pick reads come first, so
+// they share a cache line.
 class EndpointStats {
  public:
   // Requests started and not yet finished. Least-request reads it on every pick.
   std::atomic<int64_t> in_flight{0};
+  // Outlier ejection: not picked while Clock::NowNanos() < ejected_until_nanos.
+  std::atomic<int64_t> ejected_until_nanos{0};
+  // Peak-EWMA latency of successful calls in nanoseconds (LatencySignal); 0 before the first.
+  std::atomic<double> latency_ewma_nanos{0};
+  // The transport to this endpoint is failing (e.g. gRPC TRANSIENT_FAILURE). Set by the data plane.
+  std::atomic<bool> connection_failing{false};
+  std::atomic<uint32_t> consecutive_failures{0};
+  // When latency_ewma_nanos was last updated (LatencySignal's clock).
+  std::atomic<int64_t> latency_stamp_nanos{0};
   std::atomic<uint64_t> picks{0};
   std::atomic<uint64_t> successes{0};
   std::atomic<uint64_t> failures{0};
-  std::atomic<uint32_t> consecutive_failures{0};
   std::atomic<uint64_t> ejections{0};
-  // The transport to this endpoint is failing (e.g. gRPC TRANSIENT_FAILURE). Set by the data plane.
-  std::atomic<bool> connection_failing{false};
-  // Outlier ejection: not picked while Clock::NowNanos() < ejected_until_nanos.
-  std::atomic<int64_t> ejected_until_nanos{0};
+  // Ejection history (Envoy's ejection multiplier and when the last ejection ends), written only
+  // by OutlierDetector while it holds its mutex.
+  std::atomic<uint32_t> ejection_multiplier{0};
+  std::atomic<int64_t> last_ejection_end_nanos{0};
 
   // Whether a picker should prefer this endpoint now (not failing, not ejected).
   bool Eligible(int64_t now_nanos) const {

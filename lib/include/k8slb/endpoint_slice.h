@@ -1,6 +1,7 @@
 // The discovery.k8s.io/v1 EndpointSlice object, as k8slb reads it from the API and as fakeapi writes it.
 //
-// Field semantics follow the API (../shared/reference/kubernetes-api.md §1): conditions keep their
+// Field semantics follow the API (discovery.k8s.io/v1,
+// https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/): conditions keep their
 // tri-state (nil is meaningful), `endpoints: null` parses as an empty list, and list items without
 // kind/apiVersion parse the same as watch objects. Plain value types; no thread-safety concerns.
 #ifndef K8SLB_ENDPOINT_SLICE_H_
@@ -103,10 +104,6 @@ struct EndpointSlice {
 // Parses one EndpointSlice from JSON text (a list item or a watch event's object).
 // Errors name the offending field path, e.g. "endpoints[2].conditions.ready: expected boolean".
 absl::StatusOr<EndpointSlice> ParseEndpointSlice(std::string_view json_text);
-
-// Serializes as the API server does: kind/apiVersion when `with_type_meta`, `endpoints: []`
-// and `ports: []` never null, nil conditions omitted.
-std::string SerializeEndpointSlice(const EndpointSlice& slice, bool with_type_meta = true);
 
 }  // namespace k8slb
 

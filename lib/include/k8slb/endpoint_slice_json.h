@@ -1,6 +1,7 @@
-// nlohmann::json-level access to the EndpointSlice model, for code that already holds parsed JSON
+// nlohmann::json-level parsing of the EndpointSlice model, for code that already holds parsed JSON
 // (the watch stream parser, fakeapi). Kept apart from endpoint_slice.h so users of the plain
-// model do not pull in JSON headers.
+// model do not pull in JSON headers. Serialization is internal (k8slb_slice_writer). Pure
+// functions; thread-safe.
 #ifndef K8SLB_ENDPOINT_SLICE_JSON_H_
 #define K8SLB_ENDPOINT_SLICE_JSON_H_
 
@@ -13,9 +14,6 @@ namespace k8slb {
 
 absl::StatusOr<EndpointSlice> EndpointSliceFromJson(const nlohmann::json& object);
 absl::StatusOr<ObjectMeta> ObjectMetaFromJson(const nlohmann::json& metadata);
-
-nlohmann::json EndpointSliceToJson(const EndpointSlice& slice, bool with_type_meta = true);
-nlohmann::json ObjectMetaToJson(const ObjectMeta& metadata);
 
 }  // namespace k8slb
 

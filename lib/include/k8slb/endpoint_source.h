@@ -13,12 +13,13 @@
 
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "k8slb/discovery.h"
 #include "k8slb/endpoint_set.h"
 #include "k8slb/slice_store.h"
@@ -59,23 +60,23 @@ class ManualEndpointSource final : public EndpointSource {
 
   // Publishes a snapshot of `endpoints` (sorted and deduplicated by HostPort(); stats filled in).
   // Returns the new version.
-  uint64_t SetEndpoints(std::vector<Endpoint> endpoints);
+  uint64_t SetEndpoints(std::vector<Endpoint> endpoints) ABSL_LOCKS_EXCLUDED(mu_);
   // Makes Discovery() return these stats (e.g. to simulate a discovery outage); nullopt clears.
-  void SetDiscovery(std::optional<DiscoveryStats> stats);
+  void SetDiscovery(std::optional<DiscoveryStats> stats) ABSL_LOCKS_EXCLUDED(mu_);
 
-  std::shared_ptr<const EndpointSet> Current() const override;
+  std::shared_ptr<const EndpointSet> Current() const override ABSL_LOCKS_EXCLUDED(mu_);
   std::unique_ptr<Subscription> Subscribe(Listener listener) override;
-  std::optional<DiscoveryStats> Discovery() const override;
+  std::optional<DiscoveryStats> Discovery() const override ABSL_LOCKS_EXCLUDED(mu_);
   std::string Describe() const override { return description_; }
 
  private:
   const std::string description_;
-  std::shared_ptr<internal::ListenerSet> listeners_;
-  mutable std::mutex mu_;
-  std::shared_ptr<const EndpointSet> current_;                        // guarded by mu_
-  std::vector<std::pair<std::string, std::shared_ptr<EndpointStats>>> stats_;  // guarded by mu_
-  std::optional<DiscoveryStats> discovery_;                           // guarded by mu_
-  uint64_t next_version_ = 1;                                         // guarded by mu_
+  const std::shared_ptr<internal::ListenerSet> listeners_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const EndpointSet> current_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::shared_ptr<EndpointStats>>> stats_ ABSL_GUARDED_BY(mu_);
+  std::optional<DiscoveryStats> discovery_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_version_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 // Follows a SliceStore. Takes over the store's single listener slot (SliceStore::SetListener),

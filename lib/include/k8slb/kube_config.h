@@ -53,6 +53,20 @@ absl::StatusOr<KubeConfig> LoadKubeconfig(const KubeconfigOptions& options = {})
 absl::StatusOr<KubeConfig> LoadAutoConfig(const InClusterOptions& in_cluster = {},
                                           const KubeconfigOptions& kubeconfig = {});
 
+// The command-line choice every k8slb binary offers: an explicit --server (with its token file,
+// CA and TLS settings), else a kubeconfig file or context, else LoadAutoConfig. Checks of flag
+// combinations (which exit 2) stay with the caller; this only builds or loads the configuration.
+struct KubeConfigFlags {
+  // Each member has an initializer, so callers name only the flags they have.
+  std::string server = {};  // --server; "http://..." means plain http (no TLS)
+  std::string token_file = {};
+  std::string ca_file = {};
+  bool insecure_skip_tls_verify = false;
+  std::string kubeconfig = {};  // --kubeconfig
+  std::string context = {};     // --context
+};
+absl::StatusOr<KubeConfig> LoadKubeConfigFromFlags(const KubeConfigFlags& flags);
+
 }  // namespace k8slb
 
 #endif  // K8SLB_KUBE_CONFIG_H_

@@ -5,11 +5,13 @@
 // Families (all prefixed "k8slb_", labels channel/address/pod/zone on per-endpoint ones):
 //   endpoint_picks_total, endpoint_in_flight, endpoint_successes_total, endpoint_failures_total,
 //   endpoint_ejections_total, endpoint_ejected, endpoint_connection_failing, endpoint_connectivity
-//   (state label, value 1), endpoint_latency_ewma_seconds (peak-EWMA signal only), channel_endpoints, channel_draining_endpoints,
+//   (state label, value 1), endpoint_latency_ewma_seconds (peak-EWMA signal only), channel_endpoints,
+//   channel_known_endpoints, channel_draining_endpoints, channel_pending_endpoints,
 //   channel_no_endpoint_failures_total, channel_endpoint_set_version, discovery_synced,
 //   discovery_healthy, discovery_last_sync_timestamp_seconds, discovery_staleness_seconds,
 //   discovery_events_total, discovery_relists_total, discovery_reconnects_total,
-//   discovery_errors_total. Freshness follows kuberesolver's last-update gauge (its PR #52).
+//   discovery_errors_total. Freshness follows kuberesolver's last-update gauge
+//   (https://github.com/sercand/kuberesolver/pull/52).
 #ifndef K8SLB_METRICS_H_
 #define K8SLB_METRICS_H_
 
@@ -52,6 +54,7 @@ struct ChannelMetrics {
   size_t known_endpoints = 0;     // in the slices, usable or not
   std::vector<EndpointMetrics> endpoints;  // the current usable set, sorted by address
   size_t draining_endpoints = 0;  // left the set, channel kept until their in-flight RPCs end
+  size_t pending_endpoints = 0;   // in the latest snapshot, channel not created yet (not pickable)
   uint64_t no_endpoint_failures = 0;  // picks that failed: no endpoint within the deadline
   std::optional<DiscoveryStats> discovery;
   int64_t collected_unix_ms = 0;  // wall clock when the snapshot was taken

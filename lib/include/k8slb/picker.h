@@ -1,10 +1,13 @@
-// Pickers: choose one endpoint of an EndpointSet per RPC.
+// Pickers: choose one endpoint of an EndpointSet per RPC. The one picker family of the library:
+// the gRPC layer, the simulator and any other RPC stack pick through MakePicker.
 //
 // A Picker is built for one snapshot and is immutable afterwards (as grpc's LB policies publish
-// a new picker per update); Pick() is called concurrently from any number of RPC threads, takes
-// no lock, and touches only atomics (the round-robin counter, EndpointStats). Endpoints that are
-// not Eligible() (connection failing, ejected) are skipped while an eligible one exists; when
-// none is eligible the picker still returns one, so the caller sees the real error.
+// a new picker per update); everything derivable from the snapshot (candidate arrays, the
+// in-zone subset) is computed once when it is built. Pick() is called concurrently from any
+// number of RPC threads, takes no lock, allocates nothing, and touches only atomics (the
+// round-robin counter, EndpointStats). Endpoints that are not Eligible() (connection failing,
+// ejected) are skipped while an eligible one exists; when none is eligible the picker still
+// returns one, so the caller sees the real error.
 #ifndef K8SLB_PICKER_H_
 #define K8SLB_PICKER_H_
 
@@ -15,13 +18,14 @@
 #include <utility>
 
 #include "k8slb/endpoint_set.h"
+#include "k8slb/load_signal.h"
 #include "k8slb/random.h"
 
 namespace k8slb {
 
 enum class PickPolicy {
   kRoundRobin,    // atomic counter from a random start
-  kLeastRequest,  // power of two choices over in-flight counts (the default)
+  kLeastRequest,  // power of two choices over the load signal (the default)
 };
 
 std::string_view PickPolicyName(PickPolicy policy);  // "round-robin" | "least-request"
@@ -29,6 +33,9 @@ std::optional<PickPolicy> ParsePickPolicy(std::string_view name);
 
 struct PickerOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
+  // What least-request compares (round robin ignores it). kPeakEwmaLatency needs the caller to
+  // record finished calls with LatencySignal.
+  LoadSignal load_signal = LoadSignal::kInFlight;
   // When set, prefer endpoints whose hints.forZones include this zone (zone-aware wrapper).
   std::optional<std::string> client_zone;
   std::shared_ptr<RandomSource> random;  // null: MakeThreadLocalRandom(seed)

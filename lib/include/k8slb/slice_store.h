@@ -4,11 +4,11 @@
 // Replace(); it must not call them concurrently. Current() may be called from any thread at any
 // time and never blocks on the writer for longer than a pointer copy.
 //
-// Semantics (design.md "Semantics the library guarantees"): the set is the union of all slices
-// labelled with the Service, deduplicated by address and port; an endpoint leaves when its slice
-// drops it, the slice is deleted, or a relist no longer has it (Replace reconciles, it does not
-// only insert: the bug of tonic-lb-k8s); every slice event updates only that slice (not the
-// whole set: kuberesolver issue #66).
+// Semantics (docs/endpoint-semantics.md): the set is the union of all slices labelled with the
+// Service, deduplicated by address and port; an endpoint leaves when its slice drops it, the slice
+// is deleted, or a relist no longer has it (Replace reconciles, it does not only insert, as
+// tonic-lb-k8s does); every slice event updates only that slice, not the whole set (which
+// kuberesolver gets wrong: https://github.com/sercand/kuberesolver/issues/66).
 #ifndef K8SLB_SLICE_STORE_H_
 #define K8SLB_SLICE_STORE_H_
 
@@ -16,12 +16,14 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "k8slb/endpoint_set.h"
 #include "k8slb/endpoint_slice.h"
 
@@ -69,7 +71,7 @@ class SliceStore {
   bool Replace(const std::vector<EndpointSlice>& slices);
 
   // The current snapshot (never null; empty with version 0 before any data).
-  std::shared_ptr<const EndpointSet> Current() const;
+  std::shared_ptr<const EndpointSet> Current() const ABSL_LOCKS_EXCLUDED(current_mu_);
   void SetListener(Listener listener);
 
   // Slice keys ("ns/name") currently held, sorted.
@@ -93,19 +95,21 @@ class SliceStore {
 
   bool Matches(const EndpointSlice& slice) const;
   // Writer thread only. Per event they touch just the slice's own endpoints (O(slice · log N));
-  // RebuildLocked is then one O(N) pass, with no per-endpoint copy unless the result changed.
+  // Rebuild is then one O(N) pass, with no per-endpoint copy unless the result changed.
   void RemoveSlice(const std::string& key);
   void AddSlice(const std::string& key, const EndpointSlice& slice);
-  bool RebuildLocked();  // writer-side; recomputes and publishes if changed
+  bool Rebuild();  // writer thread; recomputes and publishes if changed
 
   SliceStoreOptions options_;
   // Slice key → the HostPorts it lists (an entry per held slice, even one without the port).
   std::map<std::string, std::vector<std::string>> slice_host_ports_;
   std::map<std::string, Known> known_;  // HostPort → copies and stats
+  // Held slice keys already reported for an undialable port (bounded by the held slices).
+  std::set<std::string> warned_ports_;
   uint64_t next_version_ = 1;
   Listener listener_;
-  mutable std::mutex current_mu_;  // guards only the pointer swap/copy
-  std::shared_ptr<const EndpointSet> current_;
+  mutable absl::Mutex current_mu_;  // guards only the pointer swap/copy
+  std::shared_ptr<const EndpointSet> current_ ABSL_GUARDED_BY(current_mu_);
 };
 
 }  // namespace k8slb

@@ -1,5 +1,5 @@
-// EndpointSlice <-> JSON, following the discovery.k8s.io/v1 types (../shared/reference/
-// kubernetes-api.md §1.1). The parser walks the document by hand instead of using nlohmann's
+// EndpointSlice <-> JSON, following the discovery.k8s.io/v1 types
+// (https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/). The parser walks the document by hand instead of using nlohmann's
 // from_json/get<T>() so that (a) no exception escapes, (b) every error names the field path, and
 // (c) a slice is either parsed whole or rejected: an endpoint is never half-filled.
 //
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -140,7 +141,8 @@ absl::Status ReadNameList(const Json& object, std::string_view key, const std::s
     if (!item.is_object()) return FieldError(item_path, "expected object");
     std::optional<std::string> name;
     if (absl::Status st = ReadOptionalString(item, "name", item_path, &name); !st.ok()) return st;
-    // Required by the API (and by the python model: kubernetes-api.md §1.4).
+    // ForZone.name and ForNode.name are required by the API (EndpointHints in
+    // https://kubernetes.io/docs/reference/kubernetes-api/service-resources/endpoint-slice-v1/).
     if (!name.has_value() || name->empty()) return FieldError(Join(item_path, "name"), "required");
     out->push_back(std::move(*name));
   }
@@ -158,29 +160,94 @@ absl::StatusOr<AddressType> ParseAddressType(const Json& object) {
   return FieldError("addressType", "unknown value " + Json(s).dump() + " (want IPv4, IPv6 or FQDN)");
 }
 
-// The API server validates addresses against addressType; we check the same so that a bad
-// address is reported at parse time instead of as a failing connection later.
-bool ValidAddress(AddressType type, const std::string& address) {
-  if (address.empty()) return false;
+// Addresses are checked as kube-apiserver 1.32 validates them (kubernetes
+// pkg/apis/discovery/validation ValidateEndpointSlice and pkg/apis/core/validation
+// ValidateNonSpecialIP), so that a slice the server would refuse is refused here too, and one it
+// stores is read: IPv4 in dotted decimal (octets may carry leading zeros, read as decimal, as Go's
+// netutils.ParseIPSloppy does; the address is kept in canonical form so it can be dialed), IPv6
+// without a zone and not IPv4-mapped, neither unspecified nor link-local (unicast or multicast).
+// Loopback addresses, which a server refuses by default, are accepted: k8slb-fakeapi can be told
+// to store them (--allow-loopback-endpoints) for pods that run on one host, and a real server
+// never sends them.
+std::optional<std::string> CanonicalIPv4(const std::string& text) {
+  uint32_t octets[4];
+  size_t pos = 0;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) {
+      if (pos >= text.size() || text[pos] != '.') return std::nullopt;
+      ++pos;
+    }
+    size_t start = pos;
+    uint32_t v = 0;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9' && pos - start < 4) {
+      v = v * 10 + static_cast<uint32_t>(text[pos] - '0');
+      ++pos;
+    }
+    if (pos == start || pos - start > 3 || v > 255) return std::nullopt;
+    octets[i] = v;
+  }
+  if (pos != text.size()) return std::nullopt;
+  std::string out;
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) out.push_back('.');
+    out += std::to_string(octets[i]);
+  }
+  return out;
+}
+
+// Empty: acceptable. Otherwise what is wrong with the address.
+std::string SpecialIPv4(const std::string& canonical) {
+  in_addr a;
+  if (inet_pton(AF_INET, canonical.c_str(), &a) != 1) return "not an IPv4 address";
+  uint32_t ip = ntohl(a.s_addr);
+  if (ip == 0) return "may not be unspecified (0.0.0.0)";
+  if ((ip >> 16) == 0xA9FE) return "may not be in the link-local range (169.254.0.0/16)";
+  if ((ip >> 8) == 0xE00000) return "may not be in the link-local multicast range (224.0.0.0/24)";
+  return "";
+}
+
+std::string SpecialIPv6(const in6_addr& a) {
+  const uint8_t* b = a.s6_addr;
+  bool zero = true;
+  for (int i = 0; i < 16; ++i) zero = zero && b[i] == 0;
+  if (zero) return "may not be unspecified (::)";
+  if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) return "may not be in the link-local range (fe80::/10)";
+  if (b[0] == 0xFF && (b[1] & 0x0F) == 0x02) return "may not be in the link-local multicast range (ff02::/16)";
+  bool mapped = b[10] == 0xFF && b[11] == 0xFF;
+  for (int i = 0; i < 10; ++i) mapped = mapped && b[i] == 0;
+  if (mapped) return "must be an IPv6 address (not IPv4-mapped)";
+  return "";
+}
+
+// Returns the address to keep, or an error text.
+absl::StatusOr<std::string> CheckAddress(AddressType type, const std::string& address) {
   switch (type) {
     case AddressType::kIPv4: {
-      in_addr a;
-      return inet_pton(AF_INET, address.c_str(), &a) == 1;
+      std::optional<std::string> canonical = CanonicalIPv4(address);
+      if (!canonical) return absl::InvalidArgumentError("must be a valid IPv4 address");
+      std::string special = SpecialIPv4(*canonical);
+      if (!special.empty()) return absl::InvalidArgumentError(special);
+      return *canonical;
     }
     case AddressType::kIPv6: {
       in6_addr a;
-      return inet_pton(AF_INET6, address.c_str(), &a) == 1;
-    }
-    case AddressType::kFqdn:
-      if (address.size() > 253) return false;
-      for (char c : address) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                  c == '.';
-        if (!ok) return false;
+      if (address.find('%') != std::string::npos || inet_pton(AF_INET6, address.c_str(), &a) != 1) {
+        return absl::InvalidArgumentError("must be a valid IPv6 address");
       }
-      return true;
+      std::string special = SpecialIPv6(a);
+      if (!special.empty()) return absl::InvalidArgumentError(special);
+      return address;
+    }
+    case AddressType::kFqdn: {
+      bool ok = !address.empty() && address.size() <= 253;
+      for (char c : address) {
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.');
+      }
+      if (!ok) return absl::InvalidArgumentError("must be a valid DNS subdomain (lower case)");
+      return address;
+    }
   }
-  return false;
+  return absl::InvalidArgumentError("unknown address type");
 }
 
 absl::StatusOr<SliceEndpoint> ParseEndpoint(const Json& e, AddressType type, const std::string& path) {
@@ -195,11 +262,12 @@ absl::StatusOr<SliceEndpoint> ParseEndpoint(const Json& e, AddressType type, con
     const Json& a = (**addresses)[i];
     if (!a.is_string()) return FieldError(Index(addr_path, i), "expected string");
     std::string s = a.get<std::string>();
-    if (!ValidAddress(type, s)) {
-      return FieldError(Index(addr_path, i),
-                        "invalid " + std::string(AddressTypeName(type)) + " address " + Json(s).dump());
+    absl::StatusOr<std::string> kept = CheckAddress(type, s);
+    if (!kept.ok()) {
+      return FieldError(Index(addr_path, i), "invalid " + std::string(AddressTypeName(type)) + " address " +
+                                                 Json(s).dump() + ": " + std::string(kept.status().message()));
     }
-    out.addresses.push_back(std::move(s));
+    out.addresses.push_back(std::move(*kept));
   }
 
   absl::StatusOr<const Json*> conditions = ReadOptionalObject(e, "conditions", path);
@@ -245,7 +313,12 @@ absl::StatusOr<SlicePort> ParsePort(const Json& p, const std::string& path) {
   SlicePort out;
   if (absl::Status st = ReadOptionalString(p, "name", path, &out.name); !st.ok()) return st;
   std::optional<int64_t> port;
-  if (absl::Status st = ReadOptionalInt(p, "port", path, 0, 65535, &port); !st.ok()) return st;
+  // Any int32: the server stores 0, negative and >65535 port numbers as given (it does not check
+  // the range); a port outside 1..65535 is dropped later, by the port selection (slice_store.cc).
+  if (absl::Status st = ReadOptionalInt(p, "port", path, std::numeric_limits<int32_t>::min(),
+                                        std::numeric_limits<int32_t>::max(), &port);
+      !st.ok())
+    return st;
   if (port.has_value()) out.port = static_cast<int32_t>(*port);
   if (absl::Status st = ReadOptionalString(p, "protocol", path, &out.protocol); !st.ok()) return st;
   if (absl::Status st = ReadOptionalString(p, "appProtocol", path, &out.app_protocol); !st.ok()) return st;
@@ -294,12 +367,6 @@ absl::StatusOr<ObjectMeta> ParseMeta(const Json& m, const std::string& path) {
   return out;
 }
 
-Json NameList(const std::vector<std::string>& names) {
-  Json list = Json::array();
-  for (const std::string& n : names) list.push_back(Json{{"name", n}});
-  return list;
-}
-
 }  // namespace
 
 std::string_view AddressTypeName(AddressType type) {
@@ -325,7 +392,7 @@ absl::StatusOr<ObjectMeta> ObjectMetaFromJson(const nlohmann::json& metadata) {
 
 absl::StatusOr<EndpointSlice> EndpointSliceFromJson(const nlohmann::json& object) {
   if (!object.is_object()) return absl::InvalidArgumentError("EndpointSlice: expected a JSON object");
-  // kind/apiVersion are optional (list items omit them: kubernetes-api.md §2.3), but when present
+  // kind/apiVersion are optional (list items omit them: https://kubernetes.io/docs/reference/using-api/api-concepts/#collections), but when present
   // they must say EndpointSlice, so that a Status or another kind is not taken for a slice.
   std::optional<std::string> kind;
   if (absl::Status st = ReadOptionalString(object, "kind", "", &kind); !st.ok()) return st;
@@ -377,90 +444,6 @@ absl::StatusOr<EndpointSlice> ParseEndpointSlice(std::string_view json_text) {
   Json doc = Json::parse(json_text.begin(), json_text.end(), /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return absl::InvalidArgumentError("EndpointSlice: invalid JSON");
   return EndpointSliceFromJson(doc);
-}
-
-nlohmann::json ObjectMetaToJson(const ObjectMeta& m) {
-  Json out = Json::object();
-  out["name"] = m.name;
-  if (!m.generate_name.empty()) out["generateName"] = m.generate_name;
-  if (!m.namespace_name.empty()) out["namespace"] = m.namespace_name;
-  if (!m.uid.empty()) out["uid"] = m.uid;
-  if (!m.resource_version.empty()) out["resourceVersion"] = m.resource_version;
-  if (m.generation != 0) out["generation"] = m.generation;
-  // The API server always writes creationTimestamp for stored objects; an unset one is omitted.
-  if (!m.creation_timestamp.empty()) out["creationTimestamp"] = m.creation_timestamp;
-  if (!m.labels.empty()) out["labels"] = m.labels;
-  if (!m.annotations.empty()) out["annotations"] = m.annotations;
-  if (!m.owner_references.empty()) {
-    Json owners = Json::array();
-    for (const OwnerReference& o : m.owner_references) {
-      Json ref = {{"apiVersion", o.api_version}, {"kind", o.kind}, {"name", o.name}, {"uid", o.uid}};
-      // *bool omitempty in Go; metav1.NewControllerRef sets both to true.
-      if (o.controller) ref["controller"] = true;
-      if (o.block_owner_deletion) ref["blockOwnerDeletion"] = true;
-      owners.push_back(std::move(ref));
-    }
-    out["ownerReferences"] = std::move(owners);
-  }
-  return out;
-}
-
-nlohmann::json EndpointSliceToJson(const EndpointSlice& slice, bool with_type_meta) {
-  Json out = Json::object();
-  if (with_type_meta) {
-    out["kind"] = "EndpointSlice";
-    out["apiVersion"] = "discovery.k8s.io/v1";
-  }
-  out["metadata"] = ObjectMetaToJson(slice.metadata);
-  out["addressType"] = std::string(AddressTypeName(slice.address_type));  // never omitted
-
-  Json endpoints = Json::array();  // [] never null: python 22.6 rejects null (kubernetes-api.md §1.4)
-  for (const SliceEndpoint& e : slice.endpoints) {
-    Json je = Json::object();
-    je["addresses"] = e.addresses;
-    // conditions is a struct (not a pointer) in Go, so it is always present; its members are
-    // *bool omitempty, so nil conditions are omitted.
-    Json cond = Json::object();
-    if (e.conditions.ready.has_value()) cond["ready"] = *e.conditions.ready;
-    if (e.conditions.serving.has_value()) cond["serving"] = *e.conditions.serving;
-    if (e.conditions.terminating.has_value()) cond["terminating"] = *e.conditions.terminating;
-    je["conditions"] = std::move(cond);
-    if (e.hostname.has_value()) je["hostname"] = *e.hostname;
-    if (e.target_ref.has_value()) {
-      Json ref = Json::object();
-      if (!e.target_ref->kind.empty()) ref["kind"] = e.target_ref->kind;
-      if (!e.target_ref->namespace_name.empty()) ref["namespace"] = e.target_ref->namespace_name;
-      if (!e.target_ref->name.empty()) ref["name"] = e.target_ref->name;
-      if (!e.target_ref->uid.empty()) ref["uid"] = e.target_ref->uid;
-      je["targetRef"] = std::move(ref);
-    }
-    if (e.node_name.has_value()) je["nodeName"] = *e.node_name;
-    if (e.zone.has_value()) je["zone"] = *e.zone;
-    if (!e.hint_zones.empty() || !e.hint_nodes.empty()) {
-      Json hints = Json::object();
-      if (!e.hint_zones.empty()) hints["forZones"] = NameList(e.hint_zones);
-      if (!e.hint_nodes.empty()) hints["forNodes"] = NameList(e.hint_nodes);
-      je["hints"] = std::move(hints);
-    }
-    endpoints.push_back(std::move(je));
-  }
-  out["endpoints"] = std::move(endpoints);
-
-  Json ports = Json::array();
-  for (const SlicePort& p : slice.ports) {
-    Json jp = Json::object();
-    if (p.name.has_value()) jp["name"] = *p.name;
-    if (p.protocol.has_value()) jp["protocol"] = *p.protocol;
-    if (p.port.has_value()) jp["port"] = *p.port;
-    if (p.app_protocol.has_value()) jp["appProtocol"] = *p.app_protocol;
-    ports.push_back(std::move(jp));
-  }
-  out["ports"] = std::move(ports);
-  return out;
-}
-
-std::string SerializeEndpointSlice(const EndpointSlice& slice, bool with_type_meta) {
-  return EndpointSliceToJson(slice, with_type_meta).dump();
 }
 
 }  // namespace k8slb

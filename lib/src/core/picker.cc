@@ -1,4 +1,5 @@
-// Round-robin, least-request (power of two choices) and zone-aware pickers.
+// The picker family: round robin and least-request (power of two choices over a load signal:
+// in-flight counts, or peak-EWMA latency × in-flight), each inside the zone-aware wrapper.
 //
 // Shape borrowed from grpc's round_robin LB policy: the control plane builds a new immutable
 // picker per snapshot, and the picker's only mutable state is one counter advanced with a relaxed
@@ -10,12 +11,14 @@
 // does it right and so do we.
 //
 // Pick() allocates nothing and takes no lock: it reads the picker's precomputed candidate arrays,
-// the random source and the per-endpoint atomics.
+// the random source and the per-endpoint atomics. Strategies and load signals are template
+// parameters, so the pick path has no per-pick dispatch beyond the one virtual Pick().
 #include "k8slb/picker.h"
 
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -47,9 +50,8 @@ class EligibilityCheck {
 // and the scan bounds the worst case (all failing) at O(n).
 constexpr int kMaxRetries = 4;
 
-// One candidate set (all endpoints, or the in-zone ones) with its pick strategy. Built once by
-// the thread that makes the picker; afterwards Pick() may run on any number of threads at once
-// (it only reads the arrays and advances the atomic counter).
+// One candidate set (all endpoints, or the in-zone ones), derived from the snapshot once by the
+// thread that builds the picker and read-only afterwards.
 //
 // Memory layout for large sets: the pick path reads a dense array of EndpointStats pointers
 // (8 bytes per endpoint: 800 KB at 100k endpoints, mostly cache-resident) and then the sampled
@@ -60,10 +62,9 @@ class Candidates {
  public:
   enum class Members { kAll, kInZone, kNone };
 
-  // kInZone: the endpoints whose hints.forZones include `zone`.
-  Candidates(const EndpointSet& set, Members members, const std::optional<std::string>& zone, PickPolicy policy,
-             RandomSource& random)
-      : base_(set.endpoints().data()), policy_(policy) {
+  // kInZone: the endpoints whose hints.forZones include `zone`. kNone: empty.
+  Candidates(const EndpointSet& set, Members members, const std::optional<std::string>& zone)
+      : base_(set.endpoints().data()) {
     const std::vector<Endpoint>& es = set.endpoints();
     for (size_t k = 0; k < es.size() && members != Members::kNone; ++k) {
       if (members == Members::kInZone) {
@@ -74,28 +75,14 @@ class Candidates {
       }
       stats_.push_back(es[k].stats.get());
     }
-    // Random start (grpc round_robin does the same) so clients created together spread out.
-    // Least-request needs no start, and draws nothing here (scripted tests count draws).
-    if (policy_ == PickPolicy::kRoundRobin && !stats_.empty()) next_.store(random.Uniform(stats_.size()));
   }
+  Candidates(const Candidates&) = delete;
+  Candidates& operator=(const Candidates&) = delete;
 
+  size_t size() const { return stats_.size(); }
   bool empty() const { return stats_.empty(); }
-
-  // Returns an eligible endpoint when one exists. When none is: with `must_be_eligible`, nullptr
-  // (the zone-aware wrapper then falls back to all endpoints); without, a policy-chosen one anyway
-  // so the caller sees the real error.
-  const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
-    if (stats_.empty()) return nullptr;
-    if (policy_ == PickPolicy::kRoundRobin) return PickRoundRobin(eligible, must_be_eligible);
-    return PickLeastRequest(random, eligible, must_be_eligible);
-  }
-
- private:
-  const Endpoint* EndpointAt(size_t k) const { return base_ + (index_.empty() ? k : index_[k]); }
-
-  size_t NextIndex() const {
-    return static_cast<size_t>(next_.fetch_add(1, std::memory_order_relaxed) % stats_.size());
-  }
+  const EndpointStats& stats(size_t k) const { return *stats_[k]; }
+  const Endpoint* At(size_t k) const { return base_ + (index_.empty() ? k : index_[k]); }
 
   // First eligible candidate at or after `start` (cyclically), or nullopt.
   std::optional<size_t> ScanEligible(size_t start, EligibilityCheck& eligible) const {
@@ -107,64 +94,128 @@ class Candidates {
     return std::nullopt;
   }
 
-  const Endpoint* PickRoundRobin(EligibilityCheck& eligible, bool must_be_eligible) const {
-    const size_t n = stats_.size();
+ private:
+  const Endpoint* base_;
+  std::vector<EndpointStats*> stats_;  // hot: one pointer per candidate
+  std::vector<uint32_t> index_;        // candidate → set index; empty = identity (all endpoints)
+};
+
+// Load signals as costs over one candidate set (lower is less loaded). A signal is built once per
+// candidate set, so it may precompute per-snapshot data; operator() runs on the pick path, on any
+// thread, and reads only atomics.
+class InFlightCost {
+ public:
+  explicit InFlightCost(const Candidates& candidates) : candidates_(candidates) {}
+  int64_t operator()(size_t k) const { return candidates_.stats(k).in_flight.load(std::memory_order_relaxed); }
+
+ private:
+  const Candidates& candidates_;
+};
+
+class PeakEwmaCost {
+ public:
+  explicit PeakEwmaCost(const Candidates& candidates) : candidates_(candidates) {}
+  double operator()(size_t k) const { return LatencySignal::Cost(candidates_.stats(k)); }
+
+ private:
+  const Candidates& candidates_;
+};
+
+// Round robin over one candidate set: a shared counter from a random start (grpc's round_robin
+// does the same, so clients created together spread out). Pick() from any thread.
+class RoundRobin {
+ public:
+  RoundRobin(const Candidates& candidates, RandomSource& random) : candidates_(candidates) {
+    if (!candidates_.empty()) next_.store(random.Uniform(candidates_.size()));
+  }
+
+  // An eligible endpoint when one exists. When none is: with `must_be_eligible`, nullptr (the
+  // zone-aware wrapper then falls back to all endpoints); without, the next one anyway so the
+  // caller sees the real error.
+  const Endpoint* Pick(RandomSource& /*random*/, EligibilityCheck& eligible, bool must_be_eligible) const {
+    const size_t n = candidates_.size();
     size_t first = NextIndex();
-    if (eligible(*stats_[first])) return EndpointAt(first);
+    if (eligible(candidates_.stats(first))) return candidates_.At(first);
     // Skip ineligible endpoints by advancing the shared counter (keeps the rotation fair for the
     // eligible ones), a bounded number of times; then scan.
     for (int r = 0; r < kMaxRetries && static_cast<size_t>(r) + 1 < n; ++r) {
       size_t i = NextIndex();
-      if (eligible(*stats_[i])) return EndpointAt(i);
+      if (eligible(candidates_.stats(i))) return candidates_.At(i);
     }
-    if (std::optional<size_t> i = ScanEligible(first + 1, eligible)) return EndpointAt(*i);
-    return must_be_eligible ? nullptr : EndpointAt(first);
+    if (std::optional<size_t> i = candidates_.ScanEligible(first + 1, eligible)) return candidates_.At(*i);
+    return must_be_eligible ? nullptr : candidates_.At(first);
   }
 
-  std::pair<size_t, size_t> SamplePair(RandomSource& random) const {
-    return SampleDistinctPair(random, stats_.size());
+ private:
+  size_t NextIndex() const {
+    return static_cast<size_t>(next_.fetch_add(1, std::memory_order_relaxed) % candidates_.size());
   }
 
-  // The less loaded of the two; on a tie a fair coin (always keeping the first would make the
-  // choice depend on the sampling order).
-  size_t Better(RandomSource& random, size_t a, size_t b) const {
-    int64_t la = stats_[a]->in_flight.load(std::memory_order_relaxed);
-    int64_t lb = stats_[b]->in_flight.load(std::memory_order_relaxed);
-    if (la < lb) return a;
-    if (lb < la) return b;
-    return (random.Next() >> 63) ? b : a;
-  }
+  const Candidates& candidates_;
+  // On its own cache line: every pick writes it, and the candidate arrays are read by every pick
+  // on every thread.
+  alignas(64) mutable std::atomic<uint64_t> next_{0};
+};
 
-  const Endpoint* PickLeastRequest(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
-    const size_t n = stats_.size();
+// Power of two choices (Mitzenmacher) over a load signal: two *distinct* candidates, the one with
+// the lower cost wins. Draws nothing when built (scripted tests count draws). Pick() from any
+// thread.
+template <typename Cost>
+class PowerOfTwoChoices {
+ public:
+  PowerOfTwoChoices(const Candidates& candidates, RandomSource& /*random*/)
+      : candidates_(candidates), cost_(candidates) {}
+
+  // Same contract as RoundRobin::Pick.
+  const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
+    const size_t n = candidates_.size();
     if (n == 1) {
-      if (eligible(*stats_[0]) || !must_be_eligible) return EndpointAt(0);
+      if (eligible(candidates_.stats(0)) || !must_be_eligible) return candidates_.At(0);
       return nullptr;
     }
-    auto [i0, j0] = SamplePair(random);
+    auto [i0, j0] = SampleDistinctPair(random, n);
     size_t i = i0;
     size_t j = j0;
     for (int attempt = 0;; ++attempt) {
-      bool ea = eligible(*stats_[i]);
-      bool eb = eligible(*stats_[j]);
-      if (ea && eb) return EndpointAt(Better(random, i, j));
-      if (ea) return EndpointAt(i);
-      if (eb) return EndpointAt(j);
+      bool ea = eligible(candidates_.stats(i));
+      bool eb = eligible(candidates_.stats(j));
+      if (ea && eb) return candidates_.At(Better(random, i, j));
+      if (ea) return candidates_.At(i);
+      if (eb) return candidates_.At(j);
       if (attempt == kMaxRetries) break;
-      std::tie(i, j) = SamplePair(random);
+      std::tie(i, j) = SampleDistinctPair(random, n);
     }
-    if (std::optional<size_t> k = ScanEligible(i0, eligible)) return EndpointAt(*k);
+    if (std::optional<size_t> k = candidates_.ScanEligible(i0, eligible)) return candidates_.At(*k);
     if (must_be_eligible) return nullptr;
-    return EndpointAt(Better(random, i0, j0));
+    return candidates_.At(Better(random, i0, j0));
   }
 
-  const Endpoint* base_;
-  std::vector<EndpointStats*> stats_;  // hot: one pointer per candidate
-  std::vector<uint32_t> index_;        // candidate → set index; empty = identity (all endpoints)
-  PickPolicy policy_;
-  // On its own cache line: every round-robin pick writes it, and the arrays above are read by
-  // every pick on every thread.
-  alignas(64) mutable std::atomic<uint64_t> next_{0};
+ private:
+  // The less loaded of the two; on a tie a fair coin (always keeping the first would make the
+  // choice depend on the sampling order).
+  size_t Better(RandomSource& random, size_t a, size_t b) const {
+    auto ca = cost_(a);
+    auto cb = cost_(b);
+    if (ca < cb) return a;
+    if (cb < ca) return b;
+    return (random.Next() >> 63) ? b : a;
+  }
+
+  const Candidates& candidates_;
+  Cost cost_;
+};
+
+// A candidate set with its strategy; the strategy refers to the candidates, so a group never moves.
+template <typename Strategy>
+struct Group {
+  Group(const EndpointSet& set, Candidates::Members members, const std::optional<std::string>& zone,
+        RandomSource& random)
+      : candidates(set, members, zone), strategy(candidates, random) {}
+  Group(const Group&) = delete;
+  Group& operator=(const Group&) = delete;
+
+  Candidates candidates;
+  Strategy strategy;
 };
 
 // A published set never has null stats; a set built by hand might. Give such endpoints a private
@@ -182,26 +233,29 @@ std::shared_ptr<const EndpointSet> WithStats(std::shared_ptr<const EndpointSet> 
 }
 
 // The Picker of MakePicker: a zone-aware wrapper (in-zone candidates first, when a client zone is
-// set and some endpoint is hinted for it) around one policy. Immutable after construction; Pick()
-// is safe from any number of threads. Holds the snapshot, so endpoints outlive every pick.
-class PickerImpl final : public Picker {
+// set and some endpoint is hinted for it) around one strategy. Immutable after construction;
+// Pick() is safe from any number of threads. Holds the snapshot, so endpoints outlive every pick.
+template <typename Strategy>
+class StrategyPicker final : public Picker {
  public:
-  PickerImpl(std::shared_ptr<const EndpointSet> set, const PickerOptions& options)
+  StrategyPicker(std::shared_ptr<const EndpointSet> set, const PickerOptions& options)
       : set_(WithStats(std::move(set))),
         random_(options.random != nullptr ? options.random : MakeThreadLocalRandom(options.seed)),
         clock_(options.clock != nullptr ? options.clock : MakeSteadyClock()),
-        all_(*set_, Candidates::Members::kAll, std::nullopt, options.policy, *random_),
+        all_(*set_, Candidates::Members::kAll, std::nullopt, *random_),
         in_zone_(*set_, options.client_zone.has_value() ? Candidates::Members::kInZone : Candidates::Members::kNone,
-                 options.client_zone, options.policy, *random_) {}
+                 options.client_zone, *random_) {}
 
   const Endpoint* Pick() const override {
     EligibilityCheck eligible(*clock_);
-    // Zone-aware: prefer in-zone endpoints while one of them is eligible; otherwise all usable
-    // endpoints (design.md: fall back to all when none in-zone is usable).
-    if (!in_zone_.empty()) {
-      if (const Endpoint* e = in_zone_.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
+    // Zone-aware: prefer in-zone endpoints while one of them is eligible; otherwise all endpoints,
+    // so a zone whose endpoints are all failing or ejected does not fail calls another zone can
+    // serve.
+    if (!in_zone_.candidates.empty()) {
+      if (const Endpoint* e = in_zone_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
     }
-    return all_.Pick(*random_, eligible, /*must_be_eligible=*/false);
+    if (all_.candidates.empty()) return nullptr;
+    return all_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/false);
   }
 
   const EndpointSet& set() const override { return *set_; }
@@ -210,9 +264,14 @@ class PickerImpl final : public Picker {
   std::shared_ptr<const EndpointSet> set_;
   std::shared_ptr<RandomSource> random_;
   std::shared_ptr<Clock> clock_;
-  Candidates all_;
-  Candidates in_zone_;
+  Group<Strategy> all_;
+  Group<Strategy> in_zone_;
 };
+
+template <typename Strategy>
+std::unique_ptr<Picker> Make(std::shared_ptr<const EndpointSet> set, const PickerOptions& options) {
+  return std::make_unique<StrategyPicker<Strategy>>(std::move(set), options);
+}
 
 }  // namespace
 
@@ -243,7 +302,14 @@ std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set, const
   if (set == nullptr) {
     set = std::make_shared<const EndpointSet>(0, std::vector<Endpoint>{}, UsableReason::kNone, 0, 0);
   }
-  return std::make_unique<PickerImpl>(std::move(set), options);
+  if (options.policy == PickPolicy::kRoundRobin) return Make<RoundRobin>(std::move(set), options);
+  switch (options.load_signal) {
+    case LoadSignal::kPeakEwmaLatency:
+      return Make<PowerOfTwoChoices<PeakEwmaCost>>(std::move(set), options);
+    case LoadSignal::kInFlight:
+      break;
+  }
+  return Make<PowerOfTwoChoices<InFlightCost>>(std::move(set), options);
 }
 
 InFlightGuard::InFlightGuard(std::shared_ptr<EndpointStats> stats) : stats_(std::move(stats)) {

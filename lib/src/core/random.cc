@@ -5,17 +5,16 @@
 #include <random>
 #include <thread>
 
+#include "util/splitmix64.h"
+
 namespace k8slb {
 namespace {
 
-// SplitMix64 (Steele, Lea, Flood 2014): one add and a mix per value; good enough statistically
-// for load balancing and cheap enough for the pick path.
-inline uint64_t Mix(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-constexpr uint64_t kGamma = 0x9e3779b97f4a7c15ULL;
+// SplitMix64: one add and a mix per value; good enough statistically for load balancing and
+// cheap enough for the pick path.
+using util::SplitMix64Mix;
+constexpr uint64_t kGamma = util::kSplitMix64Gamma;
+inline uint64_t Mix(uint64_t z) { return SplitMix64Mix(z); }
 
 // Each thread keeps its own SplitMix64 state per source, so Next() is a few instructions with no
 // shared cache line. Per-thread states live in a tiny cache keyed by a never-reused source id

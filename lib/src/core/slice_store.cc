@@ -2,12 +2,15 @@
 //
 // State is kept per slice and per HostPort (all copies of it, from every slice), and every
 // publish derives the set from that state alone: the result depends only on the current slices,
-// never on the order of events (issue 2, properties 1-3), which is exactly what the peers get
-// wrong (kuberesolver #66 replaces the set per slice event; tonic-lb-k8s only inserts). An event
+// never on the order of events (docs/endpoint-semantics.md, rules 1-3), which is what other
+// clients get wrong (kuberesolver replaces the set per slice event,
+// https://github.com/sercand/kuberesolver/issues/66; tonic-lb-k8s only inserts). An event
 // costs O(slice size · log N) to update the state plus one O(N) pass to derive the set.
 #include "k8slb/slice_store.h"
 
 #include <algorithm>
+#include <iterator>
+#include <iostream>
 #include <map>
 #include <string>
 #include <utility>
@@ -75,11 +78,12 @@ bool SliceStore::Apply(const SliceEvent& event) {
     // leaves like a deleted one; a slice we never held is ignored.
     if (slice_host_ports_.count(key) == 0) return false;
     RemoveSlice(key);
+    warned_ports_.erase(key);
   } else {
     RemoveSlice(key);
     AddSlice(key, event.slice);
   }
-  return RebuildLocked();
+  return Rebuild();
 }
 
 bool SliceStore::Replace(const std::vector<EndpointSlice>& slices) {
@@ -92,11 +96,14 @@ bool SliceStore::Replace(const std::vector<EndpointSlice>& slices) {
   for (const auto& [key, s] : last) {
     if (Matches(*s)) AddSlice(key, *s);
   }
-  return RebuildLocked();
+  for (auto it = warned_ports_.begin(); it != warned_ports_.end();) {
+    it = slice_host_ports_.count(*it) > 0 ? std::next(it) : warned_ports_.erase(it);
+  }
+  return Rebuild();
 }
 
 std::shared_ptr<const EndpointSet> SliceStore::Current() const {
-  std::lock_guard<std::mutex> lock(current_mu_);
+  absl::MutexLock lock(&current_mu_);
   return current_;
 }
 
@@ -118,7 +125,7 @@ void SliceStore::RemoveSlice(const std::string& key) {
     std::vector<Copy>& copies = it->second.copies;
     copies.erase(std::remove_if(copies.begin(), copies.end(), [&](const Copy& c) { return c.slice_key == &slice->first; }),
                  copies.end());
-    // An entry left without copies keeps its stats until RebuildLocked prunes it, so an
+    // An entry left without copies keeps its stats until Rebuild prunes it, so an
     // endpoint re-added by the same event (MODIFIED = remove + add, or a relist) keeps them.
   }
   slice_host_ports_.erase(slice);
@@ -129,6 +136,16 @@ void SliceStore::AddSlice(const std::string& key, const EndpointSlice& slice) {
   const std::string* slice_key = &entry->first;
   std::optional<int32_t> port = options_.port.Resolve(slice);
   if (!port.has_value()) return;  // the slice does not serve the selected port: held, contributes nothing
+  if (*port < 1 || *port > 65535) {
+    // The API server stores any int32 port number; one outside 1..65535 cannot be dialed, so the
+    // slice contributes nothing (said once per slice, not per event).
+    if (warned_ports_.insert(key).second) {
+      std::cerr << "k8slb: EndpointSlice " << key << ": port " << *port
+                << " is outside 1..65535; its endpoints are not used\n";
+    }
+    return;
+  }
+  warned_ports_.erase(key);  // valid again: a later bad port is reported again
   entry->second.reserve(slice.endpoints.size());
   for (size_t position = 0; position < slice.endpoints.size(); ++position) {
     const SliceEndpoint& se = slice.endpoints[position];
@@ -150,7 +167,7 @@ void SliceStore::AddSlice(const std::string& key, const EndpointSlice& slice) {
     e.terminating = se.conditions.EffectiveTerminating();
     e.slice_name = slice.metadata.name;
     std::string host_port = e.HostPort();
-    Known& known = known_[host_port];  // stats are created by RebuildLocked
+    Known& known = known_[host_port];  // stats are created by Rebuild
     // Keep copies in (slice key, position) order: the tie-break of the merge.
     auto at = std::upper_bound(known.copies.begin(), known.copies.end(), copy, [](const Copy& a, const Copy& b) {
       return *a.slice_key != *b.slice_key ? *a.slice_key < *b.slice_key : a.position < b.position;
@@ -160,7 +177,7 @@ void SliceStore::AddSlice(const std::string& key, const EndpointSlice& slice) {
   }
 }
 
-bool SliceStore::RebuildLocked() {
+bool SliceStore::Rebuild() {
   // 1. The representative copy of every HostPort: the most usable one, ties to the first in
   //    (slice key, position) order. known_ iterates in HostPort order, so the result is sorted.
   struct Chosen {
@@ -220,7 +237,7 @@ bool SliceStore::RebuildLocked() {
   auto next = std::make_shared<const EndpointSet>(next_version_++, std::move(endpoints), reason, known_.size(),
                                                   slice_host_ports_.size());
   {
-    std::lock_guard<std::mutex> lock(current_mu_);
+    absl::MutexLock lock(&current_mu_);
     current_ = next;
   }
   if (listener_) listener_(next);

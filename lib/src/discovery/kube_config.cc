@@ -289,4 +289,31 @@ absl::StatusOr<KubeConfig> LoadAutoConfig(const InClusterOptions& in_cluster,
                                           absl::StrJoin(attempts, "; ")));
 }
 
+absl::StatusOr<KubeConfig> LoadKubeConfigFromFlags(const KubeConfigFlags& flags) {
+  if (flags.server.empty()) {
+    if (!flags.kubeconfig.empty() || !flags.context.empty()) {
+      return LoadKubeconfig(KubeconfigOptions{.path = flags.kubeconfig, .context = flags.context});
+    }
+    return LoadAutoConfig();
+  }
+  KubeConfig c;
+  c.source = ConfigSource::kExplicit;
+  c.server = flags.server;
+  c.token_file = flags.token_file;
+  c.ca_file = flags.ca_file;
+  c.insecure_skip_tls_verify = flags.insecure_skip_tls_verify;
+  c.allow_plain_http = absl::StartsWithIgnoreCase(flags.server, "http://");
+  std::string how;
+  if (c.allow_plain_http) {
+    how = ", plain http (no TLS, no credentials)";
+  } else {
+    how = flags.token_file.empty() ? ", no token" : absl::StrCat(", token file ", flags.token_file);
+    absl::StrAppend(&how, flags.insecure_skip_tls_verify ? ", TLS verification OFF (--insecure-skip-tls-verify)"
+                          : flags.ca_file.empty()        ? ", TLS verified against the system CAs"
+                                                         : absl::StrCat(", TLS verified against ", flags.ca_file));
+  }
+  c.description = absl::StrCat("explicit --server ", flags.server, how);
+  return c;
+}
+
 }  // namespace k8slb

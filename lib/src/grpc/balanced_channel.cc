@@ -1,165 +1,34 @@
-// BalancedChannel implementation: per-endpoint channels, the published PickState, the
-// connectivity thread, the outcome interceptor and the explaining "failing channel".
+// BalancedChannel: the control thread that follows the endpoint source and creates endpoint
+// channels, the published PickState the RPC path reads, picks, metrics and the errors that
+// explain a failed pick. Interceptors and the connectivity thread live in files of their own.
 #include "k8slb/balanced_channel.h"
 
 #include <arpa/inet.h>
 #include <grpc/grpc.h>
-#include <grpcpp/alarm.h>
-#include <grpcpp/completion_queue.h>
 #include <grpcpp/create_channel.h>
-#include <grpcpp/support/client_interceptor.h>
-#include <grpcpp/support/interceptor.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
+#include <climits>
 #include <cstdint>
-#include <condition_variable>
 #include <cstdlib>
-#include <iostream>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "grpc/connectivity_watcher.h"
 #include "grpc/endpoint_conn.h"
-#include "grpc/outlier_detector.h"
+#include "grpc/interceptors.h"
 #include "k8slb/target.h"
+#include "util/string_view.h"
 
 namespace k8slb {
 namespace internal {
-
-EndpointConn::~EndpointConn() {
-  // Cached objects (stubs) hold the channel; destroy them first.
-  for (CacheSlot& s : slots_) {
-    if (s.key.load(std::memory_order_acquire) != nullptr && s.destroy != nullptr) s.destroy(s.value);
-  }
-  for (Overflow& o : overflow_) o.destroy(o.value);
-}
-
-void* EndpointConn::CachedObject(const void* key, void* (*make)(const std::shared_ptr<grpc::Channel>&),
-                                 void (*destroy)(void*)) {
-  for (CacheSlot& s : slots_) {
-    if (s.key.load(std::memory_order_acquire) == key) return s.value;
-  }
-  std::lock_guard<std::mutex> lock(cache_mu_);
-  for (CacheSlot& s : slots_) {
-    const void* k = s.key.load(std::memory_order_relaxed);
-    if (k == key) return s.value;
-    if (k == nullptr) {
-      s.value = make(channel);
-      s.destroy = destroy;
-      s.key.store(key, std::memory_order_release);
-      return s.value;
-    }
-  }
-  for (Overflow& o : overflow_) {
-    if (o.key == key) return o.value;
-  }
-  overflow_.push_back(Overflow{key, make(channel), destroy});
-  return overflow_.back().value;
-}
-
-void OutcomeRecorder::RecordLatency(int64_t rtt_nanos) {
-  const int64_t now = clock->NowNanos();
-  const double rtt = static_cast<double>(std::max<int64_t>(rtt_nanos, 0));
-  const double prev = ewma_nanos.load(std::memory_order_relaxed);
-  const int64_t stamp = ewma_stamp_nanos.load(std::memory_order_relaxed);
-  double next = rtt;
-  if (rtt <= prev) {
-    const double dt = static_cast<double>(std::max<int64_t>(now - stamp, 0));
-    const double w = std::exp(-dt / static_cast<double>(std::max<int64_t>(decay_nanos, 1)));
-    next = prev * w + rtt * (1.0 - w);
-  }
-  ewma_nanos.store(next, std::memory_order_relaxed);
-  ewma_stamp_nanos.store(now, std::memory_order_relaxed);
-}
-
-double OutcomeRecorder::Cost() const {
-  return ewma_nanos.load(std::memory_order_relaxed) *
-         static_cast<double>(stats->in_flight.load(std::memory_order_relaxed) + 1);
-}
-
 namespace {
-
-namespace gx = grpc::experimental;
-
-// Records every call's final status on the endpoint (successes, failures, outlier ejection), and
-// explains failures when no endpoint of the set is usable.
-class OutcomeInterceptor final : public gx::Interceptor {
- public:
-  explicit OutcomeInterceptor(std::shared_ptr<OutcomeRecorder> recorder)
-      : recorder_(std::move(recorder)), start_nanos_(recorder_->track_latency ? recorder_->clock->NowNanos() : 0) {}
-  void Intercept(gx::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::POST_RECV_STATUS)) {
-      grpc::Status* status = methods->GetRecvStatus();
-      CallOutcome outcome = ClassifyStatusCode(status->error_code());
-      if (recorder_->track_latency && outcome == CallOutcome::kSuccess) {
-        recorder_->RecordLatency(recorder_->clock->NowNanos() - start_nanos_);
-      }
-      recorder_->detector->Record(*recorder_->stats, recorder_->state, outcome, recorder_->name);
-      if (outcome == CallOutcome::kUnavailable) {
-        std::string note = recorder_->detector->AllIneligibleNote();
-        if (!note.empty()) {
-          *status = grpc::Status(status->error_code(), status->error_message() + note, status->error_details());
-        }
-      }
-    }
-    methods->Proceed();
-  }
-
- private:
-  std::shared_ptr<OutcomeRecorder> recorder_;
-  int64_t start_nanos_;  // the interceptor is created when the call is
-};
-
-class OutcomeInterceptorFactory final : public gx::ClientInterceptorFactoryInterface {
- public:
-  explicit OutcomeInterceptorFactory(std::shared_ptr<OutcomeRecorder> recorder) : recorder_(std::move(recorder)) {}
-  gx::Interceptor* CreateClientInterceptor(gx::ClientRpcInfo* /*info*/) override {
-    return new OutcomeInterceptor(recorder_);
-  }
-
- private:
-  std::shared_ptr<OutcomeRecorder> recorder_;
-};
-
-// Hijacks every call and completes it with a fixed status without touching the network
-// (grpc++'s hijacking interceptors): how Client<Service> hands a stub-based caller the reason a
-// pick failed as an ordinary grpc::Status.
-class FailInterceptor final : public gx::Interceptor {
- public:
-  explicit FailInterceptor(grpc::Status status) : status_(std::move(status)) {}
-  void Intercept(gx::InterceptorBatchMethods* methods) override {
-    bool hijack = methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA);
-    if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_RECV_MESSAGE)) {
-      methods->FailHijackedRecvMessage();
-    }
-    if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::PRE_RECV_STATUS)) {
-      *methods->GetRecvStatus() = status_;
-    }
-    if (hijack) {
-      methods->Hijack();
-    } else {
-      methods->Proceed();
-    }
-  }
-
- private:
-  grpc::Status status_;
-};
-
-class FailInterceptorFactory final : public gx::ClientInterceptorFactoryInterface {
- public:
-  explicit FailInterceptorFactory(grpc::Status status) : status_(std::move(status)) {}
-  gx::Interceptor* CreateClientInterceptor(gx::ClientRpcInfo* /*info*/) override {
-    return new FailInterceptor(status_);
-  }
-
- private:
-  grpc::Status status_;
-};
 
 // "ipv4:1.2.3.4:80", "ipv6:[::1]:80" or "dns:///host:80": gRPC target for one endpoint, so the
 // pod address is used as is (no DNS for IPs).
@@ -170,41 +39,36 @@ std::string EndpointTarget(const Endpoint& e) {
   return "dns:///" + e.HostPort();
 }
 
-Connectivity ToConnectivity(int state) {
-  switch (static_cast<grpc_connectivity_state>(state)) {
-    case GRPC_CHANNEL_IDLE:
-      return Connectivity::kIdle;
-    case GRPC_CHANNEL_CONNECTING:
-      return Connectivity::kConnecting;
-    case GRPC_CHANNEL_READY:
-      return Connectivity::kReady;
-    case GRPC_CHANNEL_TRANSIENT_FAILURE:
-      return Connectivity::kTransientFailure;
-    case GRPC_CHANNEL_SHUTDOWN:
-      return Connectivity::kShutdown;
-  }
-  return Connectivity::kIdle;
+std::shared_ptr<grpc::Channel> DefaultChannelFactory(
+    const std::string& target, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    const grpc::ChannelArguments& args,
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors) {
+  return grpc::experimental::CreateCustomChannelWithInterceptors(target, credentials, args, std::move(interceptors));
 }
 
-std::chrono::steady_clock::time_point SteadyDeadline(std::chrono::system_clock::time_point deadline) {
-  auto now_sys = std::chrono::system_clock::now();
-  auto now = std::chrono::steady_clock::now();
-  if (deadline <= now_sys) return now;
-  auto left = deadline - now_sys;
-  // Cap at a day: "no deadline" values must not overflow the steady clock.
+// How long a pick may wait for endpoints until `deadline`, capped at a day so "no deadline"
+// values stay representable.
+absl::Duration TimeLeft(std::chrono::system_clock::time_point deadline) {
+  auto left = deadline - std::chrono::system_clock::now();
+  if (left <= std::chrono::system_clock::duration::zero()) return absl::ZeroDuration();
   if (left > std::chrono::hours(24)) left = std::chrono::hours(24);
-  return now + std::chrono::duration_cast<std::chrono::steady_clock::duration>(left);
+  return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(left));
 }
+
+// New endpoints are published in batches that double from the first to the last size: a large
+// new set becomes usable within the first few channel creations, and the picker is rebuilt only
+// O(log n) + n / kLastBatch times while it fills (see Reconcile).
+constexpr size_t kFirstBatch = 16;
+constexpr size_t kLastBatch = 1024;
 
 }  // namespace
 
-// The published picking state: an immutable picker and the endpoint objects parallel to its set.
+// The published picking state: an immutable picker over the endpoints that have a channel, and
+// their connections in the picker's order. Built by the control thread, read by every pick.
 struct PickState {
   std::unique_ptr<Picker> picker;
   std::vector<std::shared_ptr<EndpointConn>> conns;  // conns[i] ↔ picker->set().endpoints()[i]
   const Endpoint* base = nullptr;
-  std::vector<size_t> all;      // 0..n-1 (peak-EWMA sampling)
-  std::vector<size_t> in_zone;  // indices whose hints include the client's zone (peak-EWMA)
 };
 
 }  // namespace internal
@@ -212,6 +76,15 @@ struct PickState {
 using internal::EndpointConn;
 using internal::PickState;
 
+// The implementation behind BalancedChannel. Threads:
+// - any thread: the pick path (PickHandle, an atomic load of state_), Metrics(), CurrentSet(),
+//   WaitForEndpoints(), FailingChannel();
+// - the source's publishing thread: Offer() only, which stores the snapshot in pending_ (latest
+//   wins) and returns;
+// - the control thread (ControlLoop): everything that builds state — channel creation,
+//   reconciliation, publishing. conns_, applied_*, retired_ and the source subscription's effects
+//   are touched by it alone;
+// - the connectivity thread (ConnectivityWatcher).
 class BalancedChannel::Impl {
  public:
   Impl(std::shared_ptr<EndpointSource> source, BalancedChannelOptions options, std::string authority, bool tls)
@@ -221,98 +94,87 @@ class BalancedChannel::Impl {
         authority_(std::move(authority)),
         tls_(tls),
         clock_(options_.clock != nullptr ? options_.clock : MakeSteadyClock()),
-        detector_(std::make_shared<internal::OutlierDetector>(options_.outlier, clock_, options_.log, name_)) {
+        detector_(std::make_shared<OutlierDetector>(options_.outlier, clock_, name_)),
+        latency_(options_.load_signal == LoadSignal::kPeakEwmaLatency
+                     ? std::make_shared<const LatencySignal>(options_.ewma_decay, clock_)
+                     : nullptr),
+        factory_(options_.channel_factory ? options_.channel_factory : ChannelFactory(&internal::DefaultChannelFactory)),
+        watcher_(std::make_unique<internal::ConnectivityWatcher>(options_.connectivity_poll)) {
     picker_options_.policy = options_.policy;
+    picker_options_.load_signal = options_.load_signal;
     picker_options_.client_zone = ResolveClientZone(options_);
     picker_options_.random = options_.random != nullptr ? options_.random : MakeThreadLocalRandom(options_.seed);
     picker_options_.clock = clock_;
     picker_options_.seed = options_.seed;
-    peak_ewma_ = options_.policy == PickPolicy::kLeastRequest && options_.load_signal == LoadSignal::kPeakEwmaLatency;
-    state_.store(std::make_shared<const PickState>(MakeState(nullptr, {})));
+    auto empty = std::make_shared<PickState>();
+    empty->picker = MakePicker(nullptr, picker_options_);
+    empty->base = empty->picker->set().endpoints().data();
+    state_.store(std::move(empty));
   }
 
   void Start() {
-    thread_ = std::thread([this] { ConnectivityLoop(); });
-    subscription_ = source_->Subscribe([this](const std::shared_ptr<const EndpointSet>& set) { Apply(set); });
-    // After subscribing: a snapshot published in between is applied by the listener or here, and
-    // Apply ignores versions it has already seen.
-    Apply(source_->Current());
+    control_thread_ = std::thread([this] { ControlLoop(); });
+    subscription_ = source_->Subscribe([this](const std::shared_ptr<const EndpointSet>& set) { Offer(set); });
+    // After subscribing: a snapshot published in between reaches Offer as well, and the control
+    // thread skips versions it has applied.
+    std::shared_ptr<const EndpointSet> initial = source_->Current();
+    Offer(initial);
+    // Create() returns once what the source already knows is pickable (its first batch at least),
+    // as it did when snapshots were applied synchronously. Not the source's thread: waiting is fine.
+    if (initial != nullptr && !initial->empty()) {
+      const uint64_t version = initial->version();
+      auto applied = [this, version] { return published_version_.load() >= version || stopped_.load(); };
+      absl::MutexLock lock(&wait_mu_);
+      wait_mu_.Await(absl::Condition(&applied));
+    }
   }
 
   ~Impl() {
-    subscription_.reset();  // no Apply() runs or will run
+    subscription_.reset();  // Offer() is not running and will not run again
     {
-      std::lock_guard<std::mutex> lock(wait_mu_);
-      shutting_down_.store(true);
+      absl::MutexLock lock(&control_mu_);
+      stopping_ = true;
     }
-    wait_cv_.notify_all();
-    wake_.Set(&cq_, std::chrono::system_clock::now(), &wake_tag_);
-    thread_.join();
+    control_thread_.join();
+    {
+      absl::MutexLock lock(&wait_mu_);
+      stopped_.store(true);  // wakes waiting picks
+    }
+    watcher_.reset();  // joins the connectivity thread
   }
 
   absl::StatusOr<CallHandle> PickHandle(std::chrono::system_clock::time_point deadline) {
     std::shared_ptr<const PickState> state = state_.load(std::memory_order_acquire);
     if (state->conns.empty()) {
       if (options_.no_endpoint_mode == NoEndpointMode::kFailFast) return NoEndpointError(std::nullopt);
-      auto start = std::chrono::steady_clock::now();
-      auto until = internal::SteadyDeadline(deadline);
-      std::unique_lock<std::mutex> lock(wait_mu_);
-      wait_cv_.wait_until(lock, until, [&] {
-        state = state_.load(std::memory_order_acquire);
-        return !state->conns.empty() || shutting_down_.load();
-      });
+      const auto start = std::chrono::steady_clock::now();
+      {
+        absl::MutexLock lock(&wait_mu_);
+        wait_mu_.AwaitWithTimeout(absl::Condition(this, &Impl::HasEndpointsOrStopped), internal::TimeLeft(deadline));
+      }
+      state = state_.load(std::memory_order_acquire);
       if (state->conns.empty()) {
-        lock.unlock();
-        return NoEndpointError(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
+        return NoEndpointError(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
       }
     }
-    size_t index = SIZE_MAX;
-    if (peak_ewma_) index = PickPeakEwma(*state);
-    if (index == SIZE_MAX) index = static_cast<size_t>(state->picker->Pick() - state->base);
-    const std::shared_ptr<EndpointConn>& conn = state->conns[index];
+    const Endpoint* picked = state->picker->Pick();
+    const std::shared_ptr<EndpointConn>& conn = state->conns[static_cast<size_t>(picked - state->base)];
     // The core picker does not count picks; the channel does (metrics).
     conn->stats->picks.fetch_add(1, std::memory_order_relaxed);
-    return CallHandle(conn);
-  }
-
-  // P2C over two *distinct* eligible endpoints by peak-EWMA cost, in-zone first (the zone-aware
-  // rule of design.md). SIZE_MAX when no eligible pair or single was found in a few draws: the
-  // core picker then decides (it handles "none eligible").
-  size_t PickPeakEwma(const PickState& state) const {
-    RandomSource& random = *picker_options_.random;
-    const int64_t now = clock_->NowNanos();
-    auto eligible = [&](size_t i) { return state.conns[i]->stats->Eligible(now); };
-    auto from = [&](const std::vector<size_t>& subset) -> size_t {
-      const size_t n = subset.size();
-      if (n == 1) return eligible(subset[0]) ? subset[0] : SIZE_MAX;
-      for (int attempt = 0; attempt < 4; ++attempt) {
-        auto [i, j] = SampleDistinctPair(random, n);
-        size_t a = subset[i];
-        size_t b = subset[j];
-        bool ea = eligible(a);
-        bool eb = eligible(b);
-        if (ea && eb) return state.conns[b]->recorder->Cost() < state.conns[a]->recorder->Cost() ? b : a;
-        if (ea) return a;
-        if (eb) return b;
-      }
-      return SIZE_MAX;
-    };
-    if (!state.in_zone.empty()) {
-      size_t picked = from(state.in_zone);
-      if (picked != SIZE_MAX) return picked;
-    }
-    return from(state.all);
+    return BalancedChannel::MakeHandle(conn);
   }
 
   absl::Status WaitForEndpoints(std::chrono::milliseconds timeout) {
-    auto start = std::chrono::steady_clock::now();
-    std::unique_lock<std::mutex> lock(wait_mu_);
-    bool ok = wait_cv_.wait_for(lock, timeout, [&] {
-      return !state_.load(std::memory_order_acquire)->conns.empty() || shutting_down_.load();
-    });
-    lock.unlock();
-    if (ok && !state_.load()->conns.empty()) return absl::OkStatus();
-    return NoEndpointError(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
+    const auto start = std::chrono::steady_clock::now();
+    {
+      absl::MutexLock lock(&wait_mu_);
+      wait_mu_.AwaitWithTimeout(absl::Condition(this, &Impl::HasEndpointsOrStopped),
+                                absl::FromChrono(std::max(timeout, std::chrono::milliseconds(0))));
+    }
+    if (!state_.load(std::memory_order_acquire)->conns.empty()) return absl::OkStatus();
+    return NoEndpointError(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start));
   }
 
   std::shared_ptr<const EndpointSet> CurrentSet() const {
@@ -348,14 +210,15 @@ class BalancedChannel::Impl {
       e.ejected_remaining_s = e.ejected ? static_cast<double>(until - now) / 1e9 : 0.0;
       e.connectivity = internal::ToConnectivity(conn->connectivity.load(std::memory_order_relaxed));
       e.connection_failing = s.connection_failing.load(std::memory_order_relaxed);
-      e.latency_ewma_ms = conn->recorder->ewma_nanos.load(std::memory_order_relaxed) / 1e6;
+      e.latency_ewma_ms = s.latency_ewma_nanos.load(std::memory_order_relaxed) / 1e6;
       m.endpoints.push_back(std::move(e));
     }
     {
-      std::lock_guard<std::mutex> lock(update_mu_);
+      absl::MutexLock lock(&draining_mu_);
       PruneDrainingLocked();
       m.draining_endpoints = draining_.size();
     }
+    m.pending_endpoints = pending_endpoints_.load(std::memory_order_relaxed);
     m.no_endpoint_failures = no_endpoint_failures_.load(std::memory_order_relaxed);
     m.discovery = source_->Discovery();
     m.collected_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -365,10 +228,10 @@ class BalancedChannel::Impl {
   }
 
   std::shared_ptr<grpc::Channel> FailingChannel(const absl::Status& status) {
-    std::lock_guard<std::mutex> lock(fail_mu_);
+    absl::MutexLock lock(&fail_mu_);
     if (fail_channel_ != nullptr && fail_status_ == status) return fail_channel_;
     std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
-    factories.push_back(std::make_unique<internal::FailInterceptorFactory>(ToGrpcStatus(status)));
+    factories.push_back(internal::MakeFailInterceptorFactory(ToGrpcStatus(status)));
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     // Calls are hijacked before they reach the transport; the target is never dialled.
@@ -383,71 +246,153 @@ class BalancedChannel::Impl {
   std::chrono::milliseconds max_wait_without_deadline() const { return options_.max_wait_without_deadline; }
 
  private:
-  struct WatchTag {
-    std::shared_ptr<EndpointConn> conn;
-    grpc_connectivity_state last;
-  };
+  bool HasEndpointsOrStopped() const {
+    return !state_.load(std::memory_order_acquire)->conns.empty() || stopped_.load();
+  }
+  bool HasWorkLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(control_mu_) { return pending_ != nullptr || stopping_; }
 
-  void Log(LogLevel level, const std::string& message) const {
-    if (options_.log) {
-      options_.log(level, message);
-    } else if (level >= LogLevel::kWarning) {
-      std::cerr << message << "\n";
+  // The source's listener, on the source's thread: hand the snapshot over and return.
+  void Offer(const std::shared_ptr<const EndpointSet>& set) {
+    if (set == nullptr) return;
+    absl::MutexLock lock(&control_mu_);
+    if (pending_ == nullptr || set->version() > pending_->version()) pending_ = set;
+  }
+
+  // Stopping, or a newer snapshot is waiting: the current reconciliation should yield.
+  bool Interrupted() {
+    absl::MutexLock lock(&control_mu_);
+    return stopping_ || pending_ != nullptr;
+  }
+
+  void ControlLoop() {
+    for (;;) {
+      std::shared_ptr<const EndpointSet> set;
+      {
+        absl::MutexLock lock(&control_mu_);
+        // While replaced states wait to be released, wake now and then to release them here.
+        if (retired_.empty()) {
+          control_mu_.Await(absl::Condition(this, &Impl::HasWorkLocked));
+        } else {
+          control_mu_.AwaitWithTimeout(absl::Condition(this, &Impl::HasWorkLocked), absl::Milliseconds(50));
+        }
+        if (stopping_) return;
+        set = std::move(pending_);
+      }
+      ReleaseRetiredStates();
+      if (set != nullptr) Reconcile(std::move(set));
     }
   }
 
-  PickState MakeState(std::shared_ptr<const EndpointSet> set,
-                      const std::map<std::string, std::shared_ptr<EndpointConn>>& conns) const {
-    PickState state;
-    state.picker = MakePicker(std::move(set), picker_options_);
-    const EndpointSet& picked = state.picker->set();
-    state.base = picked.endpoints().data();
-    for (const Endpoint& e : picked.endpoints()) {
-      size_t i = state.conns.size();
-      state.conns.push_back(conns.at(e.HostPort()));
-      state.all.push_back(i);
-      if (picker_options_.client_zone.has_value() &&
-          std::find(e.hint_zones.begin(), e.hint_zones.end(), *picker_options_.client_zone) != e.hint_zones.end()) {
-        state.in_zone.push_back(i);
+  // Makes the published state follow `set`: endpoints that left are dropped at once, endpoints
+  // that stay keep their channel, new ones get a channel in batches (see kFirstBatch). Yields to a
+  // newer snapshot between channel creations, keeping the channels made so far.
+  void Reconcile(std::shared_ptr<const EndpointSet> set) {
+    if (applied_any_ && set->version() <= applied_version_) return;
+    applied_any_ = true;
+    applied_version_ = set->version();
+    set = WithStats(std::move(set));
+
+    std::map<std::string, std::shared_ptr<EndpointConn>> next;
+    std::vector<const Endpoint*> missing;
+    for (const Endpoint& e : set->endpoints()) {
+      std::string key = e.HostPort();
+      auto it = conns_.find(key);
+      // Same address, same stats object (SliceStore keeps it while the endpoint is known) and
+      // same pod: the same endpoint. Otherwise (e.g. a pod IP reused) a fresh channel.
+      if (it != conns_.end() && it->second->stats == e.stats && it->second->pod_name == e.pod_name) {
+        next.emplace(std::move(key), it->second);
+      } else {
+        missing.push_back(&e);
       }
     }
-    return state;
+    size_t removed = 0;
+    for (auto& [key, conn] : conns_) {
+      auto it = next.find(key);
+      if (it != next.end() && it->second == conn) continue;
+      conn->removed.store(true);
+      absl::MutexLock lock(&draining_mu_);
+      draining_.push_back(conn);
+      ++removed;
+    }
+    conns_ = std::move(next);
+    pending_endpoints_.store(missing.size(), std::memory_order_relaxed);
+    if (missing.empty() || removed > 0) Publish(set);
+
+    size_t batch = internal::kFirstBatch;
+    size_t in_batch = 0;
+    size_t added = 0;
+    for (const Endpoint* e : missing) {
+      if (Interrupted()) {
+        // The channels made so far stay in conns_ for the next round; publish them now so a
+        // stream of snapshots cannot keep new endpoints out of the picker.
+        if (in_batch > 0) Publish(set);
+        return;
+      }
+      if (std::shared_ptr<EndpointConn> conn = NewConn(*e)) {
+        conns_.emplace(e->HostPort(), std::move(conn));
+        ++added;
+      }
+      pending_endpoints_.fetch_sub(1, std::memory_order_relaxed);
+      if (++in_batch == batch) {
+        Publish(set);
+        in_batch = 0;
+        batch = std::min(batch * 2, internal::kLastBatch);
+      }
+    }
+    if (in_batch > 0) Publish(set);
+    PruneDraining();
+    internal::LogTo(options_.log, LogLevel::kDebug,
+                    "k8slb: " + name_ + ": endpoint set v" + std::to_string(set->version()) + ": " +
+                        std::to_string(set->size()) + " endpoints (+" + std::to_string(added) + " -" +
+                        std::to_string(removed) + ")");
   }
 
-  std::shared_ptr<EndpointConn> NewConn(const Endpoint& e) {
-    auto conn = std::make_shared<EndpointConn>(e.HostPort(), e.pod_name, e.zone.value_or(""), e.stats);
-    auto recorder = std::make_shared<internal::OutcomeRecorder>();
-    recorder->stats = e.stats;
-    recorder->detector = detector_;
-    recorder->name = e.pod_name.empty() ? e.HostPort() : e.HostPort() + " (" + e.pod_name + ")";
-    recorder->track_latency = options_.load_signal == LoadSignal::kPeakEwmaLatency;
-    recorder->decay_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.ewma_decay).count();
-    recorder->clock = clock_;
-    conn->recorder = recorder;
-    grpc::ChannelArguments args = options_.channel_args;
-    // Each endpoint channel owns its connection: it goes away with the endpoint, and it is never
-    // shared with other channels of the process (e.g. a second BalancedChannel or a plain channel).
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.max_reconnect_backoff.count()));
-    if (!authority_.empty()) {
-      args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, authority_);
-      if (tls_) args.SetSslTargetNameOverride(authority_);
+  // Publishes a picker over the endpoints of `target` that have a channel.
+  void Publish(const std::shared_ptr<const EndpointSet>& target) {
+    auto state = std::make_shared<PickState>();
+    state->conns.reserve(target->size());
+    std::shared_ptr<const EndpointSet> usable = target;
+    std::vector<Endpoint> subset;
+    bool all = true;
+    for (const Endpoint& e : target->endpoints()) {
+      auto it = conns_.find(e.HostPort());
+      if (it == conns_.end()) {
+        if (all) {
+          subset.assign(target->endpoints().data(), &e);  // the ones before, all with channels
+          all = false;
+        }
+        continue;
+      }
+      state->conns.push_back(it->second);
+      if (!all) subset.push_back(e);
     }
-    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> factories;
-    factories.push_back(std::make_unique<internal::OutcomeInterceptorFactory>(recorder));
-    auto creds = options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
-    conn->channel = grpc::experimental::CreateCustomChannelWithInterceptors(internal::EndpointTarget(e), creds, args,
-                                                                           std::move(factories));
-    // Connect now, so the first RPC does not pay the handshake.
-    grpc_connectivity_state state = conn->channel->GetState(/*try_to_connect=*/true);
-    ApplyConnectivity(*conn, state);
-    WatchLocked(conn, state);
-    return conn;
+    if (!all) {
+      usable = std::make_shared<const EndpointSet>(target->version(), std::move(subset), target->reason(),
+                                                   target->known_endpoints(), target->slice_count());
+    }
+    state->picker = MakePicker(usable, picker_options_);
+    state->base = state->picker->set().endpoints().data();
+    detector_->SetEndpoints(usable);
+    std::shared_ptr<const PickState> old;
+    {
+      absl::MutexLock lock(&wait_mu_);  // waiting picks re-check when it is released
+      old = state_.exchange(std::move(state), std::memory_order_acq_rel);
+      published_version_.store(target->version());
+    }
+    // An RPC thread that still holds the old state would otherwise be the one to destroy it, and
+    // with it the channels of removed endpoints; keep it until only this thread holds it.
+    retired_.push_back(std::move(old));
+  }
+
+  void ReleaseRetiredStates() {
+    retired_.erase(std::remove_if(retired_.begin(), retired_.end(),
+                                  [](const std::shared_ptr<const PickState>& s) { return s.use_count() == 1; }),
+                   retired_.end());
   }
 
   // Normalizes a set so every endpoint has stats (hand-built sets may not): reuses the stats of a
   // known endpoint with the same address, so counts survive.
-  std::shared_ptr<const EndpointSet> WithStatsLocked(std::shared_ptr<const EndpointSet> set) const {
+  std::shared_ptr<const EndpointSet> WithStats(std::shared_ptr<const EndpointSet> set) const {
     bool missing = false;
     for (const Endpoint& e : set->endpoints()) missing = missing || e.stats == nullptr;
     if (!missing) return set;
@@ -461,107 +406,46 @@ class BalancedChannel::Impl {
                                                set->slice_count());
   }
 
-  void Apply(std::shared_ptr<const EndpointSet> set) {
-    if (set == nullptr) return;
-    std::lock_guard<std::mutex> lock(update_mu_);
-    if (applied_any_ && set->version() <= applied_version_) return;
-    applied_any_ = true;
-    applied_version_ = set->version();
-    set = WithStatsLocked(std::move(set));
-
-    std::map<std::string, std::shared_ptr<EndpointConn>> next;
-    size_t added = 0;
-    for (const Endpoint& e : set->endpoints()) {
-      std::string key = e.HostPort();
-      auto it = conns_.find(key);
-      // Same address, same stats object (SliceStore keeps it while the endpoint is known) and
-      // same pod: the same endpoint. Otherwise (e.g. a pod IP reused) a fresh channel.
-      if (it != conns_.end() && it->second->stats == e.stats && it->second->pod_name == e.pod_name) {
-        next.emplace(key, it->second);
-      } else {
-        next.emplace(key, NewConn(e));
-        ++added;
-      }
+  // The endpoint's channel with the outcome interceptor, connecting; null when the factory failed.
+  std::shared_ptr<EndpointConn> NewConn(const Endpoint& e) {
+    auto conn = std::make_shared<EndpointConn>(e.HostPort(), e.pod_name, e.zone.value_or(""), e.stats);
+    auto signals = std::make_shared<internal::CallSignals>();
+    signals->stats = e.stats;
+    signals->detector = detector_;
+    signals->latency = latency_;
+    signals->channel_name = name_;
+    signals->endpoint_name = e.pod_name.empty() ? e.HostPort() : e.HostPort() + " (" + e.pod_name + ")";
+    signals->log = options_.log;
+    grpc::ChannelArguments args = options_.channel_args;
+    // Each endpoint channel owns its connection: it goes away with the endpoint, and it is never
+    // shared with other channels of the process (e.g. a second BalancedChannel or a plain channel).
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(options_.max_reconnect_backoff.count()));
+    if (!authority_.empty()) {
+      args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, authority_);
+      if (tls_) args.SetSslTargetNameOverride(authority_);
     }
-    size_t removed = 0;
-    for (auto& [key, conn] : conns_) {
-      auto it = next.find(key);
-      if (it != next.end() && it->second == conn) continue;
-      conn->removed.store(true);
-      draining_.push_back(conn);
-      ++removed;
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+    interceptors.push_back(internal::MakeOutcomeInterceptorFactory(std::move(signals)));
+    auto creds = options_.credentials != nullptr ? options_.credentials : grpc::InsecureChannelCredentials();
+    conn->channel = factory_(internal::EndpointTarget(e), creds, args, std::move(interceptors));
+    if (conn->channel == nullptr) {
+      internal::LogTo(options_.log, LogLevel::kError,
+                      "k8slb: " + name_ + ": the channel factory made no channel for " + e.HostPort());
+      return nullptr;
     }
-    conns_ = std::move(next);
-    PruneDrainingLocked();
-
-    auto state = std::make_shared<const PickState>(MakeState(set, conns_));
-    detector_->SetEndpoints(set);
-    {
-      std::lock_guard<std::mutex> wait_lock(wait_mu_);
-      state_.store(std::move(state), std::memory_order_release);
-    }
-    wait_cv_.notify_all();
-    Log(LogLevel::kDebug, "k8slb: " + name_ + ": endpoint set v" + std::to_string(set->version()) + ": " +
-                              std::to_string(set->size()) + " endpoints (+" + std::to_string(added) + " -" +
-                              std::to_string(removed) + ")");
+    watcher_->Watch(conn);
+    return conn;
   }
 
-  void PruneDrainingLocked() {
+  void PruneDraining() {
+    absl::MutexLock lock(&draining_mu_);
+    PruneDrainingLocked();
+  }
+  void PruneDrainingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(draining_mu_) {
     draining_.erase(std::remove_if(draining_.begin(), draining_.end(),
                                    [](const std::weak_ptr<EndpointConn>& w) { return w.expired(); }),
                     draining_.end());
-  }
-
-  static void ApplyConnectivity(EndpointConn& conn, grpc_connectivity_state state) {
-    conn.connectivity.store(static_cast<int>(state), std::memory_order_relaxed);
-    // TRANSIENT_FAILURE: the connection failed; skip the endpoint while others are usable (design.md;
-    // tonic keeps routing to such endpoints, peers.md §1). READY clears it. CONNECTING and IDLE keep
-    // the last verdict: a reconnect attempt proves nothing yet.
-    if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-      conn.stats->connection_failing.store(true, std::memory_order_relaxed);
-    } else if (state == GRPC_CHANNEL_READY) {
-      conn.stats->connection_failing.store(false, std::memory_order_relaxed);
-    }
-  }
-
-  // Called with update_mu_ held (from Apply via NewConn) or from the connectivity thread.
-  void WatchLocked(const std::shared_ptr<EndpointConn>& conn, grpc_connectivity_state last) {
-    outstanding_.fetch_add(1);
-    auto* tag = new WatchTag{conn, last};
-    conn->channel->NotifyOnStateChange(last, std::chrono::system_clock::now() + options_.connectivity_poll, &cq_, tag);
-  }
-
-  void ConnectivityLoop() {
-    void* tag = nullptr;
-    bool ok = false;
-    bool cq_shut = false;
-    while (cq_.Next(&tag, &ok)) {
-      if (tag == &wake_tag_) {
-        if (outstanding_.load() == 0 && !cq_shut) {
-          cq_.Shutdown();
-          cq_shut = true;
-        }
-        continue;
-      }
-      auto* watch = static_cast<WatchTag*>(tag);
-      std::shared_ptr<EndpointConn> conn = watch->conn;
-      grpc_connectivity_state state = conn->channel->GetState(false);
-      ApplyConnectivity(*conn, state);
-      if (shutting_down_.load() || conn->removed.load()) {
-        delete watch;
-        if (outstanding_.fetch_sub(1) == 1 && shutting_down_.load() && !cq_shut) {
-          cq_.Shutdown();
-          cq_shut = true;
-        }
-        continue;
-      }
-      // IDLE: the server closed the connection (GOAWAY, max age) or it idled; reconnect at once so
-      // the endpoint stays warm and a dead pod is detected (TRANSIENT_FAILURE) before RPCs hit it.
-      if (state == GRPC_CHANNEL_IDLE) state = conn->channel->GetState(true);
-      watch->last = state;
-      conn->channel->NotifyOnStateChange(state, std::chrono::system_clock::now() + options_.connectivity_poll, &cq_,
-                                         watch);
-    }
   }
 
   // `waited`: how long the pick waited (DEADLINE_EXCEEDED); nullopt: failing fast (UNAVAILABLE).
@@ -569,8 +453,11 @@ class BalancedChannel::Impl {
     no_endpoint_failures_.fetch_add(1, std::memory_order_relaxed);
     std::shared_ptr<const EndpointSet> set = CurrentSet();
     std::optional<DiscoveryStats> discovery = source_->Discovery();
+    const size_t pending = pending_endpoints_.load(std::memory_order_relaxed);
     std::string why;
-    if (discovery.has_value() && !discovery->synced) {
+    if (pending > 0) {
+      why = "the channels of its " + std::to_string(pending) + " new endpoints are still being created";
+    } else if (discovery.has_value() && !discovery->synced) {
       why = "discovery has not completed its first list";
       why += discovery->last_error.empty() ? " yet" : ": " + discovery->last_error;
     } else if (set->known_endpoints() > 0) {
@@ -599,74 +486,66 @@ class BalancedChannel::Impl {
   const std::string authority_;
   const bool tls_;
   const std::shared_ptr<Clock> clock_;
-  const std::shared_ptr<internal::OutlierDetector> detector_;
-  PickerOptions picker_options_;
-  bool peak_ewma_ = false;
+  const std::shared_ptr<OutlierDetector> detector_;
+  const std::shared_ptr<const LatencySignal> latency_;
+  const ChannelFactory factory_;
+  PickerOptions picker_options_;  // set in the constructor, then read-only
 
   // Read by every pick: an atomic shared_ptr swap publishes a new state (the RCU of grpc's
-  // picker updates); pickers never take a mutex.
+  // picker updates); picks never take a mutex unless they wait for endpoints.
   std::atomic<std::shared_ptr<const PickState>> state_;
+  std::atomic<uint64_t> published_version_{0};
+  std::atomic<size_t> pending_endpoints_{0};  // in the last snapshot, channel not made yet
 
-  mutable std::mutex update_mu_;  // serializes Apply(); guards the members below
-  std::map<std::string, std::shared_ptr<EndpointConn>> conns_;
-  std::vector<std::weak_ptr<EndpointConn>> draining_;
-  bool applied_any_ = false;
-  uint64_t applied_version_ = 0;
-
-  std::mutex wait_mu_;  // with wait_cv_: picks waiting for a non-empty set
-  std::condition_variable wait_cv_;
-  std::atomic<bool> shutting_down_{false};
+  // Picks waiting for a non-empty set wait on this mutex's conditions; publishing holds it.
+  absl::Mutex wait_mu_;
+  std::atomic<bool> stopped_{false};
   std::atomic<uint64_t> no_endpoint_failures_{0};
 
-  std::mutex fail_mu_;
-  absl::Status fail_status_;                      // guarded by fail_mu_
-  std::shared_ptr<grpc::Channel> fail_channel_;  // guarded by fail_mu_
+  // Hand-over from the source's thread to the control thread.
+  absl::Mutex control_mu_;
+  std::shared_ptr<const EndpointSet> pending_ ABSL_GUARDED_BY(control_mu_);
+  bool stopping_ ABSL_GUARDED_BY(control_mu_) = false;
 
-  grpc::CompletionQueue cq_;
-  grpc::Alarm wake_;
-  char wake_tag_ = 0;
-  std::atomic<int> outstanding_{0};
-  std::thread thread_;
+  // Control thread only.
+  std::map<std::string, std::shared_ptr<EndpointConn>> conns_;
+  bool applied_any_ = false;
+  uint64_t applied_version_ = 0;
+  std::vector<std::shared_ptr<const PickState>> retired_;
+
+  // Endpoints that left the set, kept until their last call ends (metrics).
+  absl::Mutex draining_mu_;
+  std::vector<std::weak_ptr<EndpointConn>> draining_ ABSL_GUARDED_BY(draining_mu_);
+
+  absl::Mutex fail_mu_;
+  absl::Status fail_status_ ABSL_GUARDED_BY(fail_mu_);
+  std::shared_ptr<grpc::Channel> fail_channel_ ABSL_GUARDED_BY(fail_mu_);
+
+  std::unique_ptr<internal::ConnectivityWatcher> watcher_;
+  std::thread control_thread_;
   std::unique_ptr<EndpointSource::Subscription> subscription_;
 };
 
-// ---- CallHandle ----
-
-CallHandle::CallHandle(std::shared_ptr<internal::EndpointConn> conn) : conn_(std::move(conn)) {
-  if (conn_ != nullptr) conn_->stats->in_flight.fetch_add(1, std::memory_order_relaxed);
-}
-
-CallHandle& CallHandle::operator=(CallHandle&& other) noexcept {
-  if (this != &other) {
-    Done();
-    conn_ = std::move(other.conn_);
-  }
-  return *this;
-}
-
-CallHandle::~CallHandle() { Done(); }
-
-void CallHandle::Done() {
-  if (conn_ != nullptr) {
-    conn_->stats->in_flight.fetch_sub(1, std::memory_order_relaxed);
-    conn_.reset();
-  }
-}
-
-const std::shared_ptr<grpc::Channel>& CallHandle::channel() const { return conn_->channel; }
-const std::string& CallHandle::address() const { return conn_->host_port; }
-const std::string& CallHandle::pod_name() const { return conn_->pod_name; }
-
-void* CallHandle::CachedObject(const void* key, void* (*make)(const std::shared_ptr<grpc::Channel>&),
-                               void (*destroy)(void*)) const {
-  return conn_->CachedObject(key, make, destroy);
-}
-
 // ---- BalancedChannel ----
+
+absl::Status ValidateBalancedChannelOptions(const BalancedChannelOptions& options) {
+  auto bad = [](std::string_view what) { return absl::InvalidArgumentError("k8slb: " + std::string(what)); };
+  if (absl::Status outlier = ValidateOutlierDetectionOptions(options.outlier); !outlier.ok()) {
+    return bad(util::StdView(outlier.message()));
+  }
+  if (options.ewma_decay.count() <= 0) return bad("ewma_decay must be positive");
+  if (options.max_reconnect_backoff.count() <= 0 || options.max_reconnect_backoff.count() > INT_MAX) {
+    return bad("max_reconnect_backoff must be positive and at most " + std::to_string(INT_MAX) + " ms");
+  }
+  if (options.connectivity_poll.count() <= 0) return bad("connectivity_poll must be positive");
+  if (options.max_wait_without_deadline.count() < 0) return bad("max_wait_without_deadline must not be negative");
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::shared_ptr<BalancedChannel>> BalancedChannel::Create(std::string_view target,
                                                                          const KubeConfig& config,
                                                                          BalancedChannelOptions options) {
+  if (absl::Status valid = ValidateBalancedChannelOptions(options); !valid.ok()) return valid;
   absl::StatusOr<Target> parsed = ParseTarget(target);
   if (!parsed.ok()) return parsed.status();
   DiscoveryOptions discovery = options.discovery;
@@ -689,10 +568,8 @@ absl::StatusOr<std::shared_ptr<BalancedChannel>> BalancedChannel::Create(std::st
 
 absl::StatusOr<std::shared_ptr<BalancedChannel>> BalancedChannel::Create(std::shared_ptr<EndpointSource> source,
                                                                          BalancedChannelOptions options) {
+  if (absl::Status valid = ValidateBalancedChannelOptions(options); !valid.ok()) return valid;
   if (source == nullptr) return absl::InvalidArgumentError("k8slb: BalancedChannel needs an endpoint source");
-  if (options.outlier.max_ejection_percent > 100) {
-    return absl::InvalidArgumentError("k8slb: outlier.max_ejection_percent must be at most 100");
-  }
   std::string authority = options.authority.value_or("");
   bool tls = options.credentials != nullptr;
   auto impl = std::make_unique<Impl>(std::move(source), std::move(options), std::move(authority), tls);

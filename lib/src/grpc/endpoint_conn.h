@@ -1,10 +1,11 @@
-// EndpointConn: one endpoint of a BalancedChannel, shared by the channel's current PickState and
+// EndpointConn: one endpoint of a BalancedChannel, shared by the channel's published PickState and
 // every CallHandle picked on it. Its grpc::Channel lives as long as the last holder, so an
 // endpoint that leaves the set is released only after its in-flight calls end.
 //
-// Identity fields and `channel` are set before the object is published and never change after.
-// `connectivity` and `removed` are atomics written by the control plane / connectivity thread and
-// read anywhere. The object cache is lock-free to read; inserts take cache_mu_.
+// Identity fields and `channel` are set by the control thread before the object is published and
+// never change after. `connectivity` and `removed` are atomics written by the control and
+// connectivity threads and read anywhere. The per-endpoint objects (CallHandle::PerEndpoint) are
+// read lock-free; making one takes objects_mu_.
 #ifndef K8SLB_SRC_GRPC_ENDPOINT_CONN_H_
 #define K8SLB_SRC_GRPC_ENDPOINT_CONN_H_
 
@@ -13,37 +14,18 @@
 #include <array>
 #include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <typeinfo>
+#include <utility>
 #include <vector>
 
-#include "grpc/outlier_detector.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
+#include "absl/synchronization/mutex.h"
+#include "k8slb/balanced_channel.h"
 #include "k8slb/endpoint_set.h"
 
 namespace k8slb::internal {
-
-// Everything the endpoint channel's interceptor needs to record a call's result. Kept apart from
-// EndpointConn so the channel (which owns the interceptor factory) does not own its owner.
-struct OutcomeRecorder {
-  std::shared_ptr<EndpointStats> stats;
-  std::shared_ptr<OutlierDetector> detector;
-  std::string name;     // "address (pod)" for log lines
-  EjectionState state;  // guarded by detector's mutex
-
-  // Peak-EWMA latency (LoadSignal::kPeakEwmaLatency), after Finagle's PeakEwma: a sample above
-  // the current value replaces it at once (peak), lower samples decay it with weight
-  // exp(-Δt/τ). Updated without a lock: two racing samples may lose one, which a statistic can
-  // afford. Only successful calls count (a fast failure must not make an endpoint look cheap;
-  // failures are outlier detection's business).
-  bool track_latency = false;
-  int64_t decay_nanos = 10000000000;
-  std::shared_ptr<Clock> clock;
-  std::atomic<double> ewma_nanos{0};
-  std::atomic<int64_t> ewma_stamp_nanos{0};
-  void RecordLatency(int64_t rtt_nanos);
-  // ewma × (in_flight + 1); 0 until the first sample, so a new endpoint is tried at once.
-  double Cost() const;
-};
 
 class EndpointConn {
  public:
@@ -53,31 +35,33 @@ class EndpointConn {
   EndpointConn(const EndpointConn&) = delete;
   EndpointConn& operator=(const EndpointConn&) = delete;
 
-  void* CachedObject(const void* key, void* (*make)(const std::shared_ptr<grpc::Channel>&), void (*destroy)(void*));
+  // The object of `type` kept for this endpoint, made by `make` on first use (under objects_mu_,
+  // so at most once per type).
+  PerEndpointObject& FindOrMake(const std::type_info& type, absl::FunctionRef<std::unique_ptr<PerEndpointObject>()> make)
+      ABSL_LOCKS_EXCLUDED(objects_mu_);
 
   const std::string host_port;
   const std::string pod_name;
   const std::string zone;
   const std::shared_ptr<EndpointStats> stats;
-  std::shared_ptr<OutcomeRecorder> recorder;
   std::shared_ptr<grpc::Channel> channel;
   std::atomic<int> connectivity{0};  // grpc_connectivity_state
   std::atomic<bool> removed{false};
 
  private:
-  struct CacheSlot {
-    std::atomic<const void*> key{nullptr};
-    void* value = nullptr;  // written before `key` is published (release), read after (acquire)
-    void (*destroy)(void*) = nullptr;
+  // Most endpoints serve one or two service types: a few slots read without the lock. A slot's
+  // object is stored before its type is published (release) and read after it (acquire).
+  struct Slot {
+    std::atomic<const std::type_info*> type{nullptr};
+    std::unique_ptr<PerEndpointObject> object;
   };
-  std::array<CacheSlot, 4> slots_;
-  std::mutex cache_mu_;
-  struct Overflow {
-    const void* key;
-    void* value;
-    void (*destroy)(void*);
+  struct Extra {
+    const std::type_info* type;
+    std::unique_ptr<PerEndpointObject> object;
   };
-  std::vector<Overflow> overflow_;  // guarded by cache_mu_; more than 4 service types
+  std::array<Slot, 4> slots_;
+  absl::Mutex objects_mu_;
+  std::vector<Extra> extra_ ABSL_GUARDED_BY(objects_mu_);  // more than 4 types
 };
 
 }  // namespace k8slb::internal

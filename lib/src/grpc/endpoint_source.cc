@@ -22,19 +22,19 @@ class ListenerSet::SubscriptionImpl final : public EndpointSource::Subscription 
 };
 
 std::unique_ptr<EndpointSource::Subscription> ListenerSet::Add(EndpointSource::Listener listener) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t id = next_id_++;
   listeners_.emplace(id, std::move(listener));
   return std::make_unique<SubscriptionImpl>(weak_from_this(), id);
 }
 
 void ListenerSet::Remove(uint64_t id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   listeners_.erase(id);
 }
 
 void ListenerSet::Publish(const std::shared_ptr<const EndpointSet>& set) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto& [id, listener] : listeners_) listener(set);
 }
 
@@ -116,7 +116,7 @@ uint64_t ManualEndpointSource::SetEndpoints(std::vector<Endpoint> endpoints) {
   std::shared_ptr<const EndpointSet> set;
   uint64_t version;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     std::sort(endpoints.begin(), endpoints.end(),
               [](const Endpoint& a, const Endpoint& b) { return a.HostPort() < b.HostPort(); });
     endpoints.erase(std::unique(endpoints.begin(), endpoints.end(),
@@ -142,12 +142,12 @@ uint64_t ManualEndpointSource::SetEndpoints(std::vector<Endpoint> endpoints) {
 }
 
 void ManualEndpointSource::SetDiscovery(std::optional<DiscoveryStats> stats) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   discovery_ = std::move(stats);
 }
 
 std::shared_ptr<const EndpointSet> ManualEndpointSource::Current() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return current_;
 }
 
@@ -156,7 +156,7 @@ std::unique_ptr<EndpointSource::Subscription> ManualEndpointSource::Subscribe(Li
 }
 
 std::optional<DiscoveryStats> ManualEndpointSource::Discovery() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return discovery_;
 }
 

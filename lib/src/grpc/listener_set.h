@@ -11,24 +11,25 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "k8slb/endpoint_source.h"
 
 namespace k8slb::internal {
 
 class ListenerSet : public std::enable_shared_from_this<ListenerSet> {
  public:
-  std::unique_ptr<EndpointSource::Subscription> Add(EndpointSource::Listener listener);
-  void Publish(const std::shared_ptr<const EndpointSet>& set);
+  std::unique_ptr<EndpointSource::Subscription> Add(EndpointSource::Listener listener) ABSL_LOCKS_EXCLUDED(mu_);
+  void Publish(const std::shared_ptr<const EndpointSet>& set) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   class SubscriptionImpl;
-  void Remove(uint64_t id);
+  void Remove(uint64_t id) ABSL_LOCKS_EXCLUDED(mu_);
 
-  std::mutex mu_;
-  std::map<uint64_t, EndpointSource::Listener> listeners_;  // guarded by mu_
-  uint64_t next_id_ = 1;                                    // guarded by mu_
+  absl::Mutex mu_;
+  std::map<uint64_t, EndpointSource::Listener> listeners_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 
 }  // namespace k8slb::internal

@@ -97,6 +97,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   Family endpoints("channel_endpoints", "gauge", "Usable endpoints in the current set.");
   Family known("channel_known_endpoints", "gauge", "Endpoints in the service's slices, usable or not.");
   Family draining("channel_draining_endpoints", "gauge", "Endpoints that left the set and still have RPCs in flight.");
+  Family pending("channel_pending_endpoints", "gauge", "Endpoints of the latest set whose channel is not created yet.");
   Family no_endpoint("channel_no_endpoint_failures_total", "counter", "Picks that failed because no endpoint was usable.");
   Family version("channel_endpoint_set_version", "gauge", "Version of the endpoint set in use.");
   Family synced("discovery_synced", "gauge", "1 once discovery completed its first list.");
@@ -127,6 +128,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
     endpoints.Add(ch, static_cast<double>(c.endpoints.size()));
     known.Add(ch, static_cast<double>(c.known_endpoints));
     draining.Add(ch, static_cast<double>(c.draining_endpoints));
+    pending.Add(ch, static_cast<double>(c.pending_endpoints));
     no_endpoint.Add(ch, static_cast<double>(c.no_endpoint_failures));
     version.Add(ch, static_cast<double>(c.endpoint_set_version));
     if (c.discovery.has_value()) {
@@ -145,7 +147,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   }
   std::string out;
   for (const Family* f : {&picks, &in_flight, &successes, &failures, &ejections, &ejected, &failing, &connectivity, &ewma,
-                          &endpoints, &known, &draining, &no_endpoint, &version, &synced, &healthy, &last_sync,
+                          &endpoints, &known, &draining, &pending, &no_endpoint, &version, &synced, &healthy, &last_sync,
                           &staleness, &events, &relists, &reconnects, &errors}) {
     f->AppendTo(out);
   }

@@ -1,12 +1,12 @@
 // OutlierDetector with a manual clock: exact ejection thresholds, durations, growth, decay and the
-// max-ejection-percent rule.
-#include "grpc/outlier_detector.h"
+// max-ejection-percent rule. The gRPC layer and the virtual engine both eject through it.
+#include "k8slb/outlier_detector.h"
 
 #include <gtest/gtest.h>
 
 #include <vector>
 
-namespace k8slb::internal {
+namespace k8slb {
 namespace {
 
 constexpr int64_t kSecond = 1000000000;
@@ -14,7 +14,7 @@ constexpr int64_t kSecond = 1000000000;
 struct Fixture {
   explicit Fixture(size_t n, OutlierDetectionOptions options = {}) {
     clock = std::make_shared<ManualClock>(1000 * kSecond);
-    detector = std::make_unique<OutlierDetector>(options, clock, [](LogLevel, const std::string&) {}, "test");
+    detector = std::make_unique<OutlierDetector>(options, clock, "test");
     std::vector<Endpoint> endpoints;
     for (size_t i = 0; i < n; ++i) {
       Endpoint e;
@@ -25,12 +25,11 @@ struct Fixture {
     }
     set = std::make_shared<const EndpointSet>(1, endpoints, UsableReason::kReady, n, 1);
     detector->SetEndpoints(set);
-    states.resize(n);
   }
   EndpointStats& stats(size_t i) { return *set->endpoints()[i].stats; }
   bool Fail(size_t i, int times) {
     bool ejected = false;
-    for (int k = 0; k < times; ++k) ejected = detector->Record(stats(i), states[i], CallOutcome::kUnavailable, "e") || ejected;
+    for (int k = 0; k < times; ++k) ejected = detector->Record(stats(i), CallOutcome::kUnavailable).has_value() || ejected;
     return ejected;
   }
   bool Ejected(size_t i) { return stats(i).ejected_until_nanos.load() > clock->NowNanos(); }
@@ -38,7 +37,6 @@ struct Fixture {
   std::shared_ptr<ManualClock> clock;
   std::unique_ptr<OutlierDetector> detector;
   std::shared_ptr<const EndpointSet> set;
-  std::vector<EjectionState> states;
 };
 
 TEST(OutlierDetectorTest, EjectsAfterExactlyTheThreshold) {
@@ -55,11 +53,11 @@ TEST(OutlierDetectorTest, EjectsAfterExactlyTheThreshold) {
 TEST(OutlierDetectorTest, SuccessAndServerErrorsResetTheCountNeutralOnesDoNot) {
   Fixture f(4);
   f.Fail(0, 4);
-  f.detector->Record(f.stats(0), f.states[0], CallOutcome::kSuccess, "e");
+  f.detector->Record(f.stats(0), CallOutcome::kSuccess);
   EXPECT_FALSE(f.Fail(0, 4));
-  f.detector->Record(f.stats(0), f.states[0], CallOutcome::kServerError, "e");
+  f.detector->Record(f.stats(0), CallOutcome::kServerError);
   EXPECT_FALSE(f.Fail(0, 4));
-  f.detector->Record(f.stats(0), f.states[0], CallOutcome::kNeutral, "e");
+  f.detector->Record(f.stats(0), CallOutcome::kNeutral);
   EXPECT_TRUE(f.Fail(0, 1));
   EXPECT_EQ(f.stats(0).successes.load(), 1u);
 }
@@ -117,8 +115,7 @@ TEST(OutlierDetectorTest, ZeroThresholdDisablesEjection) {
 TEST(OutlierDetectorTest, EndpointOutsideTheSetIsNotEjected) {
   Fixture f(4);
   EndpointStats stranger;
-  EjectionState state;
-  for (int i = 0; i < 10; ++i) EXPECT_FALSE(f.detector->Record(stranger, state, CallOutcome::kUnavailable, "x"));
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(f.detector->Record(stranger, CallOutcome::kUnavailable).has_value());
 }
 
 TEST(OutlierDetectorTest, NoteOnlyWhenEveryEndpointIsUnusable) {
@@ -133,13 +130,41 @@ TEST(OutlierDetectorTest, NoteOnlyWhenEveryEndpointIsUnusable) {
             " (k8slb: all 2 endpoints of test are unusable: 1 ejected, 1 failing to connect)");
 }
 
-TEST(OutlierDetectorTest, ClassifiesGrpcCodes) {
-  EXPECT_EQ(ClassifyStatusCode(0), CallOutcome::kSuccess);
-  EXPECT_EQ(ClassifyStatusCode(14), CallOutcome::kUnavailable);
-  EXPECT_EQ(ClassifyStatusCode(4), CallOutcome::kNeutral);
-  EXPECT_EQ(ClassifyStatusCode(1), CallOutcome::kNeutral);
-  EXPECT_EQ(ClassifyStatusCode(13), CallOutcome::kServerError);
+TEST(OutlierDetectorTest, AnEjectionIsDescribedWithItsDurationAndMultiplier) {
+  Fixture f(4);
+  f.Fail(0, 4);
+  std::optional<Ejection> e = f.detector->Record(f.stats(0), CallOutcome::kUnavailable);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->duration, std::chrono::seconds(30));
+  EXPECT_EQ(e->multiplier, 1u);
+  EXPECT_EQ(DescribeEjection(*e, "10.0.0.1:80 (echo-0)"),
+            "ejected 10.0.0.1:80 (echo-0) for 30000 ms after 5 consecutive UNAVAILABLE (ejection 1)");
+}
+
+TEST(OutlierDetectorTest, AnEndpointEjectedAlreadyIsNotEjectedAgainByLateFailures) {
+  // Calls that were in flight when the endpoint was ejected fail afterwards: they must not extend
+  // the ejection or grow the multiplier.
+  Fixture f(4);
+  ASSERT_TRUE(f.Fail(0, 5));
+  const int64_t until = f.stats(0).ejected_until_nanos.load();
+  EXPECT_FALSE(f.Fail(0, 10));
+  EXPECT_EQ(f.stats(0).ejected_until_nanos.load(), until);
+  EXPECT_EQ(f.stats(0).ejections.load(), 1u);
+  EXPECT_EQ(f.stats(0).ejection_multiplier.load(), 1u);
+}
+
+TEST(OutlierDetectorTest, OptionsAreValidated) {
+  EXPECT_TRUE(ValidateOutlierDetectionOptions({}).ok());
+  OutlierDetectionOptions o;
+  o.max_ejection_percent = 101;
+  EXPECT_EQ(ValidateOutlierDetectionOptions(o).message(), "outlier.max_ejection_percent must be at most 100");
+  o = {};
+  o.base_ejection_time = std::chrono::milliseconds(-1);
+  EXPECT_EQ(ValidateOutlierDetectionOptions(o).message(), "outlier.base_ejection_time must not be negative");
+  o = {};
+  o.max_ejection_time = std::chrono::milliseconds(-1);
+  EXPECT_EQ(ValidateOutlierDetectionOptions(o).message(), "outlier.max_ejection_time must not be negative");
 }
 
 }  // namespace
-}  // namespace k8slb::internal
+}  // namespace k8slb

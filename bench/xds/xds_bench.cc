@@ -1,0 +1,464 @@
+// k8slb_xds_bench: end-to-end figures for k8slb-xds. Both modes run a fake Kubernetes API in
+// process (plain HTTP on loopback) and print one table; every loop is bounded in count and time.
+//
+//   fanout    k8slb-xds runs as a child process (so its memory and CPU are its own); N ADS streams
+//             (one channel, hence one connection, each: N clients) subscribe to one Service's
+//             ClusterLoadAssignment. Then U times: one EndpointSlice change, and the time until
+//             every stream has the new assignment. Prints p50/p99/max over all (stream, update)
+//             samples, the child's RSS per stream and its CPU per update.
+//   reaction  echo servers on 127.0.2.x; a grpc++ xds:/// channel through an in-process k8slb-xds
+//             and a BalancedChannel on the same Service send RPCs back to back. T times a pod is
+//             added to the slice; for each client, the time from the slice write to its first RPC
+//             answered by the new pod. Prints median and p99 of both, side by side.
+#include <grpcpp/grpcpp.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <k8slb/proto/echo.grpc.pb.h>
+#include <nlohmann/json.hpp>
+
+#include "absl/synchronization/mutex.h"
+#include "echo_server/echo_server.h"
+#include "envoy/service/discovery/v3/ads.grpc.pb.h"
+#include "fakeapi/server/fake_api_server.h"
+#include "k8slb/balanced_channel.h"
+#include "k8slb/client.h"
+#include "k8slb/xds/bootstrap.h"
+#include "k8slb/xds/server.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using envoy::service::discovery::v3::AggregatedDiscoveryService;
+using envoy::service::discovery::v3::DiscoveryRequest;
+using envoy::service::discovery::v3::DiscoveryResponse;
+constexpr char kEds[] = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+nlohmann::json Slice(const std::vector<std::string>& ips, int port) {
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (size_t i = 0; i < ips.size(); ++i) {
+    endpoints.push_back({{"addresses", {ips[i]}},
+                         {"conditions", {{"ready", true}, {"serving", true}, {"terminating", false}}},
+                         {"zone", "zone-a"},
+                         {"targetRef", {{"kind", "Pod"}, {"namespace", "default"}, {"name", "echo-" + std::to_string(i)}}}});
+  }
+  return {{"apiVersion", "discovery.k8s.io/v1"},
+          {"kind", "EndpointSlice"},
+          {"metadata", {{"name", "echo-1"}, {"namespace", "default"}, {"labels", {{"kubernetes.io/service-name", "echo"}}}}},
+          {"addressType", "IPv4"},
+          {"ports", {{{"name", "grpc"}, {"port", port}, {"protocol", "TCP"}}}},
+          {"endpoints", endpoints}};
+}
+
+void WriteSlice(k8slb::fakeapi::FakeApiServer& api, const nlohmann::json& slice, bool create) {
+  api.WithCluster([&](k8slb::fake::Cluster& c) {
+    auto r = create ? c.Create(k8slb::fake::ResourceKind::kEndpointSlice, "default", slice)
+                    : c.Replace(k8slb::fake::ResourceKind::kEndpointSlice, "default", "echo-1", slice);
+    if (!r.ok()) std::cerr << "k8slb_xds_bench: slice write: " << r.status() << "\n";
+  });
+}
+
+std::unique_ptr<k8slb::fakeapi::FakeApiServer> StartApi() {
+  k8slb::fakeapi::FakeApiOptions o;
+  o.listen = "127.0.0.1:0";
+  o.plain_http = true;
+  o.allow_loopback_endpoints = true;  // the bench's pods listen on loopback addresses
+  auto api = k8slb::fakeapi::FakeApiServer::Start(o);
+  if (!api.ok()) {
+    std::cerr << "k8slb_xds_bench: fakeapi: " << api.status() << "\n";
+    std::exit(1);
+  }
+  return *std::move(api);
+}
+
+// ---- fanout ----
+
+// One ADS stream subscribed to echo's assignment; records when each new version arrives.
+class EdsStream final : public grpc::ClientBidiReactor<DiscoveryRequest, DiscoveryResponse> {
+ public:
+  explicit EdsStream(AggregatedDiscoveryService::Stub* stub) {
+    stub->async()->StreamAggregatedResources(&context_, this);
+    request_.set_type_url(kEds);
+    request_.add_resource_names("echo.default:grpc");
+    request_.mutable_node()->set_id("bench");
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    {
+      absl::MutexLock lock(&mu_);
+      ++responses_;
+      last_ = Clock::now();
+      pending_ack_ = response_;
+    }
+    MaybeAck();
+    StartRead(&response_);
+  }
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+    }
+    if (ok) MaybeAck();
+  }
+  void OnDone(const grpc::Status&) override {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+  // Responses so far and the arrival time of the last.
+  std::pair<uint64_t, Clock::time_point> Received() {
+    absl::MutexLock lock(&mu_);
+    return {responses_, last_};
+  }
+  void Cancel() { context_.TryCancel(); }
+  bool Done() {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+
+ private:
+  void MaybeAck() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (writing_ || !pending_ack_) return;
+      writing_ = true;
+      ack_.Clear();
+      ack_.set_type_url(kEds);
+      ack_.add_resource_names("echo.default:grpc");
+      ack_.set_version_info(pending_ack_->version_info());
+      ack_.set_response_nonce(pending_ack_->nonce());
+      pending_ack_.reset();
+    }
+    StartWrite(&ack_);
+  }
+
+  grpc::ClientContext context_;
+  DiscoveryRequest request_;
+  DiscoveryRequest ack_;
+  DiscoveryResponse response_;
+  absl::Mutex mu_;
+  uint64_t responses_ ABSL_GUARDED_BY(mu_) = 0;
+  Clock::time_point last_ ABSL_GUARDED_BY(mu_);
+  std::optional<DiscoveryResponse> pending_ack_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = true;  // the initial request
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+long ReadRssKb(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return 0;
+}
+
+double ReadCpuMs(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(text.substr(text.rfind(')') + 2));
+  std::string skip;
+  for (int i = 0; i < 11; ++i) fields >> skip;  // state .. cmajflt
+  long utime = 0, stime = 0;
+  fields >> utime >> stime;
+  return static_cast<double>(utime + stime) * 1000.0 / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+int Fanout(const std::string& xds_binary, int streams, int updates, int endpoints) {
+  auto api = StartApi();
+  std::vector<std::string> ips;
+  for (int i = 0; i < endpoints; ++i) ips.push_back("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
+  WriteSlice(*api, Slice(ips, 50051), true);
+
+  // A free port for the child: bind port 0, read it, release it (loopback; the child binds it
+  // right after).
+  int port = 0;
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      std::perror("k8slb_xds_bench: a free loopback port");
+      return 1;
+    }
+    port = ntohs(addr.sin_port);
+    ::close(fd);
+  }
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  pid_t child = ::fork();
+  if (child == 0) {
+    ::execl(xds_binary.c_str(), xds_binary.c_str(), "--server", api->url().c_str(), "--listen", listen.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  auto probe = grpc::CreateChannel(listen, grpc::InsecureChannelCredentials());
+  if (!probe->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(20))) {
+    std::cerr << "k8slb_xds_bench: k8slb-xds did not start on " << listen << "\n";
+    ::kill(child, SIGKILL);
+    return 1;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const long rss0 = ReadRssKb(child);
+
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
+  std::vector<std::unique_ptr<AggregatedDiscoveryService::Stub>> stubs;
+  std::vector<std::unique_ptr<EdsStream>> all;
+  for (int i = 0; i < streams; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    args.SetInt("k8slb.bench.channel", i);  // distinct args: no shared subchannel
+    channels.push_back(grpc::CreateCustomChannel(listen, grpc::InsecureChannelCredentials(), args));
+    stubs.push_back(AggregatedDiscoveryService::NewStub(channels.back()));
+    all.push_back(std::make_unique<EdsStream>(stubs.back().get()));
+  }
+  auto wait_all = [&](uint64_t count, std::chrono::seconds limit) {
+    const auto deadline = Clock::now() + limit;
+    for (;;) {
+      int behind = 0;
+      for (auto& s : all) behind += s->Received().first < count;
+      if (behind == 0) return true;
+      if (Clock::now() > deadline) {
+        std::cerr << "k8slb_xds_bench: " << behind << " streams without response " << count << "\n";
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  };
+  bool ok = wait_all(1, std::chrono::seconds(60));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  const long rss1 = ReadRssKb(child);
+
+  std::vector<double> latencies;
+  std::vector<double> update_p99;
+  const double cpu0 = ReadCpuMs(child);
+  for (int u = 0; ok && u < updates; ++u) {
+    std::vector<std::string> next = ips;
+    next[static_cast<size_t>(u) % next.size()] = "10.2.0." + std::to_string(u % 250 + 1);  // a pod replaced
+    const auto t0 = Clock::now();
+    WriteSlice(*api, Slice(next, 50051), false);
+    ok = wait_all(static_cast<uint64_t>(u) + 2, std::chrono::seconds(30));
+    std::vector<double> these;
+    for (auto& s : all) {
+      these.push_back(std::chrono::duration<double, std::milli>(s->Received().second - t0).count());
+    }
+    update_p99.push_back(Percentile(these, 0.99));
+    latencies.insert(latencies.end(), these.begin(), these.end());
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  const double cpu1 = ReadCpuMs(child);
+  for (auto& s : all) s->Cancel();
+  for (int i = 0; i < 200 && !std::all_of(all.begin(), all.end(), [](auto& s) { return s->Done(); }); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ::kill(child, SIGTERM);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  if (!ok) return 1;
+
+  std::printf("k8slb-xds fan-out: %d ADS streams (one connection each), %d slice updates, %d endpoints\n", streams,
+              updates, endpoints);
+  std::printf("  slice write -> every stream has the new assignment (ms): p50 %.1f  p99 %.1f  max %.1f"
+              "  (median of per-update p99: %.1f)\n",
+              Percentile(latencies, 0.5), Percentile(latencies, 0.99), Percentile(latencies, 1.0),
+              Percentile(update_p99, 0.5));
+  std::printf("  k8slb-xds RSS: %ld KiB idle, %ld KiB with the streams: %.1f KiB per stream\n", rss0, rss1,
+              static_cast<double>(rss1 - rss0) / streams);
+  std::printf("  k8slb-xds CPU per update (user+sys, all %d streams): %.1f ms\n", streams, (cpu1 - cpu0) / updates);
+  return 0;
+}
+
+// ---- reaction ----
+
+struct Loop {
+  std::atomic<bool> stop{false};
+  absl::Mutex mu;
+  std::vector<std::pair<Clock::time_point, std::string>> answers ABSL_GUARDED_BY(mu);
+  std::thread thread;
+  // First answer from `pod` ending after t0, or nullopt.
+  std::optional<double> FirstFrom(const std::string& pod, Clock::time_point t0) {
+    absl::MutexLock lock(&mu);
+    for (const auto& [t, p] : answers) {
+      if (t >= t0 && p == pod) return std::chrono::duration<double, std::milli>(t - t0).count();
+    }
+    return std::nullopt;
+  }
+  void Clear() {
+    absl::MutexLock lock(&mu);
+    answers.clear();
+  }
+};
+
+template <typename Call>
+void RunLoop(Loop* loop, Call call) {
+  for (int n = 0; n < 10'000'000 && !loop->stop.load(); ++n) {
+    std::string pod = call();
+    {
+      absl::MutexLock lock(&loop->mu);
+      if (!pod.empty()) loop->answers.emplace_back(Clock::now(), pod);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+}
+
+int Reaction(int trials) {
+  auto api = StartApi();
+  std::vector<std::unique_ptr<k8slb::echo::EchoServer>> pods;
+  int port = 0;
+  std::vector<std::string> ips;
+  for (int i = 0; i < 5; ++i) {
+    k8slb::echo::EchoServerOptions o;
+    o.listen = "127.0.2." + std::to_string(i + 1) + ":" + std::to_string(port);
+    o.pod_name = "echo-" + std::to_string(i);
+    auto s = k8slb::echo::EchoServer::Start(o);
+    if (!s.ok()) {
+      std::cerr << "k8slb_xds_bench: echo server: " << s.status() << "\n";
+      return 1;
+    }
+    if (i == 0) port = (*s)->port();
+    ips.push_back("127.0.2." + std::to_string(i + 1));
+    pods.push_back(*std::move(s));
+  }
+  std::vector<std::string> base(ips.begin(), ips.begin() + 4);
+  WriteSlice(*api, Slice(base, port), true);
+
+  k8slb::KubeConfig config;
+  config.server = api->url();
+  config.allow_plain_http = true;
+  config.description = "bench";
+  k8slb::xds::XdsServerOptions xo;
+  xo.listen = "127.0.0.1:0";
+  xo.config = config;
+  auto xds = k8slb::xds::XdsServer::Start(xo);
+  if (!xds.ok()) {
+    std::cerr << "k8slb_xds_bench: " << xds.status() << "\n";
+    return 1;
+  }
+  auto bootstrap = k8slb::xds::MakeBootstrap({.server = (*xds)->address(), .node_id = "bench", .zone = "", .region = ""});
+  ::setenv("GRPC_XDS_BOOTSTRAP_CONFIG", bootstrap->c_str(), 1);
+  auto xds_stub = k8slb::echo::Echo::NewStub(grpc::CreateChannel("xds:///echo.default:grpc", grpc::InsecureChannelCredentials()));
+  k8slb::BalancedChannelOptions bo;
+  bo.policy = k8slb::PickPolicy::kRoundRobin;
+  bo.client_zone = "";
+  auto balanced = k8slb::BalancedChannel::Create("kubernetes:///echo.default:grpc", config, bo);
+  if (!balanced.ok()) {
+    std::cerr << "k8slb_xds_bench: " << balanced.status() << "\n";
+    return 1;
+  }
+  k8slb::Client<k8slb::echo::Echo> client(*balanced);
+  auto echo_call = [](auto&& invoke) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    k8slb::echo::EchoRequest req;
+    k8slb::echo::EchoResponse resp;
+    return invoke(ctx, req, resp).ok() ? resp.pod_name() : std::string();
+  };
+  Loop xds_loop;
+  Loop k8slb_loop;
+  xds_loop.thread = std::thread([&] {
+    RunLoop(&xds_loop, [&] {
+      return echo_call([&](grpc::ClientContext& c, auto& q, auto& r) { return xds_stub->Echo(&c, q, &r); });
+    });
+  });
+  k8slb_loop.thread = std::thread([&] {
+    RunLoop(&k8slb_loop, [&] {
+      return echo_call([&](grpc::ClientContext& c, auto& q, auto& r) { return client.With(c)->Echo(&c, q, &r); });
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::seconds(3));  // both warm: every base pod connected
+
+  std::vector<double> xds_ms;
+  std::vector<double> k8slb_ms;
+  int missed = 0;
+  for (int t = 0; t < trials; ++t) {
+    xds_loop.Clear();
+    k8slb_loop.Clear();
+    const auto t0 = Clock::now();
+    WriteSlice(*api, Slice(ips, port), false);  // echo-4 joins
+    std::optional<double> a, b;
+    for (int i = 0; i < 1000 && !(a && b); ++i) {  // at most 10 s
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      a = xds_loop.FirstFrom("echo-4", t0);
+      b = k8slb_loop.FirstFrom("echo-4", t0);
+    }
+    if (a && b) {
+      xds_ms.push_back(*a);
+      k8slb_ms.push_back(*b);
+    } else {
+      ++missed;
+    }
+    WriteSlice(*api, Slice(base, port), false);  // and leaves
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  }
+  xds_loop.stop = true;
+  k8slb_loop.stop = true;
+  xds_loop.thread.join();
+  k8slb_loop.thread.join();
+  std::printf("slice change -> first RPC on the new pod, %zu trials (%d missed), 5 pods, RPCs back to back:\n",
+              xds_ms.size(), missed);
+  std::printf("  %-28s median %7.1f ms   p99 %7.1f ms\n", "grpc++ 1.51 xDS via k8slb-xds", Percentile(xds_ms, 0.5),
+              Percentile(xds_ms, 0.99));
+  std::printf("  %-28s median %7.1f ms   p99 %7.1f ms\n", "k8slb BalancedChannel", Percentile(k8slb_ms, 0.5),
+              Percentile(k8slb_ms, 0.99));
+  std::printf("  ratio (xDS / BalancedChannel) of medians: %.2f\n",
+              Percentile(xds_ms, 0.5) / std::max(0.001, Percentile(k8slb_ms, 0.5)));
+  (*xds)->Shutdown(std::chrono::milliseconds(0));
+  return missed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app("k8slb_xds_bench: k8slb-xds fan-out and reaction figures (see the file's header)", "k8slb_xds_bench");
+  app.require_subcommand(1);
+  auto* fanout = app.add_subcommand("fanout", "N ADS streams on one k8slb-xds; one slice change reaches every stream");
+  int streams = 1000;
+  int updates = 20;
+  int endpoints = 10;
+  std::string binary = K8SLB_XDS_BINARY;
+  fanout->add_option("--streams", streams)->check(CLI::Range(1, 20000))->capture_default_str();
+  fanout->add_option("--updates", updates)->check(CLI::Range(1, 1000))->capture_default_str();
+  fanout->add_option("--endpoints", endpoints)->check(CLI::Range(1, 10000))->capture_default_str();
+  fanout->add_option("--xds-binary", binary)->capture_default_str();
+  auto* reaction = app.add_subcommand("reaction", "slice change -> first RPC on the new pod: grpc++ xDS vs BalancedChannel");
+  int trials = 20;
+  reaction->add_option("--trials", trials)->check(CLI::Range(1, 1000))->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  // Two sockets per stream (both ends) plus the child's: raise the soft limit to the hard one.
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (fanout->parsed()) return Fanout(binary, streams, updates, endpoints);
+  return Reaction(trials);
+}

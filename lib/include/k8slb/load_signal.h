@@ -1,0 +1,69 @@
+// Load signals: what a power-of-two-choices picker compares between its two candidates, and the
+// one recording rule for the latency signal, shared by the gRPC layer's call interceptor and the
+// simulator's virtual engine.
+//
+// LatencySignal is immutable after construction and thread-safe: Record() may run on any number
+// of call-completion threads at once and takes no lock (it updates EndpointStats' atomics).
+#ifndef K8SLB_LOAD_SIGNAL_H_
+#define K8SLB_LOAD_SIGNAL_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "k8slb/call_outcome.h"
+#include "k8slb/endpoint_set.h"
+#include "k8slb/random.h"
+
+namespace k8slb {
+
+enum class LoadSignal {
+  // Requests in flight (Envoy's least_request; Mitzenmacher's power of two choices).
+  kInFlight,
+  // Peak-EWMA latency × (in flight + 1), as Finagle's and Linkerd's balancers: an endpoint that is
+  // slow but not yet busy is avoided too. Needs LatencySignal::Record on every finished call.
+  kPeakEwmaLatency,
+};
+
+std::string_view LoadSignalName(LoadSignal signal);  // "in-flight" | "peak-ewma"
+std::optional<LoadSignal> ParseLoadSignal(std::string_view name);
+
+// Decay time of the latency EWMA (Linkerd's default, 10 s).
+inline constexpr std::chrono::milliseconds kDefaultLatencyDecay{10000};
+
+// Peak-EWMA latency, after Finagle's PeakEwma (com.twitter.finagle.loadbalancer.PeakEwma): a
+// sample above the current value replaces it at once (the peak), a lower one is blended in with
+// weight 1 − exp(−Δt/τ), Δt being the time since the previous sample. Only successful calls
+// count: a fast failure must not make an endpoint look cheap (failures are outlier detection's
+// business). Two racing samples may lose one, which a statistic can afford.
+class LatencySignal {
+ public:
+  // `clock` null: steady clock. A non-positive decay is treated as 1 ns (the last sample wins).
+  explicit LatencySignal(std::chrono::nanoseconds decay = kDefaultLatencyDecay, std::shared_ptr<Clock> clock = nullptr);
+
+  // The clock's now: take it when a call starts and pass it to Record when the call ends.
+  int64_t Start() const { return clock_->NowNanos(); }
+  // Records a finished call that started at `start_nanos` (a value of Start()).
+  void Record(EndpointStats& stats, int64_t start_nanos, CallOutcome outcome) const;
+
+  // The update rule itself, with explicit times.
+  static void Update(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos);
+  // The peak-EWMA cost: ewma × (in_flight + 1); 0 until the first sample, so a new endpoint is
+  // tried at once.
+  static double Cost(const EndpointStats& stats) {
+    return stats.latency_ewma_nanos.load(std::memory_order_relaxed) *
+           static_cast<double>(stats.in_flight.load(std::memory_order_relaxed) + 1);
+  }
+
+  int64_t decay_nanos() const { return decay_nanos_; }
+
+ private:
+  int64_t decay_nanos_;
+  std::shared_ptr<Clock> clock_;
+};
+
+}  // namespace k8slb
+
+#endif  // K8SLB_LOAD_SIGNAL_H_

@@ -1,0 +1,50 @@
+// LatencySignal: the peak-EWMA update rule (see load_signal.h) and the load-signal names.
+#include "k8slb/load_signal.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+namespace k8slb {
+
+std::string_view LoadSignalName(LoadSignal signal) {
+  switch (signal) {
+    case LoadSignal::kInFlight:
+      return "in-flight";
+    case LoadSignal::kPeakEwmaLatency:
+      return "peak-ewma";
+  }
+  return "in-flight";
+}
+
+std::optional<LoadSignal> ParseLoadSignal(std::string_view name) {
+  if (name == "in-flight" || name == "in_flight") return LoadSignal::kInFlight;
+  if (name == "peak-ewma" || name == "peak_ewma") return LoadSignal::kPeakEwmaLatency;
+  return std::nullopt;
+}
+
+LatencySignal::LatencySignal(std::chrono::nanoseconds decay, std::shared_ptr<Clock> clock)
+    : decay_nanos_(std::max<int64_t>(decay.count(), 1)),
+      clock_(clock != nullptr ? std::move(clock) : MakeSteadyClock()) {}
+
+void LatencySignal::Record(EndpointStats& stats, int64_t start_nanos, CallOutcome outcome) const {
+  if (outcome != CallOutcome::kSuccess) return;
+  const int64_t now = clock_->NowNanos();
+  Update(stats, now - start_nanos, now, decay_nanos_);
+}
+
+void LatencySignal::Update(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos) {
+  const double rtt = static_cast<double>(std::max<int64_t>(rtt_nanos, 0));
+  const double prev = stats.latency_ewma_nanos.load(std::memory_order_relaxed);
+  double next = rtt;  // the peak: a slower sample replaces the value at once
+  if (rtt <= prev) {
+    const int64_t stamp = stats.latency_stamp_nanos.load(std::memory_order_relaxed);
+    const double dt = static_cast<double>(std::max<int64_t>(now_nanos - stamp, 0));
+    const double w = std::exp(-dt / static_cast<double>(std::max<int64_t>(decay_nanos, 1)));
+    next = prev * w + rtt * (1.0 - w);
+  }
+  stats.latency_ewma_nanos.store(next, std::memory_order_relaxed);
+  stats.latency_stamp_nanos.store(now_nanos, std::memory_order_relaxed);
+}
+
+}  // namespace k8slb

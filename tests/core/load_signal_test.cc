@@ -1,0 +1,96 @@
+// The latency signal's update rule (peak-EWMA, after Finagle's PeakEwma), exact on a manual clock,
+// and the power-of-two-choices picker over each load signal.
+#include "k8slb/load_signal.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "k8slb/picker.h"
+#include "picker_support.h"
+
+namespace k8slb {
+namespace {
+
+constexpr int64_t kMs = 1000000;
+
+TEST(LoadSignalTest, NamesRoundTrip) {
+  EXPECT_EQ(LoadSignalName(LoadSignal::kInFlight), "in-flight");
+  EXPECT_EQ(LoadSignalName(LoadSignal::kPeakEwmaLatency), "peak-ewma");
+  EXPECT_EQ(ParseLoadSignal("peak-ewma"), LoadSignal::kPeakEwmaLatency);
+  EXPECT_EQ(ParseLoadSignal("in-flight"), LoadSignal::kInFlight);
+  EXPECT_EQ(ParseLoadSignal("ewma"), std::nullopt);
+}
+
+TEST(LatencySignalTest, APeakReplacesAtOnceALowerSampleDecaysIn) {
+  EndpointStats s;
+  const int64_t tau = 1000 * kMs;
+  LatencySignal::Update(s, 10 * kMs, 0, tau);
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 10.0 * kMs);
+  LatencySignal::Update(s, 20 * kMs, 5 * kMs, tau);  // slower: the peak, at once
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 20.0 * kMs);
+  LatencySignal::Update(s, 10 * kMs, 5 * kMs + tau, tau);  // one τ later, faster: weight e^-1 stays
+  const double w = std::exp(-1.0);
+  EXPECT_NEAR(s.latency_ewma_nanos.load(), 20.0 * kMs * w + 10.0 * kMs * (1 - w), 1.0);
+  EXPECT_EQ(s.latency_stamp_nanos.load(), 5 * kMs + tau);
+  // A sample at the same instant as the last one keeps the value (Δt = 0: weight 1).
+  const double before = s.latency_ewma_nanos.load();
+  LatencySignal::Update(s, 1 * kMs, 5 * kMs + tau, tau);
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), before);
+}
+
+TEST(LatencySignalTest, RecordsSuccessesOnTheInjectedClockOnly) {
+  auto clock = std::make_shared<ManualClock>(100 * kMs);
+  LatencySignal signal(std::chrono::milliseconds(1000), clock);
+  EndpointStats s;
+  int64_t start = signal.Start();
+  clock->AdvanceNanos(7 * kMs);
+  signal.Record(s, start, CallOutcome::kUnavailable);
+  signal.Record(s, start, CallOutcome::kNeutral);
+  signal.Record(s, start, CallOutcome::kServerError);
+  EXPECT_EQ(s.latency_ewma_nanos.load(), 0.0) << "a failure must not make an endpoint look cheap";
+  signal.Record(s, start, CallOutcome::kSuccess);
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 7.0 * kMs);
+  EXPECT_EQ(s.latency_stamp_nanos.load(), 107 * kMs);
+}
+
+TEST(LatencySignalTest, CostIsLatencyTimesInFlightPlusOne) {
+  EndpointStats s;
+  EXPECT_EQ(LatencySignal::Cost(s), 0.0);  // unmeasured: tried at once
+  s.latency_ewma_nanos.store(4.0);
+  s.in_flight.store(2);
+  EXPECT_DOUBLE_EQ(LatencySignal::Cost(s), 12.0);
+}
+
+// Two endpoints: P2C always samples both, so the pick shows which cost the signal compares.
+// Endpoint 0: 10 ms, idle (cost 10 ms); endpoint 1: 1 ms, one call in flight (cost 2 ms).
+TEST(PickerLoadSignalTest, InFlightAndPeakEwmaDisagreeExactlyWhereTheyShould) {
+  auto set = coretest::MakeSet(coretest::MakeEndpoints(2));
+  set->endpoints()[0].stats->latency_ewma_nanos.store(10.0 * kMs);
+  set->endpoints()[1].stats->latency_ewma_nanos.store(1.0 * kMs);
+  set->endpoints()[1].stats->in_flight.store(1);
+  for (LoadSignal signal : {LoadSignal::kInFlight, LoadSignal::kPeakEwmaLatency}) {
+    auto picker = MakePicker(set, PickerOptions{.policy = PickPolicy::kLeastRequest, .load_signal = signal,
+                                                .client_zone = {}, .random = MakeSeededRandom(3), .clock = nullptr});
+    for (int i = 0; i < 50; ++i) {
+      const Endpoint* e = picker->Pick();
+      ASSERT_NE(e, nullptr);
+      EXPECT_EQ(e - set->endpoints().data(), signal == LoadSignal::kInFlight ? 0 : 1) << LoadSignalName(signal);
+    }
+  }
+}
+
+TEST(PickerLoadSignalTest, PeakEwmaSkipsIneligibleEndpointsLikeEveryPolicy) {
+  auto set = coretest::MakeSet(coretest::MakeEndpoints(3));
+  set->endpoints()[0].stats->latency_ewma_nanos.store(1.0);  // cheapest, but failing
+  set->endpoints()[0].stats->connection_failing.store(true);
+  set->endpoints()[1].stats->latency_ewma_nanos.store(5.0);
+  set->endpoints()[2].stats->latency_ewma_nanos.store(9.0);
+  auto picker = MakePicker(set, PickerOptions{.policy = PickPolicy::kLeastRequest,
+                                              .load_signal = LoadSignal::kPeakEwmaLatency, .client_zone = {},
+                                              .random = MakeSeededRandom(5), .clock = nullptr});
+  for (int i = 0; i < 200; ++i) EXPECT_NE(picker->Pick() - set->endpoints().data(), 0);
+}
+
+}  // namespace
+}  // namespace k8slb
