@@ -7,6 +7,7 @@
 #define K8SLB_SIM_SCENARIO_SCENARIO_H_
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "fakeapi/model/cluster_scenario.h"
+#include "report/schema.h"
 
 namespace k8slb::scenario {
 
@@ -63,7 +65,7 @@ struct Scenario : fake::ClusterScenario {
   std::string name;         // from the file name unless given
   std::string description;
   ClientSpec clients;
-  std::vector<std::string> strategies = {"clusterip", "headless-dns", "round-robin", "least-request"};
+  std::vector<std::string> strategies{std::begin(report::kStrategyNames), std::end(report::kStrategyNames)};
   std::vector<Expectation> expect;
   // Live-only scenarios (e.g. token rotation) set this; the virtual engine refuses them clearly.
   bool live_only = false;
