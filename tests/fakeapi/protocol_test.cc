@@ -670,6 +670,9 @@ TEST(FakeApi, ScaleSubresourceAndGracefulPodDelete) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Json()["kind"], "Scale");
   EXPECT_EQ(r.Json()["spec"]["replicas"], 2);
+  const std::string hash_before =
+      Get(*s, "/api/v1/namespaces/default/pods").Json()["items"][0]["metadata"]["labels"].value("pod-template-hash", "");
+  ASSERT_FALSE(hash_before.empty());
   r = Do(*s, {.method = "PATCH", .path = scale, .body = R"({"spec":{"replicas":4}})",
               .content_type = "application/merge-patch+json"});
   ASSERT_EQ(r.status, 200) << r.body;
@@ -683,6 +686,12 @@ TEST(FakeApi, ScaleSubresourceAndGracefulPodDelete) {
     return n;
   };
   EXPECT_TRUE(Eventually([&] { return ready_endpoints() == 4; }, 10s));
+  // A scale is not a template change: every pod keeps the template hash it started with (the
+  // deployment controller hashes the stored, defaulted template; a model-built Deployment that came
+  // back through the API with its defaults once hashed differently and started a rollout).
+  for (const auto& p : Get(*s, "/api/v1/namespaces/default/pods").Json()["items"]) {
+    EXPECT_EQ(p["metadata"]["labels"].value("pod-template-hash", ""), hash_before) << p["metadata"]["name"];
+  }
   // Delete a pod: terminating first (deletionTimestamp), gone after the drain.
   std::string pod = Get(*s, "/api/v1/namespaces/default/pods").Json()["items"][0]["metadata"]["name"];
   r = Do(*s, {.method = "DELETE", .path = "/api/v1/namespaces/default/pods/" + pod,

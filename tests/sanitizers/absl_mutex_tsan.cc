@@ -68,31 +68,53 @@ K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex7TryLockEv", ShimTryLock, (Mutex * mu), 
            if (r) __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex13ReaderTryLockEv", ShimReaderTryLock, (Mutex * mu), (mu), ,
            if (r) __tsan_acquire(mu))
+// A Condition is evaluated inside Abseil: by the waiter after it took the lock but before the shim
+// returns (LockWhen*), by the waiter when it is woken (Await*), or by another thread releasing the
+// lock on the waiter's behalf. Abseil's own TSan build annotates each evaluation as done under the
+// lock (EvalConditionAnnotated in absl/synchronization/mutex.cc); here every condition is wrapped
+// so that each evaluation is a critical section of the mutex (acquire before, release after),
+// whichever thread runs it.
+namespace {
+struct AnnotatedCondition {
+  const Condition* condition;
+  Mutex* mu;
+  static bool Eval(void* arg) {
+    auto* self = static_cast<AnnotatedCondition*>(arg);
+    __tsan_acquire(self->mu);
+    const bool result = self->condition->Eval();
+    __tsan_release(self->mu);  // the evaluation's reads happen before the next holder's writes
+    return result;
+  }
+};
+}  // namespace
+#define K8SLB_WRAP(c) AnnotatedCondition wrapped{&(c), mu}; const Condition annotated(&AnnotatedCondition::Eval, &wrapped)
+
 K8SLB_SHIM_VOID("_ZN4absl7debian35Mutex8LockWhenERKNS0_9ConditionE", ShimLockWhen,
-                (Mutex * mu, const Condition& c), (mu, c), , __tsan_acquire(mu))
+                (Mutex * mu, const Condition& c), (mu, annotated), K8SLB_WRAP(c), __tsan_acquire(mu))
 K8SLB_SHIM_VOID("_ZN4absl7debian35Mutex14ReaderLockWhenERKNS0_9ConditionE", ShimReaderLockWhen,
-                (Mutex * mu, const Condition& c), (mu, c), , __tsan_acquire(mu))
+                (Mutex * mu, const Condition& c), (mu, annotated), K8SLB_WRAP(c), __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
-           ShimLockWhenWithTimeout, (Mutex * mu, const Condition& c, Duration d), (mu, c, d), ,
+           ShimLockWhenWithTimeout, (Mutex * mu, const Condition& c, Duration d), (mu, annotated, d), K8SLB_WRAP(c),
            __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-           ShimLockWhenWithDeadline, (Mutex * mu, const Condition& c, Time t), (mu, c, t), ,
+           ShimLockWhenWithDeadline, (Mutex * mu, const Condition& c, Time t), (mu, annotated, t), K8SLB_WRAP(c),
            __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE",
-           ShimReaderLockWhenWithTimeout, (Mutex * mu, const Condition& c, Duration d), (mu, c, d), ,
-           __tsan_acquire(mu))
+           ShimReaderLockWhenWithTimeout, (Mutex * mu, const Condition& c, Duration d), (mu, annotated, d),
+           K8SLB_WRAP(c), __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-           ShimReaderLockWhenWithDeadline, (Mutex * mu, const Condition& c, Time t), (mu, c, t), ,
-           __tsan_acquire(mu))
-// Await and CondVar::Wait give the lock up while they wait and hold it again when they return.
+           ShimReaderLockWhenWithDeadline, (Mutex * mu, const Condition& c, Time t), (mu, annotated, t),
+           K8SLB_WRAP(c), __tsan_acquire(mu))
+// Await gives the lock up while it waits and holds it again when it returns.
 K8SLB_SHIM_VOID("_ZN4absl7debian35Mutex5AwaitERKNS0_9ConditionE", ShimAwait, (Mutex * mu, const Condition& c),
-                (mu, c), __tsan_release(mu), __tsan_acquire(mu))
+                (mu, annotated), K8SLB_WRAP(c); __tsan_release(mu), __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE",
-           ShimAwaitWithTimeout, (Mutex * mu, const Condition& c, Duration d), (mu, c, d), __tsan_release(mu),
-           __tsan_acquire(mu))
+           ShimAwaitWithTimeout, (Mutex * mu, const Condition& c, Duration d), (mu, annotated, d),
+           K8SLB_WRAP(c); __tsan_release(mu), __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian35Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE",
-           ShimAwaitWithDeadline, (Mutex * mu, const Condition& c, Time t), (mu, c, t), __tsan_release(mu),
-           __tsan_acquire(mu))
+           ShimAwaitWithDeadline, (Mutex * mu, const Condition& c, Time t), (mu, annotated, t),
+           K8SLB_WRAP(c); __tsan_release(mu), __tsan_acquire(mu))
+// CondVar::Wait gives the lock up while it waits and holds it again when it returns.
 K8SLB_SHIM_VOID("_ZN4absl7debian37CondVar4WaitEPNS0_5MutexE", ShimCondVarWait, (CondVar * cv, Mutex* mu),
                 (cv, mu), __tsan_release(mu), __tsan_acquire(mu))
 K8SLB_SHIM(bool, "_ZN4absl7debian37CondVar15WaitWithTimeoutEPNS0_5MutexENS0_8DurationE",
