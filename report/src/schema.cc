@@ -76,6 +76,16 @@ absl::Status CheckReaction(absl::string_view field, const std::optional<Reaction
 
 bool IsKnownStrategy(std::string_view name) { return StrategyIndex(name) >= 0; }
 
+bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds"; }
+
+std::vector<std::string> DefaultStrategies() {
+  std::vector<std::string> out;
+  for (std::string_view name : kStrategyNames) {
+    if (!IsLiveOnlyStrategy(name)) out.emplace_back(name);
+  }
+  return out;
+}
+
 int StrategyIndex(std::string_view name) {
   for (size_t i = 0; i < std::size(kStrategyNames); ++i) {
     if (kStrategyNames[i] == name) return static_cast<int>(i);

@@ -59,8 +59,9 @@ struct RunSummary {
   std::vector<std::string> notes;  // anything the user should know (printed by the CLI)
 };
 
-// The strategy names: one list, the report format's (report/schema.h).
+// The strategy names: one list, the report format's (report/schema.h); xds runs only live.
 using report::IsKnownStrategy;
+using report::IsLiveOnlyStrategy;
 using report::kStrategyNames;
 
 // The strategies a run uses: options.strategies if given, else the scenario's.

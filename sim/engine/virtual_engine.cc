@@ -867,6 +867,10 @@ absl::StatusOr<RunSummary> RunVirtual(const scenario::Scenario& scenario,
     if (!IsKnownStrategy(name)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown strategy ", name));
     }
+    if (IsLiveOnlyStrategy(name)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "strategy ", name, " runs real clients that the virtual engine does not model; run it with --mode live"));
+    }
   }
   Simulation sim(scenario, options, recorder);
   return sim.Run();

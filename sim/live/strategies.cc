@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::st
     }
     return std::make_unique<K8slbClient>(std::move(*channel));
   }
+  if (strategy == "xds") return MakeXdsClient(client_index, env);
   return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", strategy, "'"));
 }
 

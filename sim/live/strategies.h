@@ -10,6 +10,11 @@
 //   round-robin,  k8slb: a BalancedChannel with real discovery (list+watch of EndpointSlices
 //   least-request over HTTPS against the run's API server) and the named pick policy, with the
 //                 library's default DiscoveryOptions unless the scenario overrides them.
+//   xds           a proxyless grpc++ client (gRPC's built-in xDS resolver and balancer) dialing
+//                 xds:///echo.default:grpc through the run's k8slb-xds (in-process, started by
+//                 the first xds client, watching the run's API server with the clients' config).
+//                 Each client has a bootstrap of its own (its node id and the scenario's zone),
+//                 hence its own ADS stream, as separate client pods would.
 //
 // Every client owns its channel(s) and uses a local subchannel pool, so two clients never share
 // a TCP connection (they stand for separate client pods), and keeps gRPC's default reconnect
@@ -50,6 +55,7 @@ class BalancedChannel;
 namespace k8slb::sim::live {
 
 class PodFleet;
+class XdsControlPlane;  // xds_strategy.cc
 
 // One simulated client pod of a strategy: Call() sends one Echo RPC the way that strategy
 // routes it and says which pod answered. Implementations are thread-safe (a LoadGenerator calls
@@ -74,6 +80,9 @@ struct StrategyEnvironment {
   PodFleet* fleet = nullptr;
   LogSink log;                      // the k8slb clients' log lines
   uint64_t seed = 1;
+  // The run's k8slb-xds while any xds client holds it (the first xds client starts it; the
+  // last one to go stops it, before the run's API server stops).
+  std::weak_ptr<XdsControlPlane> xds;
   // Turned off before the clients are destroyed: the fleet's server-stopped listeners check it.
   std::shared_ptr<std::atomic<bool>> clients_alive = std::make_shared<std::atomic<bool>>(true);
 };
@@ -144,6 +153,10 @@ class K8slbClient : public StrategyClient {
  private:
   std::shared_ptr<BalancedChannel> channel_;
 };
+
+// xds: one proxyless grpc++ client through the run's k8slb-xds (xds_strategy.cc; in a build
+// without k8slb-xds, -DK8SLB_BUILD_XDS=OFF, a FailedPrecondition that says so).
+absl::StatusOr<std::unique_ptr<StrategyClient>> MakeXdsClient(int client_index, StrategyEnvironment& env);
 
 }  // namespace k8slb::sim::live
 

@@ -7,7 +7,6 @@
 #define K8SLB_SIM_SCENARIO_SCENARIO_H_
 
 #include <cstdint>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,7 +64,7 @@ struct Scenario : fake::ClusterScenario {
   std::string name;         // from the file name unless given
   std::string description;
   ClientSpec clients;
-  std::vector<std::string> strategies{std::begin(report::kStrategyNames), std::end(report::kStrategyNames)};
+  std::vector<std::string> strategies = report::DefaultStrategies();
   std::vector<Expectation> expect;
   // Live-only scenarios (e.g. token rotation) set this; the virtual engine refuses them clearly.
   bool live_only = false;
