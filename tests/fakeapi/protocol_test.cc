@@ -771,9 +771,15 @@ TEST(FakeApi, ScenarioTimelineDrivesModelAndApiFaults) {
   Watch w(s, std::string(kSlices) + "?watch=true");
   ASSERT_TRUE(w.WaitLines(1));
   EXPECT_TRUE(w.WaitEnd(5s)) << "the disconnect event ends the stream";
-  bool saw_scale = false;
-  for (const auto& e : w.events()) saw_scale |= e["type"] == "MODIFIED";
-  EXPECT_TRUE(saw_scale) << "the scale event changed the slice before the disconnect";
+  // The scale shows in the stream before the disconnect: as MODIFIED, or (when the watch opened
+  // after it under load) already in the initial ADDED. Either way the last slice state has 3 pods.
+  size_t last_endpoints = 0;
+  for (const auto& e : w.events()) {
+    if ((e["type"] == "ADDED" || e["type"] == "MODIFIED") && e["object"].contains("endpoints")) {
+      last_endpoints = e["object"]["endpoints"].size();
+    }
+  }
+  EXPECT_EQ(last_endpoints, 3u) << "the scale event changed the slice before the disconnect";
   EXPECT_TRUE(Eventually([&] { return Get(s, kSlices).status == 429; }, 3s));
   EXPECT_TRUE(Eventually([&] { return Get(s, kSlices).status == 200; }, 5s));
 }
