@@ -6,6 +6,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "util/percentile.h"
+
 namespace k8slb::client {
 namespace {
 
@@ -16,15 +18,12 @@ std::vector<const RpcRecord*> ByCompletion(const LoadReport& report) {
   return out;
 }
 
-}  // namespace
-
-double Percentile(std::vector<int64_t> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  double rank = std::ceil(p / 100.0 * static_cast<double>(values.size()));
-  size_t index = rank < 1 ? 0 : static_cast<size_t>(rank) - 1;
-  return static_cast<double>(values[std::min(index, values.size() - 1)]);
+// Latency in ms of the nearest-rank percentile q of latencies in microseconds.
+double PercentileMs(const std::vector<int64_t>& latencies_us, double q) {
+  return static_cast<double>(util::Percentile(latencies_us, q)) / 1000.0;
 }
+
+}  // namespace
 
 std::string FormatJson(const LoadReport& report) {
   // Insertion order, so "frontend" comes first as in the classic demo's output.
@@ -83,11 +82,11 @@ std::string FormatTable(const LoadReport& report) {
   for (const auto& [pod, l] : latencies) {
     double share = ok > 0 ? 100.0 * static_cast<double>(l.size()) / static_cast<double>(ok) : 0;
     std::snprintf(line, sizeof line, "%-*s %8zu %6.1f%% %9.3f %9.3f\n", static_cast<int>(width), pod.c_str(), l.size(),
-                  share, Percentile(l, 50) / 1000.0, Percentile(l, 99) / 1000.0);
+                  share, PercentileMs(l, 0.50), PercentileMs(l, 0.99));
     out += line;
   }
-  std::snprintf(line, sizeof line, "# all: p50 %.3f ms, p99 %.3f ms\n", Percentile(all, 50) / 1000.0,
-                Percentile(all, 99) / 1000.0);
+  std::snprintf(line, sizeof line, "# all: p50 %.3f ms, p99 %.3f ms\n", PercentileMs(all, 0.50),
+                PercentileMs(all, 0.99));
   out += line;
   return out;
 }

@@ -32,9 +32,6 @@ struct LoadReport {
   std::vector<RpcRecord> records;  // any order; formatting sorts by completion time
 };
 
-// Nearest-rank percentile of `values` (p in [0, 100]); 0 for an empty input.
-double Percentile(std::vector<int64_t> values, double p);
-
 std::string FormatJson(const LoadReport& report);
 std::string FormatTable(const LoadReport& report);
 

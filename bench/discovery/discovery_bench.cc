@@ -36,6 +36,7 @@
 #include "bench_util.h"
 #include "k8slb/discovery.h"
 #include "scripted_server.h"
+#include "util/percentile.h"
 #include "fakeapi/server/fake_api_server.h"
 
 namespace {
@@ -44,6 +45,7 @@ using k8slb::testing::Ep;
 using k8slb::testing::FakeEndpoint;
 using k8slb::testing::SliceApiModel;
 using Clock = std::chrono::steady_clock;
+using k8slb::util::Percentile;
 
 k8slb::DiscoveryOptions Options(const std::string& url) {
   k8slb::DiscoveryOptions o;
@@ -54,12 +56,6 @@ k8slb::DiscoveryOptions Options(const std::string& url) {
     if (level >= k8slb::LogLevel::kWarning) std::fprintf(stderr, "discovery: %s\n", m.c_str());
   };
   return o;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
 }
 
 int RunLatency(int changes) {

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <curl/curl.h>
@@ -34,6 +35,7 @@
 #include "bench_util.h"
 #include "fakeapi/server/fake_api_server.h"
 #include "k8slb/discovery.h"
+#include "util/percentile.h"
 
 namespace k8slb::bench {
 namespace {
@@ -43,11 +45,8 @@ using std::chrono::milliseconds;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
-double Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5))];
-}
+// The tree's one percentile definition (nearest rank, util/percentile.h).
+double Quantile(std::vector<double> v, double q) { return util::Percentile(std::move(v), q); }
 
 struct Fake {
   std::unique_ptr<fakeapi::FakeApiServer> server;

@@ -29,21 +29,16 @@
 
 #include "fakeapi/server/fake_api_server.h"
 #include "sim/scenario/scenario.h"
+#include "util/percentile.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using k8slb::util::Percentile;
 using k8slb::fakeapi::FakeApiOptions;
 using k8slb::fakeapi::FakeApiServer;
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t idx = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
-}
 
 long RssKb() {
   std::ifstream in("/proc/self/status");

@@ -16,6 +16,7 @@
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
 #include "sim/scenario/scenario.h"
+#include "util/percentile.h"
 
 namespace {
 
@@ -26,10 +27,7 @@ double CpuSeconds() {
          u.ru_stime.tv_usec / 1e6;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+double Median(std::vector<double> v) { return k8slb::util::Percentile(std::move(v), 0.5); }
 
 }  // namespace
 

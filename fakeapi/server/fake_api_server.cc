@@ -292,6 +292,7 @@ void FakeApiServer::Impl::BootstrapObjectsLocked() {
   // runs as with least privilege (list and watch of EndpointSlices in its namespace).
   std::string now = NowRfc3339();
   auto put = [&](const char* resource, const std::string& ns, OJson object) {
+    model_mu_.AssertHeld();  // the analysis does not carry the caller's lock into a lambda
     const ResourceInfo* r = nullptr;
     for (const ResourceInfo& info : ServedResources()) {
       if (info.resource == resource) r = &info;
@@ -338,15 +339,15 @@ void FakeApiServer::Impl::BootstrapObjectsLocked() {
 void FakeApiServer::Impl::Stop() {
   if (stopped_.exchange(true)) return;
   if (clock_) clock_->Stop();
-  if (hub_) {
+  {
     absl::MutexLock lock(&model_mu_);
-    hub_->DetachAll();
+    if (hub_) hub_->DetachAll();
   }
   if (http_) http_->Stop();
-  if (hub_) {
+  {
     // A watch may have started between the detach above and the I/O threads stopping.
     absl::MutexLock lock(&model_mu_);
-    hub_->DetachAll();
+    if (hub_) hub_->DetachAll();
   }
 }
 

@@ -13,7 +13,7 @@
 #include "input/numeric_flag.h"
 #include "k8slb/version.h"
 #include "main_window.h"
-#include "model/report.h"
+#include "report/folder.h"
 
 namespace {
 
@@ -28,9 +28,8 @@ int Fail(const QString& message, int code = 2) {
 // --screenshot: load synchronously, lay the window out at the requested size, render it, exit.
 int Screenshot(MainWindow& window, const QString& dir, bool follow, const QString& strategy, const QSize& size,
                const QString& file) {
-  k8slb::dashboard::ReportReader reader(dir.toStdString(),
-                                        follow ? k8slb::dashboard::ReadMode::kFollow
-                                               : k8slb::dashboard::ReadMode::kRecorded);
+  k8slb::report::FolderReader reader(
+      dir.toStdString(), follow ? k8slb::report::ReadMode::kFollow : k8slb::report::ReadMode::kRecorded);
   auto polled = reader.Poll();
   if (!polled.ok()) {
     return Fail(QString("cannot read the report folder %1: %2").arg(dir, QString::fromStdString(std::string(polled.status().message()))),

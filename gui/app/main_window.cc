@@ -332,8 +332,8 @@ void MainWindow::Rebuild() {
                    .arg(QString::number(StrategyColor(*report_, s.name), 16).rightJustified(6, '0'), Q(s.name).toHtmlEscaped())
                    .arg(s.ok)
                    .arg(s.failed)
-                   .arg(s.latency.p50_ms, 0, 'f', 2)
-                   .arg(s.latency.p99_ms, 0, 'f', 2)
+                   .arg(s.latency_ms.p50, 0, 'f', 2)
+                   .arg(s.latency_ms.p99, 0, 'f', 2)
                    .arg(ImbalanceText(imb));
     }
     header_->setText(text + "<br>" + parts.join(" &nbsp;·&nbsp; "));

@@ -9,7 +9,8 @@ ReportFollower::ReportFollower(QString dir, FollowMode mode, int interval_ms)
     : dir_(std::move(dir)),
       mode_(mode),
       interval_ms_(interval_ms),
-      reader_(dir_.toStdString(), mode == FollowMode::kFollow ? ReadMode::kFollow : ReadMode::kRecorded) {}
+      reader_(dir_.toStdString(),
+              mode == FollowMode::kFollow ? report::ReadMode::kFollow : report::ReadMode::kRecorded) {}
 
 void ReportFollower::start() {
   pollNow();

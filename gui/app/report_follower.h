@@ -15,11 +15,12 @@
 #include <QTimer>
 #include <memory>
 
-#include "model/report.h"
+#include "report/folder.h"
+#include "report/schema.h"
 
 namespace k8slb::dashboard {
 
-using ReportPtr = std::shared_ptr<const Report>;
+using ReportPtr = std::shared_ptr<const report::Report>;
 
 enum class FollowMode {
   kOnce,    // a recorded run: read once
@@ -48,7 +49,7 @@ class ReportFollower : public QObject {
   QString dir_;
   FollowMode mode_;
   int interval_ms_;
-  ReportReader reader_;
+  report::FolderReader reader_;
   QTimer* timer_ = nullptr;
   QTimer* debounce_ = nullptr;
   QFileSystemWatcher* watcher_ = nullptr;

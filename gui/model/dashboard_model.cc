@@ -11,11 +11,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "util/percentile.h"
 
 namespace k8slb::dashboard {
 namespace {
 
-constexpr char kNoPod[] = "(none)";
+using report::kNoPod;
 
 // Position of a pod in the report's pods[] (creation order); pods the report does not list
 // (a live run's CSV can be ahead of report.json) sort after them.
@@ -27,7 +28,7 @@ size_t CreationRank(const Report& report, const std::string& pod) {
 }
 
 std::string ZoneOf(const Report& report, const std::string& pod) {
-  const ReportPod* p = report.FindPod(pod);
+  const report::Pod* p = report.FindPod(pod);
   return p == nullptr ? std::string() : p->zone;
 }
 
@@ -51,26 +52,29 @@ void SortByCreation(const Report& report, std::vector<std::string>& pods) {
 }  // namespace
 
 uint32_t StrategyColor(const Report& report, const std::string& strategy) {
-  static const char* const kKnown[] = {"clusterip", "headless-dns", "round-robin", "least-request"};
-  for (int i = 0; i < 4; ++i) {
-    if (strategy == kKnown[i]) return kStrategyPalette[i];
-  }
+  constexpr int kKnown = static_cast<int>(std::size(report::kStrategyNames));
+  static_assert(kKnown < kStrategyPaletteSize, "every known strategy needs a colour of its own");
+  if (const int i = report::StrategyIndex(strategy); i >= 0) return kStrategyPalette[i];
   int unknown = 0;
   for (const auto& s : report.strategies) {
     if (s.name == strategy) break;
-    if (std::find(std::begin(kKnown), std::end(kKnown), s.name) == std::end(kKnown)) ++unknown;
+    if (!report::IsKnownStrategy(s.name)) ++unknown;
   }
-  return kStrategyPalette[4 + unknown % (kStrategyPaletteSize - 4)];
+  return kStrategyPalette[kKnown + unknown % (kStrategyPaletteSize - kKnown)];
 }
 
 double DisplayBucket(const Report& report, int merge) {
-  return (report.timeline_bucket_s > 0 ? report.timeline_bucket_s : 1.0) * std::max(1, merge);
+  const double bucket = report.timeline_bucket_s;
+  const bool usable = std::isfinite(bucket) && bucket >= report::kMinBucketS;
+  return (usable ? bucket : 1.0) * std::max(1, merge);
 }
 
 size_t BucketCount(const Report& report, int merge) {
-  const double bucket = DisplayBucket(report, merge);
-  const double n = std::ceil(report.duration_s / bucket - 1e-6);
-  return n < 1 ? 1 : static_cast<size_t>(n);
+  // A report from FolderReader is validated and within kMaxBuckets already; the clamp keeps a
+  // report built any other way from sizing every series by a corrupt duration.
+  const double n = std::ceil(report.duration_s / DisplayBucket(report, merge) - 1e-6);
+  if (!(n >= 1)) return 1;
+  return static_cast<size_t>(std::min(n, static_cast<double>(report::kMaxBuckets)));
 }
 
 absl::StatusOr<RateChart> BuildRateChart(const Report& report, const std::string& strategy, int top_n, int merge) {
@@ -84,7 +88,7 @@ absl::StatusOr<RateChart> BuildRateChart(const Report& report, const std::string
   for (size_t b = 0; b < buckets; ++b) chart.bucket_t[b] = static_cast<double>(b) * chart.bucket_s;
   chart.bucket_total.assign(buckets, 0);
 
-  const StrategyTimeline& tl = s->timeline;
+  const Timeline& tl = s->timeline;
   std::vector<int64_t> pod_total(tl.pod_names.size(), 0);
   tl.ForEachRow([&](const TimelineRow& row) { pod_total[static_cast<size_t>(row.pod)] += row.ok; });
 
@@ -288,7 +292,7 @@ absl::StatusOr<LatencySeries> BuildLatencySeries(const Report& report, const std
   out.failed.assign(buckets, 0);
   out.ok.assign(buckets, 0);
   // (p50, weight) of each pod in each bucket, for the weighted median.
-  std::vector<std::vector<std::pair<double, int64_t>>> p50s(buckets);
+  std::vector<std::vector<std::pair<double, uint64_t>>> p50s(buckets);
   s->timeline.ForEachRow([&](const TimelineRow& row) {
     const size_t b = std::min(BucketIndex(row.t_s, bucket_s), buckets - 1);
     out.failed[b] += row.failed;
@@ -300,19 +304,7 @@ absl::StatusOr<LatencySeries> BuildLatencySeries(const Report& report, const std
     }
   });
   for (size_t b = 0; b < buckets; ++b) {
-    auto& v = p50s[b];
-    if (v.empty()) continue;
-    std::sort(v.begin(), v.end());
-    int64_t total = 0;
-    for (const auto& [ms, w] : v) total += w;
-    int64_t acc = 0;
-    for (const auto& [ms, w] : v) {
-      acc += w;
-      if (2 * acc >= total) {
-        out.p50_ms[b] = ms;
-        break;
-      }
-    }
+    if (!p50s[b].empty()) out.p50_ms[b] = util::WeightedPercentile(std::move(p50s[b]), 0.5);
   }
   return out;
 }

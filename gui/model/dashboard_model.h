@@ -3,7 +3,9 @@
 // top pods plus "others", per-pod totals per strategy with the imbalance figure, latency and
 // failures over time, and the event markers with their label lanes.
 //
-// All functions are pure: they read an immutable Report and may be called from any thread.
+// The Report is the report library's (report/schema.h), as a FolderReader or another source
+// fills it, timelines included. All functions are pure: they read an immutable Report and may
+// be called from any thread.
 #ifndef K8SLB_GUI_MODEL_DASHBOARD_MODEL_H_
 #define K8SLB_GUI_MODEL_DASHBOARD_MODEL_H_
 
@@ -13,9 +15,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "model/report.h"
+#include "report/schema.h"
 
 namespace k8slb::dashboard {
+
+using report::Report;
+using report::StrategyReport;
+using report::Timeline;
+using report::TimelineRow;
 
 // Series colours. The pod palette is the colour of the i-th shown pod; its entries are far
 // apart from each other, from the "others" grey and from the strategy colours, so a screenshot's
@@ -26,7 +33,8 @@ inline constexpr uint32_t kPodPalette[] = {
 };
 inline constexpr int kPodPaletteSize = static_cast<int>(sizeof(kPodPalette) / sizeof(kPodPalette[0]));
 inline constexpr uint32_t kOthersColor = 0xa0a0a0;
-// Strategy colours for bars and latency lines: the four built-in strategies first.
+// Strategy colours for bars and latency lines: the known strategies (report::kStrategyNames) in
+// their order first, then the others.
 inline constexpr uint32_t kStrategyPalette[] = {0x4d4d4d, 0xb8860b, 0x008b8b, 0x8b008b, 0x2f4f4f, 0x800000};
 inline constexpr int kStrategyPaletteSize =
     static_cast<int>(sizeof(kStrategyPalette) / sizeof(kStrategyPalette[0]));
@@ -153,7 +161,8 @@ std::vector<PodMarker> BuildPodMarkers(const Report& report);
 
 // The drawn bucket width: the report's bucket times `merge` (at least 1).
 double DisplayBucket(const Report& report, int merge = 1);
-// Number of drawn buckets that cover the report: ceil(duration_s / DisplayBucket), at least 1.
+// Number of drawn buckets that cover the report: ceil(duration_s / DisplayBucket), at least 1
+// and at most report::kMaxBuckets.
 size_t BucketCount(const Report& report, int merge = 1);
 
 // "k8slb-sim report 'rolling-update' (virtual, seed 1, 30.0 s, complete)"

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -22,6 +23,8 @@
 #include "absl/strings/str_split.h"
 #include "input/cli_flags.h"
 #include "k8slb/version.h"
+#include "report/json.h"
+#include "report/schema.h"
 #include "sim/engine/check.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
@@ -37,6 +40,11 @@ namespace {
 namespace fs = std::filesystem;
 using k8slb::scenario::Scenario;
 namespace sim = k8slb::sim;
+
+// The longest run --duration may ask for: a day, as clients.durationSeconds in a scenario.
+constexpr double kMaxRunDurationS = 86400;
+static_assert(kMaxRunDurationS * 2 <= k8slb::report::kMaxDurationS,
+              "a run, with its drain time, must fit in a report");
 
 int Fail(const std::string& message, int code = 2) {
   std::cerr << "k8slb-sim: " << message << "\n";
@@ -147,7 +155,7 @@ int CmdRun(const RunArgs& args) {
       const std::string name(part);
       if (!sim::IsKnownStrategy(name)) {
         return Fail(absl::StrCat("--strategies: unknown strategy \"", name, "\" (known: ",
-                                 absl::StrJoin(sim::kStrategyNames, ", "), ")"));
+                                 k8slb::report::KnownStrategiesList(), ")"));
       }
       if (std::find(options.strategies.begin(), options.strategies.end(), name) ==
           options.strategies.end()) {
@@ -156,12 +164,20 @@ int CmdRun(const RunArgs& args) {
     }
   }
   if (args.duration_s) {
-    if (!(*args.duration_s > 0)) return Fail("--duration: must be greater than 0");
+    // The bound of clients.durationSeconds; it also keeps the report within its limits.
+    if (!(*args.duration_s > 0 && *args.duration_s <= kMaxRunDurationS)) {
+      return Fail(absl::StrFormat("--duration: expected seconds in (0, %g], got %g",
+                                  kMaxRunDurationS, *args.duration_s));
+    }
     options.duration_s = args.duration_s;
   }
-  if (!(args.speed > 0)) return Fail("--speed: must be greater than 0");
+  if (!(args.speed > 0 && std::isfinite(args.speed))) {
+    return Fail("--speed: must be a finite number greater than 0");
+  }
   options.speed = args.speed;
-  if (!(args.watch_delay_ms >= 0)) return Fail("--watch-delay-ms: must be at least 0");
+  if (!(args.watch_delay_ms >= 0 && std::isfinite(args.watch_delay_ms))) {
+    return Fail("--watch-delay-ms: must be a finite number, at least 0");
+  }
   options.watch_delay_s = args.watch_delay_ms / 1000.0;
   options.out_dir = args.out.empty() ? (fs::path("out") / sc->name).string() : args.out;
   if (options.mode != sim::RunMode::kLive &&
@@ -255,7 +271,7 @@ int CmdValidate(const std::vector<std::string>& files) {
 }
 
 int CmdCheck(const std::string& dir, const std::string& scenario_arg) {
-  auto report = sim::LoadReport(dir);
+  auto report = k8slb::report::LoadJson(dir);
   if (!report.ok()) return Fail(std::string(report.status().message()), 1);
   std::string scenario_path = scenario_arg;
   if (scenario_path.empty()) {

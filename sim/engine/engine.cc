@@ -1,17 +1,9 @@
 // Helpers shared by the engines and the CLI (engine.h).
 #include "sim/engine/engine.h"
 
-#include <algorithm>
 #include <cmath>
 
 namespace k8slb::sim {
-
-bool IsKnownStrategy(std::string_view name) {
-  return std::find(std::begin(kStrategyNames), std::end(kStrategyNames), name) !=
-         std::end(kStrategyNames);
-}
-
-bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds"; }
 
 std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,
                                        const RunOptions& options) {

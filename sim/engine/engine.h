@@ -59,12 +59,10 @@ struct RunSummary {
   std::vector<std::string> notes;  // anything the user should know (printed by the CLI)
 };
 
-// Strategy names (the spelling in scenarios and reports: scenarios/README.md).
-inline constexpr const char* kStrategyNames[] = {"clusterip", "headless-dns", "round-robin",
-                                                 "least-request", "xds"};
-bool IsKnownStrategy(std::string_view name);
-// Strategies only the live engine runs (real clients the virtual engine does not model): xds.
-bool IsLiveOnlyStrategy(std::string_view name);
+// The strategy names: one list, the report format's (report/schema.h); xds runs only live.
+using report::IsKnownStrategy;
+using report::IsLiveOnlyStrategy;
+using report::kStrategyNames;
 
 // The strategies a run uses: options.strategies if given, else the scenario's.
 std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,

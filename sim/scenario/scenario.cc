@@ -28,7 +28,6 @@ using fake::yaml::JoinViews;
 using fake::yaml::kHugeNumber;
 using fake::yaml::MapReader;
 
-constexpr std::string_view kStrategies[] = {"clusterip", "headless-dns", "round-robin", "least-request", "xds"};
 constexpr int64_t kMaxInt = INT32_MAX;
 constexpr std::string_view kClientKeys[] = {"count", "zone", "rateRps", "concurrency", "durationSeconds", "discovery"};
 
@@ -154,8 +153,8 @@ absl::Status ParseDocument(const Errors& e, const YAML::Node& root, Scenario* sc
     for (size_t i = 0; i < sc->strategies.size(); ++i) {
       const std::string& s = sc->strategies[i];
       const std::string field = absl::StrCat("strategies[", i, "]");
-      if (std::find(std::begin(kStrategies), std::end(kStrategies), s) == std::end(kStrategies)) {
-        return e.At(lines[i], field, absl::StrCat("unknown strategy \"", s, "\" (known: ", JoinViews(kStrategies), ")"));
+      if (!report::IsKnownStrategy(s)) {
+        return e.At(lines[i], field, absl::StrCat("unknown strategy \"", s, "\" (known: ", JoinViews(report::kStrategyNames), ")"));
       }
       if (!seen.insert(s).second) return e.At(lines[i], field, absl::StrCat("duplicate strategy \"", s, "\""));
     }

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "fakeapi/model/cluster_scenario.h"
+#include "report/schema.h"
 
 namespace k8slb::scenario {
 
@@ -63,7 +64,7 @@ struct Scenario : fake::ClusterScenario {
   std::string name;         // from the file name unless given
   std::string description;
   ClientSpec clients;
-  std::vector<std::string> strategies = {"clusterip", "headless-dns", "round-robin", "least-request"};
+  std::vector<std::string> strategies = report::DefaultStrategies();
   std::vector<Expectation> expect;
   // Live-only scenarios (e.g. token rotation) set this; the virtual engine refuses them clearly.
   bool live_only = false;

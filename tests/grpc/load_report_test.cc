@@ -62,12 +62,5 @@ TEST(LoadReportTest, TableHasOneRowPerPodStartingWithNameAndCount) {
   EXPECT_EQ(rows[1].rfind("echo-b", 0), 0u);
 }
 
-TEST(LoadReportTest, PercentileIsNearestRank) {
-  EXPECT_EQ(Percentile({}, 50), 0);
-  EXPECT_EQ(Percentile({5, 1, 3}, 50), 3);
-  EXPECT_EQ(Percentile({1, 2, 3, 4}, 99), 4);
-  EXPECT_EQ(Percentile({1, 2, 3, 4}, 0), 1);
-}
-
 }  // namespace
 }  // namespace k8slb::client

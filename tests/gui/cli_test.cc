@@ -243,12 +243,24 @@ INSTANTIATE_TEST_SUITE_P(
                    [](const fs::path& d) { testing::WriteText(d / "report.json", "{\"format\": 1, \"scenario\": "); },
                    "report.json: invalid JSON: "},
         BrokenCase{"MissingField", [](const fs::path& d) { EditFile(d / "report.json", "\"seed\": 7,", ""); },
-                   "report.json: missing required field \"seed\""},
+                   "report.json: seed: missing (a required field)"},
+        // These three crashed the dashboard (segfault, bad_alloc) before the reader bounded them.
+        BrokenCase{"HugeDuration",
+                   [](const fs::path& d) { EditFile(d / "report.json", "\"duration_s\": 10.0", "\"duration_s\": 1e308"); },
+                   "report.json: duration_s: must be between 0 and 1e+06 s, got 1e+308"},
+        BrokenCase{"TinyBucket",
+                   [](const fs::path& d) {
+                     EditFile(d / "report.json", "\"timeline_bucket_s\": 1.0", "\"timeline_bucket_s\": 1e-300");
+                   },
+                   "report.json: timeline_bucket_s: must be between 0.001 and 3600 s, got 1e-300"},
+        BrokenCase{"BillionSeconds",
+                   [](const fs::path& d) { EditFile(d / "report.json", "\"duration_s\": 10.0", "\"duration_s\": 1e9"); },
+                   "report.json: duration_s: must be between 0 and 1e+06 s, got 1e+09"},
         BrokenCase{"MissingCsv", [](const fs::path& d) { fs::remove(d / "timeline-least-request.csv"); },
                    "timeline-least-request.csv: not found"},
         BrokenCase{"CsvBadRow",
                    [](const fs::path& d) { EditFile(d / "timeline-clusterip.csv", "2.0,echo-0,50", "2.0,echo-0,-3"); },
-                   "timeline-clusterip.csv:6: field \"ok\" is not a non-negative integer: \"-3\""}),
+                   "timeline-clusterip.csv:6: field \"ok\" is not a non-negative integer up to 2^53: \"-3\""}),
     [](const ::testing::TestParamInfo<BrokenCase>& info) { return std::string(info.param.name); });
 
 TEST(DashboardScreenshot, UnknownStrategyListsTheKnownOnes) {

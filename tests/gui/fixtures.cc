@@ -1,7 +1,6 @@
 #include "fixtures.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <cstdio>
 #include <fstream>
@@ -11,18 +10,6 @@
 
 namespace k8slb::dashboard::testing {
 namespace fs = std::filesystem;
-
-TempDir::TempDir() {
-  std::string tmpl = (fs::temp_directory_path() / "k8slb-gui-test-XXXXXX").string();
-  char* made = mkdtemp(tmpl.data());
-  if (made == nullptr) ADD_FAILURE() << "mkdtemp failed for " << tmpl;
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
 
 fs::path BasicFixture() { return fs::path(K8SLB_GUI_TEST_DATA) / "basic"; }
 
@@ -37,24 +24,6 @@ std::string ReadText(const fs::path& file) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-void WriteText(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary | std::ios::trunc);
-  out << text;
-  if (!out) ADD_FAILURE() << "cannot write " << file;
-}
-
-void AppendText(const fs::path& file, const std::string& text) {
-  std::ofstream out(file, std::ios::binary | std::ios::app);
-  out << text;
-  if (!out) ADD_FAILURE() << "cannot append to " << file;
-}
-
-void ReplaceText(const fs::path& file, const std::string& text) {
-  const fs::path tmp = file.string() + ".tmp";
-  WriteText(tmp, text);
-  fs::rename(tmp, file);
 }
 
 void EditFile(const fs::path& file, const std::string& from, const std::string& to) {
@@ -114,6 +83,7 @@ void WriteManyPodsReport(const fs::path& dir, const ManyPodsOptions& o) {
                           {"rpcs", {{"ok", total}, {"failed", 0}}},
                           {"per_pod", per_pod},
                           {"latency_ms", {{"p50", 1.0}, {"p99", 2.0}, {"p999", 3.0}}},
+                          {"pods_used", o.pods},
                           {"timeline_csv", csv_name}});
   }
   json report = {{"format", 1},

@@ -8,30 +8,21 @@
 #include <string>
 #include <vector>
 
+#include "report_test_util.h"
+
 namespace k8slb::dashboard::testing {
 
-// A fresh empty directory, removed by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+// Temporary folders and file writes, shared with the report library's tests.
+using report::testing::AppendText;
+using report::testing::ReplaceText;
+using report::testing::TempDir;
+using report::testing::WriteText;
 
 std::filesystem::path BasicFixture();  // tests/gui/data/basic
 // Copies the basic fixture into dir (which must exist).
 void CopyBasicFixture(const std::filesystem::path& dir);
 
 std::string ReadText(const std::filesystem::path& file);
-void WriteText(const std::filesystem::path& file, const std::string& text);
-void AppendText(const std::filesystem::path& file, const std::string& text);
-// Writes via a temporary file and rename, as a live sim writes report.json.
-void ReplaceText(const std::filesystem::path& file, const std::string& text);
 // Replaces the first occurrence of `from` (which must occur) in the file.
 void EditFile(const std::filesystem::path& file, const std::string& from, const std::string& to);
 

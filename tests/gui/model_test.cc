@@ -13,7 +13,7 @@
 
 #include "fixtures.h"
 #include "model/dashboard_model.h"
-#include "model/report.h"
+#include "report/folder.h"
 
 namespace k8slb::dashboard {
 namespace {
@@ -27,8 +27,12 @@ using testing::ReplaceText;
 using testing::TempDir;
 using testing::WriteText;
 
+using report::FolderReader;
+using report::LoadFolder;
+using report::ReadMode;
+
 std::shared_ptr<const Report> LoadOrDie(const fs::path& dir) {
-  auto r = LoadReport(dir);
+  auto r = LoadFolder(dir);
   EXPECT_TRUE(r.ok()) << r.status();
   return r.ok() ? *r : nullptr;
 }
@@ -38,7 +42,7 @@ TEST(ReportLoad, ReadsTheFixture) {
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->scenario, "gui-fixture");
   EXPECT_EQ(r->mode, "virtual");
-  EXPECT_EQ(r->seed, 7);
+  EXPECT_EQ(r->seed, 7u);
   EXPECT_TRUE(r->complete);
   EXPECT_DOUBLE_EQ(r->duration_s, 10.0);
   EXPECT_DOUBLE_EQ(r->timeline_bucket_s, 1.0);
@@ -50,15 +54,16 @@ TEST(ReportLoad, ReadsTheFixture) {
   ASSERT_EQ(r->strategies.size(), 2u);
   const StrategyReport* lr = r->FindStrategy("least-request");
   ASSERT_NE(lr, nullptr);
-  EXPECT_EQ(lr->ok, 1000);
-  EXPECT_EQ(lr->failed, 2);
-  EXPECT_EQ(lr->per_pod.at("echo-3"), 135);
-  EXPECT_DOUBLE_EQ(lr->latency.p99_ms, 3.6);
+  EXPECT_EQ(lr->ok, 1000u);
+  EXPECT_EQ(lr->failed, 2u);
+  EXPECT_EQ(lr->per_pod.at("echo-3"), 135u);
+  EXPECT_DOUBLE_EQ(lr->latency_ms.p99, 3.6);
   EXPECT_EQ(lr->timeline.row_count, 40u);  // 4*3 + 3*5 + 3*4 pod rows + one "(none)" row
   const StrategyReport* ci = r->FindStrategy("clusterip");
   ASSERT_NE(ci, nullptr);
-  EXPECT_EQ(ci->per_pod_failed.at("echo-1"), 10);
-  EXPECT_FALSE(ci->latency.p999_ms.has_value());  // null in the file
+  EXPECT_EQ(ci->per_pod_failed.at("echo-1"), 10u);
+  EXPECT_DOUBLE_EQ(ci->latency_ms.p999, 3.9);
+  EXPECT_FALSE(ci->imbalance.has_value());  // absent in the file
   EXPECT_EQ(ci->timeline.row_count, 21u);         // the extra "note" column is ignored
   EXPECT_TRUE(r->warnings.empty()) << r->warnings.front();
 }
@@ -234,7 +239,7 @@ TEST(Imbalance, ComputedOverPodsAliveTheWholeRun) {
 TEST(Imbalance, FallsBackWhenNoPodLivedThroughTheRun) {
   Report r;
   auto pod = [](std::string name, double created, std::optional<double> deleted) {
-    ReportPod p;
+    report::Pod p;
     p.name = std::move(name);
     p.created_s = created;
     p.deleted_s = deleted;
@@ -337,7 +342,7 @@ TEST(PodMarkers, ReadyAndDeletedInTimeOrder) {
   EXPECT_DOUBLE_EQ(m[5].t_s, 7.0);
   // Pods ready from the start are the initial state, not a change.
   Report start;
-  ReportPod p;
+  report::Pod p;
   p.name = "a";
   p.ready_s = 0.0;
   start.pods.push_back(p);
@@ -350,7 +355,7 @@ class BrokenFolder : public ::testing::Test {
  protected:
   void SetUp() override { CopyBasicFixture(dir_.path()); }
   std::string LoadError() {
-    auto r = LoadReport(dir_.path());
+    auto r = LoadFolder(dir_.path());
     if (r.ok()) return "(loaded fine)";
     return std::string(r.status().message());
   }
@@ -364,7 +369,7 @@ TEST_F(BrokenFolder, MissingReportJson) {
 }
 
 TEST_F(BrokenFolder, NotADirectory) {
-  auto r = LoadReport(dir_.path() / "nope");
+  auto r = LoadFolder(dir_.path() / "nope");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("not a directory"), absl::string_view::npos);
 }
@@ -378,19 +383,59 @@ TEST_F(BrokenFolder, InvalidJsonNamesTheLine) {
 
 TEST_F(BrokenFolder, MissingRequiredField) {
   EditFile(file("report.json"), "\"name\": \"clusterip\",", "");
-  EXPECT_EQ(LoadError(), "report.json: strategies[1]: missing required field \"name\"");
+  EXPECT_EQ(LoadError(), "report.json: strategies[1].name: missing (a required field)");
 }
 
 TEST_F(BrokenFolder, MissingNestedField) {
   EditFile(file("report.json"), "\"p99\": 3.3,", "");
-  EXPECT_EQ(LoadError(), "report.json: strategies[1].latency_ms: missing required field \"p99\"");
+  EXPECT_EQ(LoadError(), "report.json: strategies[1].latency_ms.p99: missing (a required field)");
 }
 
 TEST_F(BrokenFolder, WrongType) {
   EditFile(file("report.json"), "\"ok\": 990", "\"ok\": \"many\"");
-  EXPECT_EQ(LoadError(), "report.json: strategies[1].rpcs: field \"ok\" must be a non-negative integer, got \"many\"");
+  EXPECT_EQ(LoadError(), "report.json: strategies[1].rpcs.ok: expected a non-negative integer, got \"many\"");
   EditFile(file("report.json"), "\"events\": [", "\"events\": 3, \"x\": [");
-  EXPECT_EQ(LoadError(), "report.json: field \"events\" must be an array, got number");
+  EXPECT_EQ(LoadError(), "report.json: events: expected an array, got 3");
+}
+
+TEST_F(BrokenFolder, NullP999IsAnError) {
+  // One rule for writer and readers: the simulator always writes p999, so a reader requires it.
+  EditFile(file("report.json"), "\"p999\": 3.9", "\"p999\": null");
+  EXPECT_EQ(LoadError(), "report.json: strategies[1].latency_ms.p999: expected a number, got null");
+}
+
+// Corrupt numbers that used to crash the dashboard (a segfault or std::bad_alloc when the charts
+// sized their series by duration / bucket): now one message naming the field.
+TEST_F(BrokenFolder, HugeDurationNamesTheField) {
+  EditFile(file("report.json"), "\"duration_s\": 10.0", "\"duration_s\": 1e308");
+  EXPECT_EQ(LoadError(), "report.json: duration_s: must be between 0 and 1e+06 s, got 1e+308");
+}
+
+TEST_F(BrokenFolder, TinyBucketNamesTheField) {
+  EditFile(file("report.json"), "\"timeline_bucket_s\": 1.0", "\"timeline_bucket_s\": 1e-300");
+  EXPECT_EQ(LoadError(), "report.json: timeline_bucket_s: must be between 0.001 and 3600 s, got 1e-300");
+}
+
+TEST_F(BrokenFolder, BillionSecondsNamesTheField) {
+  EditFile(file("report.json"), "\"duration_s\": 10.0", "\"duration_s\": 1e9");
+  EXPECT_EQ(LoadError(), "report.json: duration_s: must be between 0 and 1e+06 s, got 1e+09");
+}
+
+TEST_F(BrokenFolder, TooManyBucketsNamesBothFields) {
+  EditFile(file("report.json"), "\"duration_s\": 10.0", "\"duration_s\": 500000");
+  EXPECT_EQ(LoadError(),
+            "report.json: duration_s: 500000 s in buckets of 1 s (timeline_bucket_s) is 5e+05 buckets, "
+            "more than the limit of 100000");
+}
+
+TEST_F(BrokenFolder, FarEventOrRowNamesItsPlace) {
+  // A report's duration covers its events and timeline rows, so they are bounded too.
+  EditFile(file("report.json"), "\"t_s\": 7.0", "\"t_s\": 1e308");
+  EXPECT_EQ(LoadError(), "report.json: events[0].t_s: 1e+308 s is beyond the report's time limit of 100000 s");
+  CopyBasicFixture(dir_.path());
+  AppendText(file("timeline-clusterip.csv"), "1e300,echo-0,1,0,1.0,2.0,x\n");
+  EXPECT_EQ(LoadError(),
+            "timeline-clusterip.csv:23: t_s 1e+300 s is beyond the report's time limit of 100000 s");
 }
 
 TEST_F(BrokenFolder, MissingCsv) {
@@ -400,7 +445,7 @@ TEST_F(BrokenFolder, MissingCsv) {
 
 TEST_F(BrokenFolder, CsvBadRow) {
   EditFile(file("timeline-least-request.csv"), "1.0,echo-1,33,0", "1.0,echo-1,abc,0");
-  EXPECT_EQ(LoadError(), "timeline-least-request.csv:6: field \"ok\" is not a non-negative integer: \"abc\"");
+  EXPECT_EQ(LoadError(), "timeline-least-request.csv:6: field \"ok\" is not a non-negative integer up to 2^53: \"abc\"");
 }
 
 TEST_F(BrokenFolder, CsvWrongFieldCount) {
@@ -432,7 +477,7 @@ TEST_F(BrokenFolder, CsvWithByteOrderMarkAndCrLfIsFine) {
     crlf += c;
   }
   WriteText(file("timeline-clusterip.csv"), crlf);
-  auto r = LoadReport(dir_.path());
+  auto r = LoadFolder(dir_.path());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ((*r)->FindStrategy("clusterip")->timeline.row_count, 21u);
   EXPECT_TRUE((*r)->warnings.empty());
@@ -440,7 +485,7 @@ TEST_F(BrokenFolder, CsvWithByteOrderMarkAndCrLfIsFine) {
 
 TEST_F(BrokenFolder, TimelineDisagreeingWithTotalsIsAWarning) {
   EditFile(file("report.json"), "\"echo-2\": 140", "\"echo-2\": 141");
-  auto r = LoadReport(dir_.path());
+  auto r = LoadFolder(dir_.path());
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ((*r)->warnings.size(), 1u);
   EXPECT_EQ((*r)->warnings[0],
@@ -451,7 +496,7 @@ TEST_F(BrokenFolder, TimelineDisagreeingWithTotalsIsAWarning) {
 TEST_F(BrokenFolder, PartialFolderLoadsWithWarnings) {
   EditFile(file("report.json"), "\"complete\": true", "\"complete\": false");
   fs::remove(file("timeline-clusterip.csv"));
-  auto r = LoadReport(dir_.path());
+  auto r = LoadFolder(dir_.path());
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ((*r)->warnings.size(), 2u);
   EXPECT_EQ((*r)->warnings[0], "timeline-clusterip.csv: not written yet");
@@ -466,7 +511,7 @@ std::string MiniReport(bool complete, double duration) {
          (complete ? "true" : "false") + ",\"duration_s\":" + std::to_string(duration) +
          ",\"timeline_bucket_s\":0.5,\"events\":[],\"pods\":[{\"name\":\"a\",\"zone\":\"z\",\"created_s\":0}]," +
          "\"strategies\":[{\"name\":\"round-robin\",\"rpcs\":{\"ok\":0,\"failed\":0},\"per_pod\":{}," +
-         "\"latency_ms\":{\"p50\":0,\"p99\":0}}]}";
+         "\"latency_ms\":{\"p50\":0,\"p99\":0,\"p999\":0},\"pods_used\":0}]}";
 }
 
 TEST(ReportFollow, ReadsOnlyCompleteRowsAndThenWhatIsAppended) {
@@ -474,7 +519,7 @@ TEST(ReportFollow, ReadsOnlyCompleteRowsAndThenWhatIsAppended) {
   const fs::path csv = dir.path() / "timeline-round-robin.csv";
   ReplaceText(dir.path() / "report.json", MiniReport(false, 1.0));
   WriteText(csv, "t_s,pod,ok,failed,p50_ms,p99_ms\n0.0,a,5,0,1,2\n0.5,a,6,0,1,2\n1.0,a,7");  // half a row
-  ReportReader reader(dir.path(), ReadMode::kFollow);
+  FolderReader reader(dir.path(), ReadMode::kFollow);
   auto changed = reader.Poll();
   ASSERT_TRUE(changed.ok()) << changed.status();
   EXPECT_TRUE(*changed);
@@ -504,7 +549,7 @@ TEST(ReportFollow, AnErrorKeepsTheLastGoodSnapshot) {
   TempDir dir;
   ReplaceText(dir.path() / "report.json", MiniReport(false, 1.0));
   WriteText(dir.path() / "timeline-round-robin.csv", "t_s,pod,ok,failed,p50_ms,p99_ms\n0.0,a,5,0,1,2\n");
-  ReportReader reader(dir.path(), ReadMode::kFollow);
+  FolderReader reader(dir.path(), ReadMode::kFollow);
   ASSERT_TRUE(reader.Poll().ok());
   ReplaceText(dir.path() / "report.json", "{\"format\": 1, \"scenario\": ");
   auto bad = reader.Poll();
@@ -523,7 +568,7 @@ TEST(ReportFollow, ARewrittenCsvStartsOver) {
   const fs::path csv = dir.path() / "timeline-round-robin.csv";
   ReplaceText(dir.path() / "report.json", MiniReport(false, 1.0));
   WriteText(csv, "t_s,pod,ok,failed,p50_ms,p99_ms\n0.0,a,5,0,1,2\n0.5,a,6,0,1,2\n");
-  ReportReader reader(dir.path(), ReadMode::kFollow);
+  FolderReader reader(dir.path(), ReadMode::kFollow);
   ASSERT_TRUE(reader.Poll().ok());
   WriteText(csv, "t_s,pod,ok,failed,p50_ms,p99_ms\n0.0,a,9,0,1,2\n");  // a new run, shorter
   ASSERT_TRUE(reader.Poll().ok());

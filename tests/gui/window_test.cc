@@ -12,7 +12,7 @@
 
 #include "fixtures.h"
 #include "main_window.h"
-#include "model/report.h"
+#include "report/folder.h"
 
 namespace k8slb::dashboard {
 namespace {
@@ -44,7 +44,7 @@ std::string LiveReport(bool complete, double duration, int pods) {
          (complete ? "true" : "false") + ",\"duration_s\":" + std::to_string(duration) +
          ",\"timeline_bucket_s\":0.5,\"events\":[{\"t_s\":0.5,\"kind\":\"scale\",\"detail\":\"up\"}],\"pods\":[" + p +
          "],\"strategies\":[{\"name\":\"round-robin\",\"rpcs\":{\"ok\":0,\"failed\":0},\"per_pod\":{}," +
-         "\"latency_ms\":{\"p50\":0,\"p99\":0}}]}";
+         "\"latency_ms\":{\"p50\":0,\"p99\":0,\"p999\":0},\"pods_used\":0}]}";
 }
 
 TEST(Window, FollowsALiveRun) {
@@ -128,7 +128,7 @@ TEST(Window, NoFolderSaysHowToOpenOne) {
 }
 
 TEST(Window, StrategySelectorAndTopN) {
-  auto report = LoadReport(testing::BasicFixture());
+  auto report = report::LoadFolder(testing::BasicFixture());
   ASSERT_TRUE(report.ok()) << report.status();
   MainWindow w({});
   w.SetReport(*report);
@@ -144,7 +144,7 @@ TEST(Window, StrategySelectorAndTopN) {
 
   TempDir many;
   testing::WriteManyPodsReport(many.path(), {.pods = 600, .buckets = 3});
-  auto big = LoadReport(many.path());
+  auto big = report::LoadFolder(many.path());
   ASSERT_TRUE(big.ok()) << big.status();
   w.SetReport(*big);
   EXPECT_EQ(w.rate_series_counts(), (std::vector<int>{11, 11}));  // top 10 + others
@@ -152,7 +152,7 @@ TEST(Window, StrategySelectorAndTopN) {
 }
 
 TEST(Window, ZoomIsSharedByEveryTimeAxisAndSurvivesUpdates) {
-  auto report = LoadReport(testing::BasicFixture());
+  auto report = report::LoadFolder(testing::BasicFixture());
   ASSERT_TRUE(report.ok()) << report.status();
   MainWindow w({});
   w.resize(1000, 700);
@@ -202,7 +202,7 @@ void HoverAt(QChartView* view, const QPointF& chart_point, QAbstractSeries* seri
 }
 
 TEST(Window, HoverShowsPodZoneCountAndShare) {
-  auto report = LoadReport(testing::BasicFixture());
+  auto report = report::LoadFolder(testing::BasicFixture());
   ASSERT_TRUE(report.ok()) << report.status();
   MainWindow w({.strategy = "least-request", .top_n = 10});
   w.resize(1000, 700);

@@ -62,7 +62,9 @@ TEST(Cli, HelpEverywhere) {
 TEST(Cli, BadInputIsOneLineAndNonZero) {
   for (const char* args : {"", "frobnicate", "run", "run steady --bogus",
                            "run steady --mode sideways", "run steady --strategies rr",
-                           "run steady --duration -1", "run no-such-scenario"}) {
+                           "run steady --duration -1", "run steady --duration inf",
+                           "run steady --duration 1e99", "run steady --speed inf",
+                           "run steady --watch-delay-ms nan", "run no-such-scenario"}) {
     const Result r = RunSim(args);
     EXPECT_NE(r.code, 0) << args;
     EXPECT_EQ(Lines(r.out), 1) << args << ":\n" << r.out;
@@ -149,6 +151,22 @@ TEST(Cli, RunThenCheckAndDoctoredReportFails) {
   EXPECT_NE(bad.out.find("FAIL  clusterip      maxPodsUsed"), std::string::npos) << bad.out;
   EXPECT_NE(bad.out.find("round-robin maxFailed: failed RPCs 7 > 0"), std::string::npos)
       << bad.out;
+  std::filesystem::remove_all(out);
+}
+
+TEST(Cli, CheckOfACorruptReportNamesTheField) {
+  const std::string out = TempDir("corrupt");
+  ASSERT_EQ(RunSim("run steady --quiet --out " + out).code, 0);
+  nlohmann::json j;
+  std::ifstream(out + "/report.json") >> j;
+  j["duration_s"] = 1e308;
+  std::ofstream(out + "/report.json") << j.dump();
+  const Result r = RunSim("check " + out);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("report.json: duration_s: must be between 0 and 1e+06 s, got 1e+308"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(Lines(r.out), 1) << r.out;
   std::filesystem::remove_all(out);
 }
 

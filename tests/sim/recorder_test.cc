@@ -1,6 +1,8 @@
 // RunRecorder: counts, reaction times, imbalance, percentiles, the report.json/CSV format (the
 // contract of docs/report-format.md), round trips, and the expectation checks.
 #include <filesystem>
+#include <limits>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -8,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gtest/gtest.h"
+#include "report/json.h"
 #include "sim/engine/check.h"
 #include "sim/engine/recorder.h"
 #include "sim/engine/text_report.h"
@@ -132,7 +135,7 @@ TEST(Recorder, WritesReportAndTimelineInTheDocumentedFormat) {
   rec.RecordRpc("round-robin", 3.95, RunRecorder::kNoPod, false, 0.05);
   // An incomplete write (live --follow) then the final one: the CSV is appended, not repeated.
   ASSERT_TRUE(rec.WriteReport(dir, false, 2.0).ok());
-  auto partial = LoadReport(dir);
+  auto partial = report::LoadJson(dir);
   ASSERT_TRUE(partial.ok()) << partial.status();
   EXPECT_FALSE(partial->complete);
   ASSERT_TRUE(rec.WriteReport(dir, true, 4.0).ok());
@@ -203,20 +206,66 @@ TEST(Recorder, JsonRoundTrip) {
   rec.UpdatePod("echo-1", PodChange::kReady, 2.5);
   rec.RecordRpc("round-robin", 3.0, "echo-1", true, 2.0);
   const Report r = rec.Snapshot(10, true);
-  const std::string json = ReportToJson(r);
-  auto back = ReportFromJson(json, "x.json");
+  const std::string json = report::ToJson(r);
+  auto back = report::ParseJson(json, "x.json");
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(ReportToJson(*back), json);
+  EXPECT_EQ(report::ToJson(*back), json);
 }
 
-TEST(Recorder, ReportFromJsonNamesTheBadField) {
-  auto r = ReportFromJson(R"({"scenario": "x", "mode": "virtual",
-      "strategies": [{"name": "a", "rpcs": {"ok": "many", "failed": 0}}]})", "r.json");
+TEST(Recorder, ParsedReportNamesTheBadField) {
+  RunRecorder rec(Info());
+  auto j = nlohmann::json::parse(report::ToJson(rec.Snapshot(1, true)));
+  j["strategies"][0]["rpcs"]["ok"] = "many";
+  auto r = report::ParseJson(j.dump(), "r.json");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(std::string(r.status().message()).find("r.json: strategies[0].rpcs.ok"),
-            std::string::npos)
-      << r.status();
-  EXPECT_FALSE(ReportFromJson("{nope", "r.json").ok());
+  EXPECT_EQ(std::string(r.status().message()),
+            "r.json: strategies[0].rpcs.ok: expected a non-negative integer, got \"many\"");
+  EXPECT_FALSE(report::ParseJson("{nope", "r.json").ok());
+}
+
+TEST(Recorder, WritesNothingAReaderWouldRefuse) {
+  // The writer obeys the readers' rule: a run that claims to cover 1e308 s (or inf) fails to
+  // write instead of leaving a report that no reader can open.
+  const std::string dir = TempDir("refuse");
+  RunRecorder rec(Info());
+  for (double covered : {1e308, std::numeric_limits<double>::infinity(), 2e6}) {
+    const absl::Status st = rec.WriteReport(dir, true, covered);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << covered;
+    EXPECT_NE(std::string(st.message()).find("refusing to write an invalid report: duration_s: "),
+              std::string::npos)
+        << st;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/report.json"));
+  ASSERT_TRUE(rec.WriteReport(dir, true, 10).ok());
+  EXPECT_TRUE(report::LoadJson(dir).ok());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Recorder, TimesBeforeTheStartAreRecordedAsZero) {
+  RunRecorder rec(Info());
+  rec.RecordPod({.name = "old", .address = "", .zone = "", .created_s = -2.5});
+  rec.UpdatePod("old", PodChange::kReady, -1.0);
+  rec.RecordEvent(-0.5, "scale", "before the start");
+  const Report r = rec.Snapshot(1, true);
+  EXPECT_EQ(r.pods[0].created_s, 0.0);
+  EXPECT_EQ(*r.pods[0].ready_s, 0.0);
+  EXPECT_EQ(r.events[0].t_s, 0.0);
+  EXPECT_TRUE(report::Validate(r).ok()) << report::Validate(r);
+}
+
+TEST(Recorder, EnvironmentReachesReportJson) {
+  RunRecorder rec(Info());
+  rec.SetEnvironment("pod_network", "loopback");
+  rec.SetEnvironment("pod_network", "namespace");  // a later call replaces the value
+  rec.SetEnvironment("api_server", "in-process");
+  const std::string dir = TempDir("environment");
+  ASSERT_TRUE(rec.WriteReport(dir, true, 1).ok());
+  auto loaded = report::LoadJson(dir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::map<std::string, std::string> want = {{"api_server", "in-process"},
+                                                   {"pod_network", "namespace"}};
+  EXPECT_EQ(loaded->environment, want);
+  std::filesystem::remove_all(dir);
 }
 
 Report SmallReport() {

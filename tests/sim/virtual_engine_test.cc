@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "report/json.h"
 #include "sim/engine/check.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
@@ -99,14 +100,14 @@ TEST(VirtualEngine, SameSeedSameReport) {
   for (const char* name : {"steady", "crash", "zone-outage"}) {
     const Ran a = RunScenario(name, 5);
     const Ran b = RunScenario(name, 5);
-    EXPECT_EQ(ReportToJson(a.report), ReportToJson(b.report)) << name;
+    EXPECT_EQ(report::ToJson(a.report), report::ToJson(b.report)) << name;
   }
 }
 
 TEST(VirtualEngine, DifferentSeedDifferentRun) {
   const Ran a = RunScenario("eviction", 1);
   const Ran b = RunScenario("eviction", 2);
-  EXPECT_NE(ReportToJson(a.report), ReportToJson(b.report));
+  EXPECT_NE(report::ToJson(a.report), report::ToJson(b.report));
 }
 
 TEST(VirtualEngine, StrategiesDoNotAffectEachOther) {

@@ -30,6 +30,7 @@
 
 #include <gtest/gtest.h>
 
+#include "report/json.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
 #include "sim/live/live_engine.h"
@@ -111,7 +112,7 @@ Runs LiveVirtualAgreementTest::RunBoth(const std::string& fixture) {
   EXPECT_EQ(runs.live.environment["loopback_endpoints_allowed"],
             GetParam() == PodNetwork::kLoopback ? "true" : "false");
   // The live engine wrote incomplete reports while running.
-  auto partial = LoadReport(out.string());
+  auto partial = report::LoadJson(out.string());
   EXPECT_TRUE(partial.ok()) << partial.status();
   if (partial.ok()) {
     EXPECT_FALSE(partial->complete);

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "k8slb/kube_config.h"
+#include "report/json.h"
 #include "sim/engine/recorder.h"
 #include "sim/live/kube_rest.h"
 #include "sim/live/pod_network.h"
@@ -73,7 +74,7 @@ TEST(NoNamespaceTest, RefusesByDefaultAndRunsOnLoopbackOnlyWhenAllowed) {
   ASSERT_EQ(allowed.exit_code, 0) << allowed.err << allowed.out;
   EXPECT_NE(allowed.err.find("pods listen on the host's loopback (127.0.211.0/24"), std::string::npos)
       << allowed.err;
-  auto report = LoadReport(out + "/b");
+  auto report = report::LoadJson(out + "/b");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->environment["loopback_endpoints_allowed"], "true");
   EXPECT_EQ(report->environment["pod_network"].rfind("loopback 127.0.211.0/24 (--allow-loopback-endpoints, because no private network namespace", 0), 0u)
@@ -100,7 +101,7 @@ TEST(UnprivilegedNamespaceTest, ANonRootUserRunsPodsInTheBenchmarkingRange) {
                          "--duration", "2", "--out", out + "/r"},
                         as_nobody, milliseconds(60000));
   ASSERT_EQ(run.exit_code, 0) << run.err << run.out;
-  auto report = LoadReport(out + "/r");
+  auto report = report::LoadJson(out + "/r");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->environment["pod_network"],
             "namespace 198.18.0.0/24 (private network namespace (unprivileged, inside a user namespace))");
@@ -129,7 +130,7 @@ TEST(PodNamespaceTest, TwoRunsAtOnceDoNotCollide) {
   EXPECT_EQ(ra.exit_code, 0) << ra.err;
   EXPECT_EQ(rb.exit_code, 0) << rb.err;
   for (const char* run : {"/a", "/b"}) {
-    auto report = LoadReport(out + run);
+    auto report = report::LoadJson(out + run);
     ASSERT_TRUE(report.ok()) << report.status();
     const StrategyReport* lr = report->FindStrategy("least-request");
     ASSERT_NE(lr, nullptr);
@@ -248,7 +249,7 @@ TEST_F(ApiServerTest, ScaleUpRunsAgainstTheServerAndLeavesNothingBehind) {
   ASSERT_EQ(result.exit_code, 0) << result.err << result.out;
   std::printf("%s", result.out.c_str());
   EXPECT_NE(result.out.find("note: live: removed Service default/echo and "), std::string::npos) << result.out;
-  auto report = LoadReport(dir_ + "/report");
+  auto report = report::LoadJson(dir_ + "/report");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_NE(report->environment["api_server"].find(kubeconfig_), std::string::npos)
       << report->environment["api_server"];
@@ -343,7 +344,7 @@ TEST_F(ApiServerTest, AServerNamedByAHostNameIsReachedThroughTheRelay) {
   std::ofstream(named) << text;
   auto result = RunProcess(SimArgs(named, "3", "2"), {}, milliseconds(60000));
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  auto report = LoadReport(dir_ + "/report");
+  auto report = report::LoadJson(dir_ + "/report");
   ASSERT_TRUE(report.ok()) << report.status();
   const StrategyReport* lr = report->FindStrategy("least-request");
   ASSERT_NE(lr, nullptr);

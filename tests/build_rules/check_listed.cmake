@@ -1,0 +1,61 @@
+# Every folder that holds a CMakeLists.txt is named by an add_subdirectory() in its parent's
+# CMakeLists.txt, so no part of the tree is silently left out of the build (conditional lines such
+# as `if(K8SLB_BUILD_XDS) add_subdirectory(xds)` count as listed). Walks down from ROOT through
+# folders that have a CMakeLists.txt; a folder whose CMakeLists.txt calls project() is a
+# standalone project (examples, test fixtures) and is neither required nor walked.
+#   cmake -DROOT=<source dir> -P check_listed.cmake
+cmake_minimum_required(VERSION 3.25)
+if(NOT ROOT OR NOT IS_DIRECTORY "${ROOT}")
+  message(FATAL_ERROR "check_listed.cmake: ROOT must name a source directory (got \"${ROOT}\")")
+endif()
+
+# The names a CMakeLists.txt passes to add_subdirectory(), comments left out.
+function(_listed_names file out)
+  file(STRINGS "${file}" lines)
+  set(text "")
+  foreach(line IN LISTS lines)
+    string(REGEX REPLACE "#.*$" "" line "${line}")
+    string(APPEND text "${line}\n")
+  endforeach()
+  string(REGEX MATCHALL "add_subdirectory[ \t]*\\([ \t\n]*[^ \t\n)]+" calls "${text}")
+  set(names "")
+  foreach(call IN LISTS calls)
+    string(REGEX REPLACE "^add_subdirectory[ \t]*\\([ \t\n]*" "" name "${call}")
+    string(REGEX REPLACE "^\\$\\{CMAKE_CURRENT_SOURCE_DIR\\}/" "" name "${name}")
+    string(REGEX REPLACE "/$" "" name "${name}")
+    list(APPEND names "${name}")
+  endforeach()
+  set(${out} "${names}" PARENT_SCOPE)
+endfunction()
+
+set(missing "")
+set(queue "${ROOT}")
+set(checked 0)
+while(queue)
+  list(POP_FRONT queue dir)
+  _listed_names("${dir}/CMakeLists.txt" names)
+  file(GLOB children LIST_DIRECTORIES true "${dir}/*")
+  foreach(child IN LISTS children)
+    if(NOT IS_DIRECTORY "${child}" OR NOT EXISTS "${child}/CMakeLists.txt")
+      continue()
+    endif()
+    file(STRINGS "${child}/CMakeLists.txt" project_call REGEX "^[ \t]*project[ \t]*\\(")
+    if(project_call)
+      continue()
+    endif()
+    get_filename_component(name "${child}" NAME)
+    math(EXPR checked "${checked} + 1")
+    if(NOT name IN_LIST names)
+      file(RELATIVE_PATH rel "${ROOT}" "${child}/CMakeLists.txt")
+      list(APPEND missing "${rel}")
+    endif()
+    list(APPEND queue "${child}")
+  endforeach()
+endwhile()
+
+if(missing)
+  list(JOIN missing "\n  " shown)
+  message(FATAL_ERROR "folders with a CMakeLists.txt that their parent does not add_subdirectory() "
+                      "(they would be left out of the build):\n  ${shown}")
+endif()
+message(STATUS "every folder is listed (${checked} folders)")
