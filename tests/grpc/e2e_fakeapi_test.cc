@@ -127,7 +127,10 @@ std::unique_ptr<Cluster> StartCluster(const std::string& cidr, int port, int rep
   o.listen = "127.0.0.1:0";
   o.cluster.pod_cidr = cidr;
   o.allow_loopback_endpoints = true;  // the echo servers listen on loopback (refused by default)
-  o.cluster.pod_timing.startup_nanos = 150'000'000;
+  // The model turns a pod Ready this long after its address is assigned, without asking the
+  // Kubelet above; 600 ms leaves the Kubelet's loop time to have the echo server listening first
+  // even under sanitizers on a loaded machine (at 150 ms an ASan run once saw a Ready pod refuse).
+  o.cluster.pod_timing.startup_nanos = 600'000'000;
   o.cluster.pod_timing.drain_nanos = 300'000'000;
   o.cluster.pod_timing.termination_grace_nanos = 2'000'000'000;
   o.bookmark_interval = milliseconds(1000);
