@@ -43,6 +43,7 @@
 #include "k8slb/client.h"
 #include "k8slb/xds/bootstrap.h"
 #include "k8slb/xds/server.h"
+#include "util/percentile.h"
 
 namespace {
 
@@ -52,12 +53,7 @@ using envoy::service::discovery::v3::DiscoveryRequest;
 using envoy::service::discovery::v3::DiscoveryResponse;
 constexpr char kEds[] = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
+using k8slb::util::Percentile;  // nearest rank, as every other figure of the project
 
 nlohmann::json Slice(const std::vector<std::string>& ips, int port) {
   nlohmann::json endpoints = nlohmann::json::array();

@@ -11,6 +11,7 @@
 #include "fakeapi/model/cluster.h"
 #include "fakeapi/model/cluster_internal.h"
 #include "k8slb/endpoint_slice_json.h"
+#include "util/fnv1a.h"
 #include "writer/endpoint_slice_writer.h"
 
 namespace k8slb::fake {
@@ -64,16 +65,6 @@ absl::Status Conflict(ResourceKind kind, std::string_view name) {
   return absl::AbortedError(absl::StrCat(
       "Operation cannot be fulfilled on ", QualifiedResource(kind), " \"", AV(name),
       "\": the object has been modified; please apply your changes to the latest version and try again"));
-}
-
-// FNV-1a, for template hashes (stable across runs and platforms).
-uint64_t Fnv1a(std::string_view s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h;
 }
 
 std::string HashName(uint64_t h, int length) {
@@ -464,7 +455,7 @@ absl::Status Cluster::Impl::ParseDeploymentSpec(const std::string& name, const J
   d.max_surge = *surge;
   // Both 0 resolves to maxUnavailable 1, as the deployment controller does.
   d.max_unavailable = (*surge == 0 && *unavailable == 0) ? 1 : *unavailable;
-  d.template_hash = HashName(Fnv1a(tmpl->dump()), 10);
+  d.template_hash = HashName(util::Fnv1a64(tmpl->dump()), 10);  // stable across runs and platforms
   return absl::OkStatus();
 }
 
