@@ -13,6 +13,8 @@
 #include <sstream>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 #include "fakeapi/server/fake_api_server.h"
 #include "k8slb/kube_config.h"
 #include "test_pods.h"
@@ -319,12 +321,32 @@ TEST(EndToEndFakeApiTest, ClientBinaryPrintsPerPodTableAndJson) {
   auto [jcode, jout] = RunCommand(base + " --requests 20 --policy round-robin --output json 2>/dev/null");
   std::cout << jout;
   EXPECT_EQ(jcode, 0) << jout;
-  size_t brace = jout.find("\"backends\"");
-  ASSERT_NE(brace, std::string::npos) << jout;
-  size_t pods = 0;
-  for (size_t pos = jout.find("\"echo-", brace); pos != std::string::npos; pos = jout.find("\"echo-", pos + 1)) ++pods;
-  EXPECT_EQ(pods, 20u) << jout;
-  EXPECT_NE(jout.find("\"frontend\":\"e2e\""), std::string::npos) << jout;
+  // RunCommand merges stderr (the start-up lines) into the output: the JSON is the line with "{".
+  std::string json_line;
+  std::istringstream jlines(jout);
+  for (std::string l; std::getline(jlines, l);) {
+    if (l.rfind("{", 0) == 0) json_line = l;
+  }
+  const nlohmann::json j = nlohmann::json::parse(json_line, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object() && j.contains("backends") && j.contains("rpcs")) << jout;
+  EXPECT_EQ(j["frontend"], "e2e");
+  ASSERT_EQ(j["backends"].size(), 20u) << jout;
+  ASSERT_EQ(j["rpcs"].size(), 20u) << jout;
+  std::set<std::string> pods;
+  int64_t last_end = 0;
+  for (size_t i = 0; i < 20; ++i) {
+    const nlohmann::json& rpc = j["rpcs"][i];
+    EXPECT_EQ(rpc["pod"], j["backends"][i]) << "rpcs and backends in the same (completion) order";
+    EXPECT_EQ(rpc["code"], 0);
+    EXPECT_GE(rpc["sent_us"].get<int64_t>(), 0);
+    EXPECT_GT(rpc["latency_us"].get<int64_t>(), 0);
+    const int64_t end = rpc["sent_us"].get<int64_t>() + rpc["latency_us"].get<int64_t>();
+    EXPECT_GE(end, last_end) << "completion order";
+    last_end = end;
+    pods.insert(rpc["pod"].get<std::string>());
+  }
+  EXPECT_EQ(pods.size(), 5u) << "round robin over the five pods";
+  EXPECT_GT(j["start_unix_us"].get<int64_t>(), 1'700'000'000'000'000) << "wall clock of the run's start";
 }
 #endif
 
