@@ -1,10 +1,13 @@
 // k8slb-client: the reference client. Watches a Service's EndpointSlices, sends echo RPCs balanced
 // per call, and prints which pod answered each (json) or a per-pod table. See --help.
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <mutex>
@@ -22,6 +25,7 @@
 #include "k8slb/balanced_channel.h"
 #include "k8slb/client.h"
 #include "k8slb/kube_config.h"
+#include "k8slb/metrics_http.h"
 #include "k8slb/version.h"
 
 namespace {
@@ -47,7 +51,14 @@ Exit codes:
   0  every RPC succeeded
   1  some RPCs failed (see stderr)
   2  bad command line
-  3  configuration error, or no endpoints within --sync-timeout (e.g. RBAC 403: the message says so))";
+  3  configuration error, or no endpoints within --sync-timeout (e.g. RBAC 403: the message says so),
+     or --metrics-listen cannot be bound
+
+Metrics (--metrics-listen HOST:PORT): GET /metrics answers the channel's Prometheus series (per-pod
+picks, in-flight, failures, ejections; discovery freshness) and the process metrics. Port 0 lets
+the kernel choose; the line "k8slb-client: metrics on http://HOST:PORT/metrics" on stderr names the
+bound address. With it, SIGINT/SIGTERM end the run early (the output covers the RPCs so far), and
+--metrics-linger keeps serving after the run until it elapses or a signal comes.)";
 
 constexpr int64_t kMaxRequests = 1'000'000'000'000;
 constexpr double kMaxSeconds = 1e7;  // 115 days: far beyond any run, far below int64 microseconds
@@ -83,6 +94,8 @@ int main(int argc, char** argv) {
   std::string pod_ca_file;
   std::string authority;
   bool print_metrics = false;
+  std::string metrics_listen;
+  double metrics_linger_s = 0;
 
   app.add_option("--target", target, "service to call (kubernetes:///svc.ns:port and the other kuberesolver forms)")
       ->capture_default_str();
@@ -121,6 +134,12 @@ int main(int argc, char** argv) {
   app.add_option("--pod-ca-file", pod_ca_file, "use TLS to the pods, verifying them with this CA bundle (PEM)");
   app.add_option("--authority", authority, "TLS server name / :authority for the pods (default with TLS: svc.ns.svc)");
   app.add_flag("--print-metrics", print_metrics, "print the channel's Prometheus metrics on stderr at the end");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus /metrics on HOST:PORT (numeric host; port 0: any, printed on stderr)")
+      ->check(k8slb::input::HostPortAddress());
+  app.add_option("--metrics-linger", metrics_linger_s,
+                 "with --metrics-listen: keep serving this many seconds after the run (a signal ends it)")
+      ->check(k8slb::input::RealIn(0, kMaxSeconds));
   app.set_version_flag("--version", std::string("k8slb-client ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
@@ -131,6 +150,17 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (requests == 0 && duration_s == 0) requests = 100;
+  if (metrics_linger_s > 0 && metrics_listen.empty()) {
+    std::cerr << "k8slb-client: --metrics-linger needs --metrics-listen\n";
+    return 2;
+  }
+  // A scraped client is a long-running one: SIGINT/SIGTERM end its run (and linger) in order, so
+  // the output is still printed. Blocked here, before any thread starts, and taken by one thread.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  if (!metrics_listen.empty()) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (!server.empty() && (!kubeconfig.empty() || !context.empty())) {
     std::cerr << "k8slb-client: --server excludes --kubeconfig/--context\n";
     return 2;
@@ -196,8 +226,58 @@ int main(int argc, char** argv) {
     std::cerr << "k8slb-client: " << channel.status().message() << "\n";
     return 3;
   }
-  absl::Status synced =
-      (*channel)->WaitForEndpoints(std::chrono::milliseconds(static_cast<int64_t>(sync_timeout_s * 1000)));
+  std::unique_ptr<k8slb::MetricsServer> metrics;
+  if (!metrics_listen.empty()) {
+    auto served = k8slb::ServeChannelMetrics({.listen = metrics_listen}, {*channel});
+    if (!served.ok()) {
+      std::cerr << "k8slb-client: --metrics-listen: " << served.status().message() << "\n";
+      return served.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 3;
+    }
+    metrics = *std::move(served);
+    std::cerr << "k8slb-client: metrics on " << metrics->url() << "\n";
+  }
+  // Set by the signal thread; ends the workers' loops and the linger.
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> finished{false};
+  std::thread signal_thread;
+  if (metrics != nullptr) {
+    signal_thread = std::thread([&] {
+      const timespec poll{0, 200'000'000};  // how soon the thread notices the program is done
+      while (!finished.load()) {
+        if (sigtimedwait(&stop_signals, nullptr, &poll) > 0) {
+          std::lock_guard<std::mutex> lock(stop_mu);
+          stopping.store(true);
+          stop_cv.notify_all();
+        }
+      }
+    });
+  }
+  struct JoinAtExit {
+    std::atomic<bool>& finished;
+    std::thread& thread;
+    ~JoinAtExit() {
+      finished.store(true);
+      if (thread.joinable()) thread.join();
+    }
+  } join_signal_thread{finished, signal_thread};
+  const auto sync_timeout = std::chrono::milliseconds(static_cast<int64_t>(sync_timeout_s * 1000));
+  absl::Status synced;
+  if (metrics == nullptr) {
+    synced = (*channel)->WaitForEndpoints(sync_timeout);
+  } else {
+    // In slices, so a signal also ends the wait; the last slice's error carries discovery's.
+    const auto sync_end = std::chrono::steady_clock::now() + sync_timeout;
+    do {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(sync_end - std::chrono::steady_clock::now());
+      synced = (*channel)->WaitForEndpoints(std::clamp(left, std::chrono::milliseconds(0), std::chrono::milliseconds(250)));
+    } while (!synced.ok() && !stopping.load() && std::chrono::steady_clock::now() < sync_end);
+    if (!synced.ok() && stopping.load()) {
+      std::cerr << "k8slb-client: stopped by a signal while waiting for endpoints: " << synced.message() << "\n";
+      return 3;
+    }
+  }
   if (!synced.ok()) {
     std::cerr << "k8slb-client: " << synced.message() << "\n";
     return 3;
@@ -225,6 +305,7 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_until(slot);
         }
         if (requests == 0 && SteadyClock::now() >= end) break;
+        if (stopping.load()) break;
         grpc::ClientContext ctx;
         ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
         k8slb::echo::EchoRequest req;
@@ -269,5 +350,9 @@ int main(int argc, char** argv) {
   std::cout << (output == "json" ? k8slb::client::FormatJson(report) : k8slb::client::FormatTable(report));
   std::cout.flush();
   if (print_metrics) std::cerr << k8slb::RenderPrometheus((*channel)->Metrics());
+  if (metrics != nullptr && metrics_linger_s > 0) {
+    std::unique_lock<std::mutex> lock(stop_mu);
+    stop_cv.wait_for(lock, std::chrono::duration<double>(metrics_linger_s), [&] { return stopping.load(); });
+  }
   return failed > 0 ? 1 : 0;
 }

@@ -11,7 +11,9 @@
 #include <string>
 
 #include "echo_server/echo_server.h"
+#include "absl/strings/str_cat.h"
 #include "input/cli_flags.h"
+#include "k8slb/metrics_http.h"
 #include "k8slb/version.h"
 
 namespace {
@@ -22,6 +24,10 @@ Serves k8slb.echo.Echo/Echo and the standard grpc.health.v1.Health service. Each
 the pod name, zone and address. Prints "listening on ADDRESS" on stdout once serving (useful with
 port 0). On SIGTERM or SIGINT: health turns NOT_SERVING, no new calls are accepted, calls in
 flight get up to --grace seconds to finish, then the process exits 0.
+
+--metrics-listen HOST:PORT serves Prometheus /metrics: k8slb_echo_calls_received_total,
+k8slb_echo_calls_completed_total, k8slb_echo_calls_in_flight and the process metrics (no pod
+label: Prometheus adds the target's own); "metrics on http://HOST:PORT/metrics" goes to stderr.
 
 Exit codes: 0 clean shutdown; 1 cannot serve (e.g. address in use); 2 bad command line.)";
 
@@ -38,6 +44,7 @@ int main(int argc, char** argv) {
   std::string error_code = "unavailable";
   double grace_s = 10;
   uint64_t seed = 1;
+  std::string metrics_listen;
   app.add_option("--listen", listen, "HOST:PORT to serve on, e.g. 127.0.1.7:50051 (port 0: any free port)")
       ->check(k8slb::input::HostPortAddress())
       ->capture_default_str();
@@ -61,6 +68,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", seed, "seed of the latency and error randomness")
       ->check(k8slb::input::UnsignedUpTo(UINT64_MAX))
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus /metrics on HOST:PORT (numeric host; port 0: any, printed on stderr)")
+      ->check(k8slb::input::HostPortAddress());
   app.set_version_flag("--version", std::string("k8slb-echo-server ") + k8slb::kVersion);
   try {
     app.parse(argc, argv);
@@ -119,6 +129,28 @@ int main(int argc, char** argv) {
     std::cerr << "k8slb-echo-server: " << server.status().message() << "\n";
     return usage ? 2 : 1;
   }
+  std::unique_ptr<k8slb::MetricsServer> metrics;
+  if (!metrics_listen.empty()) {
+    k8slb::echo::EchoServer* echo = server->get();
+    auto served = k8slb::MetricsServer::Start({.listen = metrics_listen}, [echo] {
+      return absl::StrCat("# HELP k8slb_echo_calls_received_total Calls that reached the echo handler.\n",
+                          "# TYPE k8slb_echo_calls_received_total counter\n",
+                          "k8slb_echo_calls_received_total ", echo->received(), "\n",
+                          "# HELP k8slb_echo_calls_completed_total Calls answered (OK or injected error).\n",
+                          "# TYPE k8slb_echo_calls_completed_total counter\n",
+                          "k8slb_echo_calls_completed_total ", echo->completed(), "\n",
+                          "# HELP k8slb_echo_calls_in_flight Calls started and not answered yet.\n",
+                          "# TYPE k8slb_echo_calls_in_flight gauge\n",
+                          "k8slb_echo_calls_in_flight ", echo->in_flight(), "\n") +
+             k8slb::RenderProcessMetrics();
+    });
+    if (!served.ok()) {
+      std::cerr << "k8slb-echo-server: --metrics-listen: " << served.status().message() << "\n";
+      return served.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    metrics = *std::move(served);
+    std::cerr << "k8slb-echo-server: metrics on " << metrics->url() << "\n";
+  }
   std::cout << "listening on " << (*server)->address() << " pod=" << pod_name << " zone=" << zone << std::endl;
 
   int sig = 0;
@@ -127,5 +159,6 @@ int main(int argc, char** argv) {
             << " s\n";
   (*server)->Shutdown(std::chrono::milliseconds(static_cast<int64_t>(grace_s * 1000)));
   std::cerr << "k8slb-echo-server: served " << (*server)->completed() << " calls\n";
+  metrics.reset();  // its renderer reads the echo server: stop it first
   return 0;
 }

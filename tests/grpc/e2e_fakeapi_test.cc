@@ -11,12 +11,23 @@
 #include <filesystem>
 #include <set>
 #include <sstream>
+#include <curl/curl.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+
+#include <ctime>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "fakeapi/server/fake_api_server.h"
 #include "k8slb/kube_config.h"
+#include "report/prometheus_text.h"
 #include "test_pods.h"
 
 namespace k8slb::testing {
@@ -347,6 +358,145 @@ TEST(EndToEndFakeApiTest, ClientBinaryPrintsPerPodTableAndJson) {
   }
   EXPECT_EQ(pods.size(), 5u) << "round robin over the five pods";
   EXPECT_GT(j["start_unix_us"].get<int64_t>(), 1'700'000'000'000'000) << "wall clock of the run's start";
+}
+
+size_t AppendBody(char* data, size_t size, size_t n, void* out) {
+  static_cast<std::string*>(out)->append(data, size * n);
+  return size * n;
+}
+
+// `k8slb-client --metrics-listen 127.0.0.1:0`: the bound address on stderr, then GET /metrics
+// (while it lingers after the run) has one series per pod whose counts are the client's own JSON
+// output, discovery's freshness and the client process's metrics; SIGTERM ends the linger, exit 0.
+// A port the kernel reports free on `host` now (every pod of a Deployment listens on the same
+// container port, so port 0 cannot be given to each pod itself).
+int KernelChosenPort(const char* host) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  ::inet_pton(AF_INET, host, &addr.sin_addr);
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+TEST(EndToEndFakeApiTest, ClientBinaryServesMetricsThatMatchItsOwnCounts) {
+  const int port = KernelChosenPort("127.0.81.1");
+  ASSERT_GT(port, 0);
+  auto cluster = StartCluster("127.0.81.0/24", port, 5);
+  ASSERT_NE(cluster, nullptr);
+  Kubelet kubelet(*cluster->api, port);
+  ASSERT_TRUE(WaitFor([&] { return kubelet.Running().size() == 5; }, milliseconds(10000)));
+  ASSERT_EQ(kubelet.start_failures(), 0);
+  const std::string out_path = cluster->kubeconfig + ".client-out";
+  const double test_start = static_cast<double>(std::time(nullptr));
+  std::vector<std::string> args = {K8SLB_CLIENT_BINARY, "--kubeconfig", cluster->kubeconfig,
+                                   "--target", "kubernetes:///echo.default:grpc", "--sync-timeout", "30",
+                                   "--requests", "60", "--concurrency", "2", "--policy", "round-robin",
+                                   "--output", "json", "--metrics-listen", "127.0.0.1:0",
+                                   "--metrics-linger", "300"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = 0;
+  ASSERT_EQ(posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&files);
+  struct Reap {
+    pid_t pid;
+    std::string path;
+    ~Reap() {
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+      }
+      std::filesystem::remove(path);
+    }
+  } reap{pid, out_path};
+
+  // The run is over once the JSON line is out; the client then lingers, serving /metrics.
+  std::string url, json_line, output;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::ifstream in(out_path);
+        output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+        std::istringstream lines(output);
+        for (std::string l; std::getline(lines, l);) {
+          const std::string prefix = "k8slb-client: metrics on ";
+          if (l.rfind(prefix, 0) == 0) url = l.substr(prefix.size());
+          if (l.rfind("{", 0) == 0) json_line = l;
+        }
+        return !url.empty() && !json_line.empty();
+      },
+      milliseconds(120000)))
+      << output;
+  EXPECT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
+  EXPECT_EQ(url.find("127.0.0.1:0/"), std::string::npos) << "the bound port is printed: " << url;
+  const nlohmann::json j = nlohmann::json::parse(json_line, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object() && j.contains("backends")) << output;
+  std::map<std::string, int> answered;
+  for (const auto& pod : j["backends"]) ++answered[pod.get<std::string>()];
+  ASSERT_EQ(j["failed"], 0) << output;
+  ASSERT_EQ(answered.size(), 5u) << output;
+
+  CURL* curl = curl_easy_init();
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 60L);
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  ASSERT_EQ(rc, CURLE_OK) << curl_easy_strerror(rc);
+  ASSERT_EQ(status, 200);
+  auto scrape = report::ParsePrometheusText(body);
+  ASSERT_TRUE(scrape.ok()) << scrape.status() << "\n" << body;
+  auto value = [&](const std::string& name, std::map<std::string, std::string> labels) {
+    auto found = scrape->Find(name, labels);
+    EXPECT_EQ(found.size(), 1u) << name << "\n" << body;
+    return found.empty() ? -1.0 : found.front()->value;
+  };
+  const std::map<std::string, std::string> channel = {{"channel", "default/echo:grpc"}};
+  EXPECT_EQ(scrape->Find("k8slb_endpoint_picks_total").size(), 5u) << body;
+  for (const auto& [pod, count] : answered) {
+    std::map<std::string, std::string> l = {{"channel", "default/echo:grpc"}, {"pod", pod}};
+    EXPECT_EQ(value("k8slb_endpoint_picks_total", l), count) << pod;
+    EXPECT_EQ(value("k8slb_endpoint_successes_total", l), count) << pod;
+    EXPECT_EQ(value("k8slb_endpoint_failures_total", l), 0) << pod;
+    EXPECT_EQ(value("k8slb_endpoint_in_flight", l), 0) << pod;
+    EXPECT_EQ(value("k8slb_endpoint_ejected", l), 0) << pod;
+  }
+  EXPECT_EQ(value("k8slb_channel_endpoints", channel), 5);
+  EXPECT_EQ(value("k8slb_discovery_synced", channel), 1);
+  auto rv = scrape->Find("k8slb_discovery_resource_version_info", channel);
+  ASSERT_EQ(rv.size(), 1u) << body;
+  EXPECT_FALSE(rv.front()->labels.at("resource_version").empty());
+  const double staleness = value("k8slb_discovery_staleness_seconds", channel);
+  EXPECT_GE(staleness, 0);
+  EXPECT_LT(staleness, 600);
+  // The process metrics are the client's: it started after this test did.
+  const double started = value("process_start_time_seconds", {});
+  EXPECT_GE(started, test_start - 1);
+  EXPECT_LE(started, static_cast<double>(std::time(nullptr)) + 1);
+  EXPECT_GT(value("process_resident_memory_bytes", {}), 1 << 20);
+  EXPECT_GE(value("process_cpu_seconds_total", {}), 0);
+
+  ASSERT_EQ(::kill(pid, SIGTERM), 0);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  reap.pid = 0;
+  EXPECT_TRUE(WIFEXITED(wstatus)) << "SIGTERM ends the linger; the client exits on its own";
+  EXPECT_EQ(WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1, 0);
 }
 #endif
 

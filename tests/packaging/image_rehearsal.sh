@@ -72,7 +72,7 @@ for i in "${!POD_IPS[@]}"; do
   name="k8slb-rehearsal-$$-${POD_NAMES[$i]}"
   podman_args "$repo/k8s/echo-deployment.yaml" echo --field "metadata.name=${POD_NAMES[$i]}" \
     --field "metadata.labels['topology.kubernetes.io/zone']=zone-a" --field spec.nodeName=node-a \
-    --set-arg="--listen=${POD_IPS[$i]}:50051"
+    --set-arg="--listen=${POD_IPS[$i]}:50051" --set-arg="--metrics-listen=${POD_IPS[$i]}:9464"
   names+=("$name")
   "$repo/scripts/image" podman run -d --pull=never --name "$name" --network "$netns" "${spec[@]}" >/dev/null
   for ((t = 0; t < 100; t++)); do
@@ -84,7 +84,7 @@ for i in "${!POD_IPS[@]}"; do
 done
 
 podman_args "$repo/k8s/client-job.yaml" client --field metadata.name=k8slb-client-rehearsal --sa-dir "$WORK/sa" \
-  --set-arg=--target=kubernetes:///echo:grpc --set-arg=--duration=3
+  --set-arg=--target=kubernetes:///echo:grpc --set-arg=--duration=3 --set-arg=--metrics-listen=127.0.0.1:0
 names+=("k8slb-rehearsal-$$-client")
 set +e
 output=$(timeout 120 "$repo/scripts/image" podman run --pull=never --name "k8slb-rehearsal-$$-client" \

@@ -38,7 +38,7 @@ for flag in SECURE + ["--hostname=echo-0", "--env=POD_NAME=echo-0", "--env=POD_Z
 expect(not any(line.startswith("--volume=") for line in lines), "echo: automountServiceAccountToken false mounts nothing")
 if "@image@" in lines:
     args = lines[lines.index("@image@") + 2:]
-    expect(args == ["--listen=198.18.0.11:50051", "--grace=20"], f"echo args: {args}")
+    expect(args == ["--listen=198.18.0.11:50051", "--grace=20", "--metrics-listen=0.0.0.0:9464"], f"echo args: {args}")
 else:
     FAILURES.append("echo: no @image@ line")
 

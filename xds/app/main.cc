@@ -10,9 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "input/cli_flags.h"
 #include "k8slb/kube_config.h"
+#include "k8slb/metrics_http.h"
 #include "k8slb/version.h"
 #include "k8slb/xds/bootstrap.h"
 #include "k8slb/xds/server.h"
@@ -33,6 +35,10 @@ Kubernetes configuration (the choice is printed on stderr):
   --kubeconfig/--context  a kubeconfig file and context
   --server [--token-file] [--ca-file]  explicit API server
 It needs list and watch on discovery.k8s.io endpointslices in the namespaces it serves.
+
+--metrics-listen HOST:PORT serves Prometheus /metrics: k8slb_xds_streams_active, _streams_total,
+_requests_total, _responses_total, _acks_total, _nacks_total, _pushes_total, _services_watched,
+_services_synced and the process metrics; "metrics on http://HOST:PORT/metrics" goes to stderr.
 
 Exit codes:
   0  stopped by SIGINT/SIGTERM (or bootstrap printed)
@@ -57,6 +63,7 @@ int main(int argc, char** argv) {
   double idle_watch_grace_s = 60;
   double stats_interval_s = 0;
   bool verbose = false;
+  std::string metrics_listen;
   // Numbers and addresses are checked as text before CLI11 converts them (input/cli_flags.h).
   app.add_option("--listen", listen, "HOST:PORT to serve ADS on (0.0.0.0:18000 in a pod)")
       ->check(k8slb::input::HostPortAddress())
@@ -78,6 +85,9 @@ int main(int argc, char** argv) {
   app.add_option("--stats-interval", stats_interval_s, "print a stats line on stderr every N seconds (0: never)")
       ->check(k8slb::input::RealIn(0, 86400))
       ->capture_default_str();
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus /metrics on HOST:PORT (numeric host; port 0: any, printed on stderr)")
+      ->check(k8slb::input::HostPortAddress());
   app.add_flag("--verbose", verbose, "log every watch and stream event (info level)");
 
   auto* bootstrap_cmd = app.add_subcommand("bootstrap", "print a gRPC xDS bootstrap file (GRPC_XDS_BOOTSTRAP) for a client");
@@ -148,6 +158,37 @@ int main(int argc, char** argv) {
                                : (namespaces.empty() ? config->default_namespace : CLI::detail::join(namespaces)))
             << ")\n";
 
+  std::unique_ptr<k8slb::MetricsServer> metrics;
+  if (!metrics_listen.empty()) {
+    k8slb::xds::XdsServer* server_ptr = xds->get();
+    auto served = k8slb::MetricsServer::Start({.listen = metrics_listen}, [server_ptr] {
+      const k8slb::xds::XdsServerStats st = server_ptr->stats();
+      std::string out;
+      auto family = [&out](const char* name, const char* type, const char* help, auto value) {
+        absl::StrAppend(&out, "# HELP k8slb_xds_", name, " ", help, "\n# TYPE k8slb_xds_", name, " ", type,
+                        "\nk8slb_xds_", name, " ", value, "\n");
+      };
+      family("streams_active", "gauge", "ADS streams open.", st.streams_active);
+      family("streams_total", "counter", "ADS streams accepted.", st.streams_total);
+      family("requests_total", "counter", "Discovery requests received.", st.requests);
+      family("responses_total", "counter", "Discovery responses sent.", st.responses);
+      family("acks_total", "counter", "Requests that acknowledged a response.", st.acks);
+      family("nacks_total", "counter", "Requests that rejected a response.", st.nacks);
+      family("stale_requests_total", "counter", "Requests answering an older response (ignored).", st.stale_requests);
+      family("pushes_total", "counter", "Responses sent because a Service changed.", st.pushes);
+      family("services_watched", "gauge", "Services whose EndpointSlices are watched.", st.services_watched);
+      family("services_synced", "gauge", "Watched Services whose first list completed.", st.services_synced);
+      family("assignments_built_total", "counter", "ClusterLoadAssignments built.", st.assignments_built);
+      return out + k8slb::RenderProcessMetrics();
+    });
+    if (!served.ok()) {
+      std::cerr << "k8slb-xds: --metrics-listen: " << served.status().message() << "\n";
+      return served.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    metrics = *std::move(served);
+    std::cerr << "k8slb-xds: metrics on " << metrics->url() << "\n";
+  }
+
   absl::Notification stop;
   std::thread stats_thread;
   if (stats_interval_s > 0) {
@@ -166,6 +207,7 @@ int main(int argc, char** argv) {
   std::cerr << "k8slb-xds: stopping (signal " << sig << ")\n";
   stop.Notify();
   if (stats_thread.joinable()) stats_thread.join();
+  metrics.reset();  // its renderer reads the xDS server
   (*xds)->Shutdown(std::chrono::milliseconds(1000));
   return 0;
 }

@@ -8,7 +8,8 @@
 //   (state label, value 1), endpoint_latency_ewma_seconds (peak-EWMA signal only), channel_endpoints,
 //   channel_known_endpoints, channel_draining_endpoints, channel_pending_endpoints,
 //   channel_no_endpoint_failures_total, channel_endpoint_set_version, discovery_synced,
-//   discovery_healthy, discovery_last_sync_timestamp_seconds, discovery_staleness_seconds,
+//   discovery_healthy, discovery_resource_version_info (resource_version label, value 1),
+//   discovery_last_sync_timestamp_seconds, discovery_staleness_seconds,
 //   discovery_events_total, discovery_relists_total, discovery_reconnects_total,
 //   discovery_errors_total. Freshness follows kuberesolver's last-update gauge
 //   (https://github.com/sercand/kuberesolver/pull/52).

@@ -102,6 +102,8 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   Family version("channel_endpoint_set_version", "gauge", "Version of the endpoint set in use.");
   Family synced("discovery_synced", "gauge", "1 once discovery completed its first list.");
   Family healthy("discovery_healthy", "gauge", "1 when discovery's last operation succeeded.");
+  Family resource_version("discovery_resource_version_info", "gauge",
+                          "1, labelled with the resourceVersion discovery last listed or watched.");
   Family last_sync("discovery_last_sync_timestamp_seconds", "gauge", "Unix time of the last successful list or event.");
   Family staleness("discovery_staleness_seconds", "gauge", "Seconds since the last successful list or event.");
   Family events("discovery_events_total", "counter", "Watch events applied.");
@@ -135,6 +137,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
       const DiscoveryStats& d = *c.discovery;
       synced.Add(ch, d.synced ? 1 : 0);
       healthy.Add(ch, d.last_error.empty() ? 1 : 0);
+      if (!d.resource_version.empty()) resource_version.Add({{"channel", c.name}, {"resource_version", d.resource_version}}, 1);
       if (d.last_sync_unix_ms > 0) {
         last_sync.Add(ch, static_cast<double>(d.last_sync_unix_ms) / 1000.0);
         staleness.Add(ch, static_cast<double>(std::max<int64_t>(0, c.collected_unix_ms - d.last_sync_unix_ms)) / 1000.0);
@@ -147,7 +150,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   }
   std::string out;
   for (const Family* f : {&picks, &in_flight, &successes, &failures, &ejections, &ejected, &failing, &connectivity, &ewma,
-                          &endpoints, &known, &draining, &pending, &no_endpoint, &version, &synced, &healthy, &last_sync,
+                          &endpoints, &known, &draining, &pending, &no_endpoint, &version, &synced, &healthy, &resource_version, &last_sync,
                           &staleness, &events, &relists, &reconnects, &errors}) {
     f->AppendTo(out);
   }
