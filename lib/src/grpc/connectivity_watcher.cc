@@ -45,10 +45,14 @@ void ConnectivityWatcher::Watch(const std::shared_ptr<EndpointConn>& conn) {
   grpc_connectivity_state state = conn->channel->GetState(/*try_to_connect=*/true);
   ApplyConnectivity(*conn, state);
   outstanding_.fetch_add(1);
-  Arm(new WatchTag{conn, state});
+  auto* tag = new WatchTag;
+  tag->conn = conn;
+  tag->last = state;
+  Arm(tag);
 }
 
 void ConnectivityWatcher::Arm(WatchTag* tag) {
+  tag->armed.store(true, std::memory_order_release);
   tag->conn->channel->NotifyOnStateChange(tag->last, std::chrono::system_clock::now() + poll_, &cq_, tag);
 }
 
@@ -65,6 +69,7 @@ void ConnectivityWatcher::Loop() {
       continue;
     }
     auto* watch = static_cast<WatchTag*>(tag);
+    watch->armed.load(std::memory_order_acquire);
     grpc_connectivity_state state = watch->conn->channel->GetState(false);
     ApplyConnectivity(*watch->conn, state);
     if (shutting_down_.load() || watch->conn->removed.load()) {
