@@ -52,8 +52,12 @@ void ConnectivityWatcher::Watch(const std::shared_ptr<EndpointConn>& conn) {
 }
 
 void ConnectivityWatcher::Arm(WatchTag* tag) {
+  // Everything read from the tag is read before the release: once armed, the loop may change or
+  // delete it. The channel outlives the call (the caller holds the endpoint).
+  grpc::Channel& channel = *tag->conn->channel;
+  const grpc_connectivity_state last = tag->last;
   tag->armed.store(true, std::memory_order_release);
-  tag->conn->channel->NotifyOnStateChange(tag->last, std::chrono::system_clock::now() + poll_, &cq_, tag);
+  channel.NotifyOnStateChange(last, std::chrono::system_clock::now() + poll_, &cq_, tag);
 }
 
 void ConnectivityWatcher::Loop() {
