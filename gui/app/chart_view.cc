@@ -62,12 +62,35 @@ std::optional<double> DashboardChartView::MarkerX(double t_s) const {
   return c->mapToScene(QPointF(x, 0)).x();
 }
 
+void DashboardChartView::SetProvisionalFrom(std::optional<double> t_s) {
+  provisional_from_ = t_s;
+  viewport()->update();
+}
+
 void DashboardChartView::drawForeground(QPainter* painter, const QRectF& rect) {
   QChartView::drawForeground(painter, rect);
   QChart* c = chart();
-  if (c == nullptr || (markers_.empty() && pod_markers_.empty())) return;
+  if (c == nullptr || (markers_.empty() && pod_markers_.empty() && !provisional_from_)) return;
   const QRectF plot = c->mapRectToScene(c->plotArea());
   painter->save();
+  if (provisional_from_) {
+    // Where the axis shows the provisional part: from its start (or the plot's left edge when
+    // the axis starts later) to the right edge.
+    QValueAxis* axis = TimeAxis(c);
+    const std::optional<double> x = MarkerX(*provisional_from_);
+    const bool all = axis != nullptr && *provisional_from_ <= axis->min();
+    if (x || all) {
+      const double left = x ? *x : plot.left();
+      const QRectF band(QPointF(left, plot.top()), QPointF(plot.right(), plot.bottom()));
+      painter->fillRect(band, QColor(120, 120, 120, 45));
+      painter->setPen(QColor::fromRgb(kMarkerColor));
+      const QString label = "provisional";
+      const QFontMetrics fm(painter->font());
+      const QRectF box(plot.right() - fm.horizontalAdvance(label) - 6, plot.bottom() - fm.height() - 2,
+                       fm.horizontalAdvance(label) + 4, fm.height());
+      painter->drawText(box, Qt::AlignCenter, label);
+    }
+  }
   painter->setRenderHint(QPainter::Antialiasing, false);
   QFont font = painter->font();
   font.setPointSizeF(std::max(6.0, font.pointSizeF() * 0.85));

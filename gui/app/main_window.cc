@@ -336,6 +336,19 @@ void MainWindow::Rebuild() {
                    .arg(s.latency_ms.p99, 0, 'f', 2)
                    .arg(ImbalanceText(imb));
     }
+    // A live run: say how far the timeline is final (the shaded rest is provisional).
+    std::optional<double> final_s, window_s;
+    for (const auto& s : report_->strategies) {
+      if (s.timeline.provisional_from_s) {
+        final_s = std::min(final_s.value_or(*s.timeline.provisional_from_s), *s.timeline.provisional_from_s);
+      }
+      if (s.straggler_window_s) window_s = std::max(window_s.value_or(0.0), *s.straggler_window_s);
+    }
+    if (final_s) {
+      text += QString("  <span style='color:#5a1e1e'>timeline final to %1 s, provisional after (straggler window %2 s)</span>")
+                  .arg(*final_s, 0, 'f', 1)
+                  .arg(window_s.value_or(0), 0, 'f', 2);
+    }
     header_->setText(text + "<br>" + parts.join(" &nbsp;·&nbsp; "));
     setWindowTitle(QString("k8slb dashboard — %1").arg(Q(report_->scenario)));
   }
@@ -410,6 +423,7 @@ void MainWindow::BuildRateCharts(const std::vector<std::string>& strategies) {
       view->ReplaceChart(NewChart("Requests per pod over time", this));
       view->SetEventMarkers({});
       view->SetPodMarkers({});
+      view->SetProvisionalFrom(std::nullopt);
       continue;
     }
     auto built = BuildRateChart(*report_, strategies[i], options_.top_n, options_.merge);
@@ -485,6 +499,8 @@ void MainWindow::BuildRateCharts(const std::vector<std::string>& strategies) {
     view->ReplaceChart(chart);
     view->SetEventMarkers(markers);
     view->SetPodMarkers(BuildPodMarkers(*report_));
+    const StrategyReport* sr = report_->FindStrategy(strategies[i]);
+    view->SetProvisionalFrom(sr != nullptr ? sr->timeline.provisional_from_s : std::nullopt);
     ConnectTimeAxis(chart);
   }
 }
@@ -563,6 +579,7 @@ void MainWindow::BuildLatencyChart(const std::vector<std::string>& strategies) {
   if (report_ == nullptr || strategies.empty()) {
     latency_view_->ReplaceChart(NewChart("Latency and failures over time", this));
     latency_view_->SetEventMarkers({});
+    latency_view_->SetProvisionalFrom(std::nullopt);
     return;
   }
   QChart* chart = NewChart("Latency p50 (dashed) / p99 (solid), failures (dotted, right axis)", this);
@@ -638,6 +655,14 @@ void MainWindow::BuildLatencyChart(const std::vector<std::string>& strategies) {
   yf->applyNiceNumbers();
   latency_view_->ReplaceChart(chart);
   latency_view_->SetEventMarkers(BuildEventMarkers(*report_, report_->duration_s / 12.0));
+  // Shaded from the earliest provisional bucket of the strategies drawn.
+  std::optional<double> provisional;
+  for (const std::string& name : strategies) {
+    const StrategyReport* sr = report_->FindStrategy(name);
+    if (sr == nullptr || !sr->timeline.provisional_from_s) continue;
+    provisional = std::min(provisional.value_or(*sr->timeline.provisional_from_s), *sr->timeline.provisional_from_s);
+  }
+  latency_view_->SetProvisionalFrom(provisional);
   ConnectTimeAxis(chart);
 }
 

@@ -1,9 +1,14 @@
 // Report folders: atomic report.json writes, CSV appends, and the (following) reader (folder.h).
 #include "report/folder.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <fstream>
+#include <map>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -89,6 +94,73 @@ absl::Status FolderReader::ReadCsv(const std::string& file, double horizon_s, bo
   }
 }
 
+namespace {
+
+// The timeline as report.json counted it: the CSV's first `timeline_final_rows` rows (rows a
+// later write appended wait for the report.json that counts them), then the provisional rows,
+// flagged. So the header (report.json's totals) and the charts (the rows) agree in every
+// snapshot, whatever the order in which the writer's files and the reader's polls interleave.
+Timeline AsOfReport(const Timeline& csv, const StrategyReport& s) {
+  if (!s.timeline_final_rows && s.provisional.empty()) return csv;
+  Timeline out = csv;
+  const size_t keep = s.timeline_final_rows ? static_cast<size_t>(std::min<uint64_t>(csv.row_count, *s.timeline_final_rows))
+                                            : csv.row_count;
+  if (keep < csv.row_count) {
+    out.chunks.clear();
+    out.total = 0;
+    out.max_t_s = -1;
+    size_t taken = 0;
+    for (const auto& chunk : csv.chunks) {
+      if (taken == keep) break;
+      std::shared_ptr<const std::vector<TimelineRow>> kept = chunk;
+      if (taken + chunk->size() > keep) {
+        kept = std::make_shared<const std::vector<TimelineRow>>(
+            chunk->begin(), chunk->begin() + static_cast<std::ptrdiff_t>(keep - taken));
+      }
+      for (const TimelineRow& row : *kept) {
+        out.total += row.ok + row.failed;
+        out.max_t_s = std::max(out.max_t_s, row.t_s);
+      }
+      taken += kept->size();
+      out.chunks.push_back(std::move(kept));
+    }
+    out.row_count = keep;
+  }
+  if (!s.provisional.empty()) {
+    std::map<std::string_view, int32_t> index;
+    for (size_t i = 0; i < out.pod_names.size(); ++i) index.emplace(out.pod_names[i], static_cast<int32_t>(i));
+    std::vector<std::string> names = out.pod_names;
+    auto rows = std::make_shared<std::vector<TimelineRow>>();
+    rows->reserve(s.provisional.size());
+    for (const ProvisionalRow& p : s.provisional) {
+      auto it = index.find(p.pod);
+      int32_t id = 0;
+      if (it == index.end()) {
+        id = static_cast<int32_t>(names.size());
+        names.push_back(p.pod);
+        index.emplace(names.back(), id);
+      } else {
+        id = it->second;
+      }
+      rows->push_back({.t_s = p.t_s, .pod = id, .ok = p.ok, .failed = p.failed, .p50_ms = p.p50_ms,
+                       .p99_ms = p.p99_ms, .provisional = true});
+      out.total += p.ok + p.failed;
+      out.max_t_s = std::max(out.max_t_s, p.t_s);
+    }
+    out.row_count += rows->size();
+    out.chunks.push_back(std::move(rows));
+    out.pod_names = std::move(names);
+  }
+  if (s.timeline_final_s) {
+    out.provisional_from_s = *s.timeline_final_s;
+  } else if (!s.provisional.empty()) {
+    out.provisional_from_s = s.provisional.front().t_s;
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<bool> FolderReader::Poll() {
   const fs::path json_path = dir_ / kReportFile;
   std::error_code ec;
@@ -102,8 +174,11 @@ absl::StatusOr<bool> FolderReader::Poll() {
         " (a k8slb-sim report folder holds report.json and timeline CSVs)"));
   }
   const uintmax_t size = fs::file_size(json_path, ec);
+  struct stat info {};
+  const uint64_t inode = ::stat(json_path.c_str(), &info) == 0 ? static_cast<uint64_t>(info.st_ino) : 0;
   bool changed = false;
-  if (!json_mtime_ || *json_mtime_ != mtime || json_size_ != size || parsed_json_ == nullptr) {
+  if (!json_mtime_ || *json_mtime_ != mtime || json_size_ != size || json_inode_ != inode ||
+      parsed_json_ == nullptr) {
     auto text = internal::ReadBounded(json_path, kMaxJsonBytes, kReportFile);
     if (!text.ok()) return text.status();
     auto parsed = ParseJson(*text, kReportFile);
@@ -111,6 +186,7 @@ absl::StatusOr<bool> FolderReader::Poll() {
     parsed_json_ = std::make_shared<const Report>(*std::move(parsed));
     json_mtime_ = mtime;
     json_size_ = size;
+    json_inode_ = inode;
     changed = true;
   }
 
@@ -134,7 +210,7 @@ absl::StatusOr<bool> FolderReader::Poll() {
       return status;
     }
     if (st.reader->timeline().row_count != rows_before || st.offset != offset_before) changed = true;
-    s.timeline = st.reader->timeline();
+    s.timeline = AsOfReport(st.reader->timeline(), s);
   }
 
   // Rows and events validated against the horizon keep this within kMaxBuckets buckets.

@@ -239,7 +239,37 @@ absl::Status ParseStrategy(const Json& j, const std::string& path, StrategyRepor
     K8SLB_REPORT_RETURN_IF_ERROR(
         ParseReaction(ro, "removed_pod_last_rpc", &s->removed_pod_last_rpc));
   }
-  return o.OptionalString("timeline_csv", TimelineFileName(s->name), &s->timeline_csv);
+  K8SLB_REPORT_RETURN_IF_ERROR(o.OptionalString("timeline_csv", TimelineFileName(s->name), &s->timeline_csv));
+  if (const Json* n = o.FindNonNull("timeline_final_rows")) {
+    uint64_t rows = 0;
+    K8SLB_REPORT_RETURN_IF_ERROR(Obj::CountValue(o.Path("timeline_final_rows"), *n, &rows));
+    s->timeline_final_rows = rows;
+  }
+  K8SLB_REPORT_RETURN_IF_ERROR(o.NullableNumber("timeline_final_s", &s->timeline_final_s));
+  K8SLB_REPORT_RETURN_IF_ERROR(o.NullableNumber("straggler_window_s", &s->straggler_window_s));
+  const Json* rows = o.FindNonNull("provisional");
+  if (rows == nullptr) return absl::OkStatus();
+  if (!rows->is_array()) return Expected(o.Path("provisional"), "an array", *rows);
+  if (rows->size() > kMaxProvisionalRows) {
+    return Error(o.Path("provisional"), absl::StrCat(rows->size(), " rows, more than the limit of ", kMaxProvisionalRows));
+  }
+  for (size_t k = 0; k < rows->size(); ++k) {
+    const std::string rp = absl::StrCat(o.Path("provisional"), "[", k, "]");
+    K8SLB_REPORT_RETURN_IF_ERROR(MustBeObject((*rows)[k], rp));
+    const Obj r(((*rows)[k]), rp);
+    ProvisionalRow row;
+    K8SLB_REPORT_RETURN_IF_ERROR(r.Number("t_s", &row.t_s));
+    K8SLB_REPORT_RETURN_IF_ERROR(r.String("pod", &row.pod));
+    K8SLB_REPORT_RETURN_IF_ERROR(r.Count("ok", &row.ok));
+    K8SLB_REPORT_RETURN_IF_ERROR(r.Count("failed", &row.failed));
+    std::optional<double> p50, p99;
+    K8SLB_REPORT_RETURN_IF_ERROR(r.NullableNumber("p50_ms", &p50));
+    K8SLB_REPORT_RETURN_IF_ERROR(r.NullableNumber("p99_ms", &p99));
+    row.p50_ms = p50.value_or(std::nan(""));
+    row.p99_ms = p99.value_or(std::nan(""));
+    s->provisional.push_back(std::move(row));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParsePod(const Json& j, const std::string& path, Pod* p) {
@@ -412,6 +442,18 @@ std::string ToJson(const Report& report) {
                      {"removed_pod_last_rpc", ReactionJson(s.removed_pod_last_rpc)}}
               : Json(nullptr)},
          {"timeline_csv", s.timeline_csv}});
+    if (s.timeline_final_rows) strategies.back()["timeline_final_rows"] = *s.timeline_final_rows;
+    if (s.timeline_final_s) strategies.back()["timeline_final_s"] = *s.timeline_final_s;
+    if (s.straggler_window_s) strategies.back()["straggler_window_s"] = *s.straggler_window_s;
+    if (s.timeline_final_rows || !s.provisional.empty()) {
+      Json rows = Json::array();
+      for (const ProvisionalRow& row : s.provisional) {
+        auto latency = [](double v) { return std::isnan(v) ? Json(nullptr) : Json(v); };
+        rows.push_back({{"t_s", row.t_s}, {"pod", row.pod}, {"ok", row.ok}, {"failed", row.failed},
+                        {"p50_ms", latency(row.p50_ms)}, {"p99_ms", latency(row.p99_ms)}});
+      }
+      strategies.back()["provisional"] = std::move(rows);
+    }
   }
   j["strategies"] = std::move(strategies);
   // Strings come from scenario files and the cluster; bytes that are not UTF-8 are written as

@@ -66,6 +66,46 @@ absl::Status CheckReaction(absl::string_view field, const std::optional<Reaction
   return CheckNonNegative(absl::StrCat(field, ".max"), st->max);
 }
 
+// A live run's provisional view of its open buckets (schema.h StrategyReport).
+absl::Status CheckProvisional(const std::string& path, const StrategyReport& s, double horizon) {
+  if (s.timeline_final_rows) {
+    if (absl::Status st = CheckCount(path + ".timeline_final_rows", *s.timeline_final_rows); !st.ok()) return st;
+  }
+  if (s.timeline_final_s) {
+    if (absl::Status st = CheckTime(path + ".timeline_final_s", *s.timeline_final_s, horizon); !st.ok()) return st;
+  }
+  if (s.straggler_window_s) {
+    if (absl::Status st = CheckTime(path + ".straggler_window_s", *s.straggler_window_s, kMaxDurationS); !st.ok()) {
+      return st;
+    }
+  }
+  if (s.provisional.size() > kMaxProvisionalRows) {
+    return Bad(path + ".provisional",
+               absl::StrCat(s.provisional.size(), " rows, more than the limit of ", kMaxProvisionalRows));
+  }
+  uint64_t sum = 0;
+  for (size_t k = 0; k < s.provisional.size(); ++k) {
+    const ProvisionalRow& row = s.provisional[k];
+    const std::string rp = absl::StrCat(path, ".provisional[", k, "]");
+    if (absl::Status st = CheckTime(rp + ".t_s", row.t_s, horizon); !st.ok()) return st;
+    if (s.timeline_final_s && row.t_s < *s.timeline_final_s) {
+      return Bad(rp + ".t_s", absl::StrFormat("%g s is before timeline_final_s (%g s): that bucket is final", row.t_s,
+                                              *s.timeline_final_s));
+    }
+    if (absl::Status st = CheckPodName(rp + ".pod", row.pod); !st.ok()) return st;
+    if (absl::Status st = CheckCount(rp + ".ok", row.ok); !st.ok()) return st;
+    if (absl::Status st = CheckCount(rp + ".failed", row.failed); !st.ok()) return st;
+    sum += row.ok + row.failed;  // each <= 2^53, the sum checked every row: no overflow
+    if (sum > kMaxCount) return Bad(path + ".provisional", "the counts add up to more than 2^53");
+    for (const auto& [name, v] : {std::pair<const char*, double>{".p50_ms", row.p50_ms}, {".p99_ms", row.p99_ms}}) {
+      if (!std::isnan(v)) {
+        if (absl::Status st = CheckNonNegative(rp + name, v); !st.ok()) return st;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 #define K8SLB_REPORT_CHECK(expr)      \
   do {                                \
     absl::Status _st = (expr);        \
@@ -219,6 +259,7 @@ absl::Status Validate(const Report& r) {
       return Bad(path + ".timeline_csv",
                  absl::StrCat("\"", f, "\" is named by another strategy too"));
     }
+    K8SLB_REPORT_CHECK(CheckProvisional(path, s, horizon));
   }
   return absl::OkStatus();
 }

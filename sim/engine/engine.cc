@@ -28,6 +28,11 @@ RunInfo MakeRunInfo(const scenario::Scenario& scenario, const RunOptions& option
     if (b <= target) bucket = b;
   }
   info.timeline_bucket_s = bucket;
+  if (options.mode == RunMode::kLive) {
+    // Live latencies are wall time, the timeline scenario time.
+    info.latency_scale = options.speed;
+    info.call_deadline_s = kLiveRpcDeadlineS * options.speed;
+  }
   return info;
 }
 

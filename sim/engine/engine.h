@@ -22,6 +22,9 @@ namespace k8slb::sim {
 
 enum class RunMode { kVirtual, kLive };
 
+// The wall-clock deadline of each RPC a live run sends.
+inline constexpr double kLiveRpcDeadlineS = 2.0;
+
 struct RunOptions {
   RunMode mode = RunMode::kVirtual;
   uint64_t seed = 1;

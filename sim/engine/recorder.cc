@@ -22,7 +22,12 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 // New-pod intervals starting this close to the end of the covered time are not measured: a
 // strategy cannot be expected to have sent there yet.
 constexpr double kReactionTailS = 1.0;
-constexpr double kStragglerS = 5.0;
+// The straggler window: kStragglerMultiple times the strategy's observed p99.9 latency, at least
+// kMinStragglerS (the time from an RPC's end to its record), at most the call deadline (no RPC
+// outlives it) or kMaxStragglerS when the deadline is unknown; kMaxStragglerS before any RPC.
+constexpr double kStragglerMultiple = 4.0;
+constexpr double kMinStragglerS = 0.05;
+constexpr double kMaxStragglerS = 5.0;
 
 // Log-linear latency histogram: 64 sub-buckets per power of two of the latency in microseconds
 // (relative error under 1%), indexed straight from the double's exponent and mantissa bits, so
@@ -84,7 +89,27 @@ struct Row {
 
 RunInfo Normalized(RunInfo info) {
   if (!(info.timeline_bucket_s > 0)) info.timeline_bucket_s = 0.5;
+  if (!(info.call_deadline_s > 0) || !std::isfinite(info.call_deadline_s)) info.call_deadline_s = 0;
+  if (!(info.latency_scale > 0) || !std::isfinite(info.latency_scale)) info.latency_scale = 1;
   return info;
+}
+
+// The rows of one bucket's cells with any RPC, in pod-name order (`names[id]` names pod id).
+// Sorted as (name, id) pairs: names are unique.
+void AppendRows(int64_t bucket, const std::vector<Cell>& cells, const std::vector<std::string_view>& names,
+                std::vector<Row>* out) {
+  std::vector<std::pair<std::string_view, int>> by_name;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    if (cells[i].ok + cells[i].failed > 0) by_name.emplace_back(names[i], static_cast<int>(i));
+  }
+  std::sort(by_name.begin(), by_name.end());
+  for (const auto& [name, id] : by_name) {
+    const Cell& c = cells[static_cast<size_t>(id)];
+    std::vector<double> lat(c.latencies.begin(), c.latencies.end());
+    std::sort(lat.begin(), lat.end());
+    out->push_back(Row{.bucket = bucket, .pod = id, .ok = c.ok, .failed = c.failed,
+                       .p50 = util::PercentileOfSorted(lat, 0.5), .p99 = util::PercentileOfSorted(lat, 0.99)});
+  }
 }
 
 }  // namespace
@@ -109,6 +134,9 @@ struct RunRecorder::StrategyState {
   std::vector<Row> rows;                       // closed rows, in bucket order
   size_t rows_written = 0;
   bool csv_started = false;
+  // Buckets up to this one are final: their rows are in `rows`, a late RPC of theirs goes to the
+  // oldest open bucket.
+  int64_t closed_through = -1;
   // The open bucket of the last record (std::map nodes are stable until erased).
   int64_t cached_bucket = -1;
   std::vector<Cell>* cached_cells = nullptr;
@@ -252,9 +280,8 @@ void RunRecorder::RecordRpc(int strategy_id, double t_s, int pod_id, bool ok,
   } else {
     auto it = s.open.find(bucket);
     if (it == s.open.end()) {
-      const bool already_closed = !s.rows.empty() && bucket <= s.rows.back().bucket;
-      if (already_closed) {
-        // Late record (live: an RPC sent long ago finishing now). Update its row if unwritten.
+      if (bucket <= s.closed_through) {
+        // Late record (live: an RPC slower than the straggler window). Update its row if unwritten.
         for (size_t r = s.rows.size(); r-- > 0 && s.rows[r].bucket >= bucket;) {
           if (s.rows[r].bucket == bucket && s.rows[r].pod == pod_id) {
             if (r >= s.rows_written) {
@@ -264,8 +291,10 @@ void RunRecorder::RecordRpc(int strategy_id, double t_s, int pod_id, bool ok,
             break;
           }
         }
-        if (s.open.empty()) return;  // counted in the totals; its bucket is written already
-        it = s.open.begin();  // attribute to the oldest open bucket
+        // Its bucket is final: count it in the oldest open one, so that the timeline still adds
+        // up to the totals (after the complete write nothing is open any more).
+        if (s.closed_through == std::numeric_limits<int64_t>::max()) return;
+        it = s.open.try_emplace(s.closed_through + 1).first;
       } else {
         s.open.emplace(bucket, std::vector<Cell>());
         CloseBucketsLocked(s, bucket - OpenBuckets());
@@ -283,34 +312,33 @@ void RunRecorder::RecordRpc(int strategy_id, double t_s, int pod_id, bool ok,
   c.latencies.push_back(static_cast<float>(latency_ms));
 }
 
+double RunRecorder::MaxStragglerS() const {
+  return info_.call_deadline_s > 0 ? info_.call_deadline_s : kMaxStragglerS;
+}
+
+double RunRecorder::StragglerWindowS(const StrategyState& s) const {
+  if (s.histogram.total() == 0) return MaxStragglerS();
+  const double p999_s = s.histogram.Quantile(0.999) / 1000.0 * info_.latency_scale;
+  return std::clamp(kStragglerMultiple * p999_s, std::min(kMinStragglerS, MaxStragglerS()), MaxStragglerS());
+}
+
 int64_t RunRecorder::OpenBuckets() const {
-  // RPCs are recorded when they finish but filed under their send time, so a bucket stays open
-  // for kStragglerS (or two buckets, if wider) after it ends; later stragglers still count in
-  // the totals but no longer in the timeline's percentiles.
-  return std::max<int64_t>(2, static_cast<int64_t>(std::ceil(kStragglerS /
-                                                             info_.timeline_bucket_s)));
+  // What the recorder keeps open at most, whatever the writes do: the widest straggler window
+  // (no RPC outlives the deadline), at least two buckets. Bounds the memory of open buckets.
+  return std::max<int64_t>(2, static_cast<int64_t>(std::ceil(MaxStragglerS() / info_.timeline_bucket_s)));
 }
 
 void RunRecorder::CloseBucketsLocked(StrategyState& s, int64_t up_to_bucket) {
+  s.closed_through = std::max(s.closed_through, up_to_bucket);
+  if (s.open.empty() || s.open.begin()->first > up_to_bucket) return;
+  // Pod names by id, read here under the lock (AppendRows takes them as values).
+  std::vector<std::string_view> names;
+  names.reserve(pods_.size());
+  for (const auto& p : pods_) names.emplace_back(p->rec.name);
   while (!s.open.empty() && s.open.begin()->first <= up_to_bucket) {
     if (s.open.begin()->first == s.cached_bucket) s.cached_cells = nullptr;
     auto node = s.open.extract(s.open.begin());
-    // Rows in pod-name order (names are unique). Sorted as (name, id) pairs, without a
-    // comparator that reads pods_: the thread-safety analysis does not see a held lock in a lambda.
-    std::vector<std::pair<std::string_view, int>> by_name;
-    for (size_t i = 0; i < node.mapped().size(); ++i) {
-      const Cell& c = node.mapped()[i];
-      if (c.ok + c.failed > 0) by_name.emplace_back(pods_[i]->rec.name, static_cast<int>(i));
-    }
-    std::sort(by_name.begin(), by_name.end());
-    for (const auto& [name, id] : by_name) {
-      Cell& c = node.mapped()[id];
-      std::vector<double> lat(c.latencies.begin(), c.latencies.end());
-      std::sort(lat.begin(), lat.end());
-      Row row{.bucket = node.key(), .pod = id, .ok = c.ok, .failed = c.failed,
-              .p50 = util::PercentileOfSorted(lat, 0.5), .p99 = util::PercentileOfSorted(lat, 0.99)};
-      s.rows.push_back(row);
-    }
+    AppendRows(node.key(), node.mapped(), names, &s.rows);
   }
 }
 
@@ -352,6 +380,29 @@ Report RunRecorder::SnapshotLocked(double covered_s, bool complete) const {
     out.ok = s.ok;
     out.failed = s.failed;
     out.timeline_csv = report::TimelineFileName(s.name);
+    if (!complete) {
+      // The rows the CSV does not hold yet: closed but unwritten (only between writes), then the
+      // open buckets' rows so far.
+      out.timeline_final_rows = s.rows_written;
+      out.timeline_final_s =
+          std::clamp(static_cast<double>(s.closed_through + 1) * info_.timeline_bucket_s, 0.0,
+                     std::max(0.0, covered_s));
+      out.straggler_window_s = StragglerWindowS(s);
+      std::vector<Row> rows(s.rows.begin() + static_cast<std::ptrdiff_t>(s.rows_written), s.rows.end());
+      std::vector<std::string_view> names;
+      names.reserve(pods_.size());
+      for (const auto& p : pods_) names.emplace_back(p->rec.name);
+      for (const auto& [bucket, cells] : s.open) AppendRows(bucket, cells, names, &rows);
+      for (const Row& row : rows) {
+        out.provisional.push_back({.t_s = static_cast<double>(row.bucket) * info_.timeline_bucket_s,
+                                   .pod = std::string(names[static_cast<size_t>(row.pod)]),
+                                   .ok = row.ok,
+                                   .failed = row.failed,
+                                   .p50_ms = row.p50,
+                                   .p99_ms = row.p99});
+      }
+      if (!rows.empty()) out.timeline_final_s = std::min(*out.timeline_final_s, out.provisional.front().t_s);
+    }
     auto ok_of = [&](size_t id) { return id < s.pod_ok.size() ? s.pod_ok[id] : 0; };
     for (size_t id : recorded) out.per_pod[pods_[id]->rec.name] = ok_of(id);
     for (size_t id = 0; id < pods_.size(); ++id) {
@@ -436,8 +487,10 @@ absl::Status RunRecorder::WriteReport(const std::string& dir, bool complete, dou
       if (complete) {
         CloseBucketsLocked(s, std::numeric_limits<int64_t>::max());
       } else {
+        // Bucket b ends at (b + 1) * width; it is final once its straggler window has passed too.
+        const double window = StragglerWindowS(s);
         const int64_t last_closed =
-            static_cast<int64_t>(std::floor(covered_s / info_.timeline_bucket_s)) - OpenBuckets();
+            static_cast<int64_t>(std::floor((covered_s - window) / info_.timeline_bucket_s)) - 1;
         CloseBucketsLocked(s, last_closed);
       }
       std::string text;

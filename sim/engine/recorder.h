@@ -13,6 +13,13 @@
 // Time: every t_s is seconds from the scenario start (virtual or scaled wall time). RecordRpc's
 // t_s is when the RPC was SENT (the pick), so reaction times measure routing decisions.
 //
+// Timeline buckets and the straggler window: RPCs are filed under their send time but recorded
+// when they finish, so a bucket stays open (its rows provisional) until its straggler window has
+// passed after its end: a multiple of the strategy's observed p99.9 latency, at most the call
+// deadline. Each incomplete write publishes the open buckets' rows so far as report.json
+// "provisional" (docs/report-format.md); an RPC that finishes after its bucket closed is counted
+// in the oldest open bucket, so every RPC is in exactly one timeline row.
+//
 // Reaction times (report "reaction_s"): each pod has usable intervals [ready, unready) built from
 // UpdatePod. new_pod_first_rpc: for each interval that starts after t=0, the time from its start
 // to the strategy's first RPC to that pod inside the interval ("never" counts intervals with no
@@ -55,6 +62,11 @@ struct RunInfo {
   uint64_t seed = 1;
   double timeline_bucket_s = 0.5;
   std::vector<std::string> strategies;  // names, in display order
+  // Longest an RPC can take, in scenario seconds (the call deadline; live runs: the wall deadline
+  // times the speed-up). Bounds the straggler window. 0: unknown (5 s).
+  double call_deadline_s = 0;
+  // Scenario seconds per second of recorded latency (live runs: the speed-up; virtual: 1).
+  double latency_scale = 1;
 };
 
 struct PodInfo {
@@ -106,9 +118,8 @@ class RunRecorder {
   Report Snapshot(double covered_s, bool complete) const ABSL_LOCKS_EXCLUDED(mu_);
 
   // Writes DIR/report.json (temp file + rename) and DIR/timeline-STRATEGY.csv for each strategy.
-  // Incomplete writes append the timeline rows of buckets that ended at least 5 s (at least two
-  // buckets) before covered_s, leaving time for RPCs still in flight; the complete write appends
-  // the rest. Creates DIR. Refuses (InvalidArgument naming the field) a report the report
+  // Incomplete writes append the rows of buckets whose straggler window ended by covered_s and
+  // put the rows of the others in report.json "provisional"; the complete write appends the rest. Creates DIR. Refuses (InvalidArgument naming the field) a report the report
   // library's Validate() would refuse, e.g. covered_s beyond report::kMaxDurationS. Any thread;
   // concurrent calls are serialized.
   absl::Status WriteReport(const std::string& dir, bool complete, double covered_s)
@@ -120,6 +131,8 @@ class RunRecorder {
 
   int PodIdLocked(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t OpenBuckets() const;
+  double MaxStragglerS() const;
+  double StragglerWindowS(const StrategyState& s) const;
   void CloseBucketsLocked(StrategyState& s, int64_t up_to_bucket)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Report SnapshotLocked(double covered_s, bool complete) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -477,7 +477,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
                      .concurrency = scenario.clients.concurrency,
                      .start_s = 0,
                      .end_s = duration_s,
-                     .rpc_timeout = milliseconds(2000)};
+                     .rpc_timeout = milliseconds(static_cast<int64_t>(kLiveRpcDeadlineS * 1000))};
     StrategyClient* c = client;
     generators.push_back(std::make_unique<LoadGenerator>(
         load, clock, recorder,

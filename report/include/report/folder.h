@@ -39,7 +39,7 @@ enum class ReadMode {
 };
 
 // Reads a report folder and, on each Poll(), whatever changed since the previous one: report.json
-// again when its size or modification time changed (the writer replaces it by rename), and only
+// again when its file, size or modification time changed (the writer replaces it by rename), and only
 // the bytes appended to each timeline CSV since the last poll.
 //
 // In a snapshot, duration_s is raised to cover the last timeline bucket and the last event (a
@@ -71,6 +71,9 @@ class FolderReader {
   ReadMode mode_;
   std::optional<std::filesystem::file_time_type> json_mtime_;
   uintmax_t json_size_ = 0;
+  // The writer replaces report.json by rename: a new file (inode) each write, even when two writes
+  // within one timestamp tick leave the same size and modification time.
+  uint64_t json_inode_ = 0;
   std::shared_ptr<const Report> parsed_json_;  // report.json only, timelines empty
   std::map<std::string, CsvState> csv_;        // by file name
   std::shared_ptr<const Report> snapshot_;

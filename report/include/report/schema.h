@@ -104,6 +104,9 @@ struct TimelineRow {
   uint64_t failed = 0;
   double p50_ms = 0;  // NaN when the CSV leaves it empty
   double p99_ms = 0;
+  // A row of a bucket whose straggler window has not closed yet (from report.json's
+  // "provisional" rows, never from the CSV): its counts may still grow.
+  bool provisional = false;
 };
 
 // The rows of one timeline CSV. Rows arrive in chunks (one per read of a growing file) that are
@@ -114,6 +117,9 @@ struct Timeline {
   double max_t_s = -1;  // start of the last bucket seen, -1 when there is none
   size_t row_count = 0;
   uint64_t total = 0;   // ok + failed over every row (bounded by kMaxCount)
+  // Buckets starting at or after this are provisional (their rows come last, flagged); nullopt:
+  // every row is final.
+  std::optional<double> provisional_from_s;
 
   // Calls f(const TimelineRow&) for every row in file order.
   template <typename F>
@@ -123,6 +129,20 @@ struct Timeline {
     }
   }
 };
+
+// A row of a bucket still open when report.json was written (report.json "provisional").
+struct ProvisionalRow {
+  double t_s = 0;
+  std::string pod;
+  uint64_t ok = 0;
+  uint64_t failed = 0;
+  double p50_ms = 0;  // NaN: no latency
+  double p99_ms = 0;
+};
+
+// Most provisional rows one strategy may carry (the open buckets of a straggler window times
+// the pods; far above what a run writes).
+inline constexpr size_t kMaxProvisionalRows = 100'000;
 
 struct StrategyReport {
   std::string name;
@@ -138,6 +158,14 @@ struct StrategyReport {
   std::optional<ReactionStats> new_pod_first_rpc;  // nullopt: nothing to measure
   std::optional<ReactionStats> removed_pod_last_rpc;
   std::string timeline_csv;  // file name inside the report folder
+  // A live run's view of its open buckets (docs/report-format.md, "Provisional rows"): the CSV's
+  // first `timeline_final_rows` rows were final when this report.json was written; buckets from
+  // `timeline_final_s` on are still open, their rows so far in `provisional`; the window a bucket
+  // stays open after its end. Absent in recorded reports: every CSV row is final.
+  std::optional<uint64_t> timeline_final_rows;
+  std::optional<double> timeline_final_s;
+  std::optional<double> straggler_window_s;
+  std::vector<ProvisionalRow> provisional;
   // The rows of timeline_csv: filled by FolderReader; not part of report.json.
   Timeline timeline;
 };
