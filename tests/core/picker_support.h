@@ -45,9 +45,20 @@ inline uint64_t ScriptIndex(uint64_t k, uint64_t n) {
   unsigned __int128 num = static_cast<unsigned __int128>(k) << 64;
   return static_cast<uint64_t>((num + n - 1) / n);
 }
-// Values whose top bit decides a P2C tie: kTieFirst keeps the first sampled, kTieSecond the other.
-inline constexpr uint64_t kTieFirst = 0;
-inline constexpr uint64_t kTieSecond = uint64_t{1} << 63;
+// Whether a P2C tie keeps the first sampled endpoint or takes the second.
+inline constexpr bool kTieFirst = false;
+inline constexpr bool kTieSecond = true;
+
+// The one 64-bit draw for which SampleDistinctPair(draw, n) gives (first, second, coin), first !=
+// second, both < n, 2 <= n <= 2^31: the high half is the smallest h with floor(h·n / 2^32) ==
+// first whose remainder's top bit is `coin`, the low half the smallest l with
+// floor(l·(n-1) / 2^32) == second's index before the shift past first.
+inline uint64_t ScriptPair(uint64_t first, uint64_t second, uint64_t n, bool coin = kTieFirst) {
+  const uint64_t before_shift = second < first ? second : second - 1;
+  const uint64_t hi = ((2 * first + (coin ? 1 : 0)) * (uint64_t{1} << 31) + n - 1) / n;
+  const uint64_t lo = (before_shift * (uint64_t{1} << 32) + (n - 2)) / (n - 1);
+  return (hi << 32) | lo;
+}
 
 // Seeded stream that remembers its outputs (single-threaded tests only).
 class RecordingRandom final : public RandomSource {

@@ -3,12 +3,14 @@
 // not allocate".
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <map>
 #include <new>
 #include <thread>
+#include <tuple>
 
 #include "k8slb/picker.h"
 #include "picker_support.h"
@@ -39,6 +41,7 @@ using coretest::kTieSecond;
 using coretest::MakeEndpoints;
 using coretest::MakeSet;
 using coretest::ScriptIndex;
+using coretest::ScriptPair;
 
 PickerOptions Options(PickPolicy policy, std::shared_ptr<RandomSource> random,
                       std::optional<std::string> zone = std::nullopt, std::shared_ptr<Clock> clock = nullptr) {
@@ -110,30 +113,67 @@ TEST(RoundRobin, TwoThreadsShareOneCounterWithoutLosingPicks) {
 TEST(LeastRequest, ScriptedPairPicksTheLessLoaded) {
   auto set = MakeSet(MakeEndpoints(4));
   SetLoads(*set, {0, 3, 1, 1});
-  // i = U(4) = 1; j = U(3) = 2, shifted past i → 3. Loads 3 vs 1: endpoint 3.
-  auto picker = MakePicker(set, Options(PickPolicy::kLeastRequest,
-                                        MakeScriptedRandom({ScriptIndex(1, 4), ScriptIndex(2, 3)})));
+  // Pair (1, 3), one draw: loads 3 vs 1 → endpoint 3.
+  auto picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeScriptedRandom({ScriptPair(1, 3, 4)})));
   EXPECT_EQ(IndexOf(*set, picker->Pick()), 3u);
-  // i = 3, j = U(3) = 0 (below i, not shifted) → endpoint 0 with load 0.
-  picker = MakePicker(set, Options(PickPolicy::kLeastRequest,
-                                   MakeScriptedRandom({ScriptIndex(3, 4), ScriptIndex(0, 3)})));
+  // Pair (3, 0) → endpoint 0 with load 0.
+  picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeScriptedRandom({ScriptPair(3, 0, 4)})));
   EXPECT_EQ(IndexOf(*set, picker->Pick()), 0u);
-  // i = 3, j = U(3) = 2 (below i, stays 2): loads 1 vs 1 tie, the coin's 0 keeps i = 3.
-  picker = MakePicker(set, Options(PickPolicy::kLeastRequest,
-                                   MakeScriptedRandom({ScriptIndex(3, 4), ScriptIndex(2, 3), kTieFirst})));
+  // Pair (3, 2): loads 1 vs 1 tie, the coin keeps the first, 3.
+  picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeScriptedRandom({ScriptPair(3, 2, 4, kTieFirst)})));
   EXPECT_EQ(IndexOf(*set, picker->Pick()), 3u);
 }
 
-TEST(LeastRequest, TiesAreBrokenByTheThirdDraw) {
+TEST(LeastRequest, TiesAreBrokenByThePairsCoin) {
   auto set = MakeSet(MakeEndpoints(4));
   SetLoads(*set, {2, 2, 2, 2});
-  // Pair (1, 3): the coin's top bit picks i (=1) when 0, j (=3) when 1.
-  auto first = MakePicker(set, Options(PickPolicy::kLeastRequest,
-                                       MakeScriptedRandom({ScriptIndex(1, 4), ScriptIndex(2, 3), kTieFirst})));
+  auto first = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeScriptedRandom({ScriptPair(1, 3, 4, kTieFirst)})));
   EXPECT_EQ(IndexOf(*set, first->Pick()), 1u);
-  auto second = MakePicker(set, Options(PickPolicy::kLeastRequest,
-                                        MakeScriptedRandom({ScriptIndex(1, 4), ScriptIndex(2, 3), kTieSecond})));
+  auto second = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeScriptedRandom({ScriptPair(1, 3, 4, kTieSecond)})));
   EXPECT_EQ(IndexOf(*set, second->Pick()), 3u);
+}
+
+// One draw gives every ordered pair of distinct indices equally often and a fair, independent
+// coin: over 2^16 evenly spread draws for n = 5 each of the 20 pairs appears within 2 % of
+// 1/20 and each (pair, coin) within 4 % of 1/40 (the reductions' bias is below n / 2^32; a
+// sampler that allows first == second, or reuses a bit of the index as the coin, fails this).
+TEST(SampleDistinctPair, EveryOrderedPairAndCoinEquallyOften) {
+  const size_t n = 5;
+  std::map<std::tuple<size_t, size_t, bool>, int> counts;
+  const int draws = 1 << 16;
+  auto r = MakeSeededRandom(3);
+  for (int d = 0; d < draws; ++d) {
+    DistinctPair p = SampleDistinctPair(r->Next(), n);
+    ASSERT_NE(p.first, p.second);
+    ASSERT_LT(p.first, n);
+    ASSERT_LT(p.second, n);
+    ++counts[{p.first, p.second, p.coin}];
+  }
+  ASSERT_EQ(counts.size(), 2 * n * (n - 1));
+  for (const auto& [key, c] : counts) {
+    EXPECT_NEAR(c, draws / 40.0, draws / 40.0 * 0.08) << std::get<0>(key) << "," << std::get<1>(key);
+  }
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      if (i == j) continue;
+      int both = counts[{i, j, false}] + counts[{i, j, true}];
+      EXPECT_NEAR(both, draws / 20.0, draws / 20.0 * 0.06) << i << "," << j;
+    }
+  }
+  // The scripted draws of the tests above decode to what they name.
+  for (size_t m : {2u, 3u, 4u, 7u, 100000u}) {
+    for (size_t i : {size_t{0}, size_t{1}, m - 1}) {
+      for (size_t j : {size_t{0}, m / 2, m - 1}) {
+        if (i == j) continue;
+        for (bool coin : {false, true}) {
+          DistinctPair p = SampleDistinctPair(ScriptPair(i, j, m, coin), m);
+          EXPECT_EQ(p.first, i);
+          EXPECT_EQ(p.second, j);
+          EXPECT_EQ(p.coin, coin);
+        }
+      }
+    }
+  }
 }
 
 TEST(LeastRequest, SingleEndpointAndLoadsFromInFlightGuards) {
@@ -366,6 +406,50 @@ TEST(InFlightGuard, CountsForItsLifetimeAndMoves) {
   }
   EXPECT_EQ(stats->in_flight.load(), 0);
   InFlightGuard null_guard(nullptr);  // harmless
+}
+
+// The dense load records pickers read: EndpointStats' hot members are the record's atomics, each
+// record sits alone in one 32-byte-aligned slot, and a record handed out again starts from zero
+// (a comeback must not inherit a stranger's in-flight count or ejection).
+TEST(EndpointStats, HotMembersLiveInAnAlignedRecordThatIsResetOnReuse) {
+  static_assert(sizeof(EndpointLoad) == 32);
+  std::vector<const EndpointLoad*> records;
+  {
+    std::vector<std::unique_ptr<EndpointStats>> stats;
+    for (int i = 0; i < 100; ++i) {
+      stats.push_back(std::make_unique<EndpointStats>());
+      EndpointStats& s = *stats.back();
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(&s.load()) % 32, 0u);
+      EXPECT_EQ(&s.in_flight, &s.load().in_flight);
+      EXPECT_EQ(&s.ejected_until_nanos, &s.load().ejected_until_nanos);
+      EXPECT_EQ(&s.latency_ewma_nanos, &s.load().latency_ewma_nanos);
+      EXPECT_EQ(&s.connection_failing, &s.load().connection_failing);
+      EXPECT_EQ(&s.latency_stamp_nanos, &s.load().latency_stamp_nanos);
+      s.in_flight.store(7);
+      s.ejected_until_nanos.store(9);
+      s.latency_ewma_nanos.store(3.5);
+      s.connection_failing.store(true);
+      s.latency_stamp_nanos.store(11);
+      records.push_back(&s.load());
+    }
+    std::vector<const EndpointLoad*> sorted = records;
+    std::sort(sorted.begin(), sorted.end());
+    EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << "two stats share a record";
+  }
+  std::vector<std::unique_ptr<EndpointStats>> again;
+  for (int i = 0; i < 100; ++i) {
+    again.push_back(std::make_unique<EndpointStats>());
+    const EndpointLoad& r = again.back()->load();
+    EXPECT_EQ(r.in_flight.load(), 0);
+    EXPECT_EQ(r.ejected_until_nanos.load(), 0);
+    EXPECT_EQ(r.latency_ewma_nanos.load(), 0.0);
+    EXPECT_FALSE(r.connection_failing.load());
+    EXPECT_EQ(r.latency_stamp_nanos.load(), 0);
+  }
+  // The freed records were taken again (memory stays bounded by the peak number of stats).
+  int reused = 0;
+  for (const auto& s : again) reused += std::count(records.begin(), records.end(), &s->load()) > 0;
+  EXPECT_EQ(reused, 100);
 }
 
 }  // namespace

@@ -52,10 +52,11 @@ class LatencySignal {
   static void Update(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos);
   // The peak-EWMA cost: ewma × (in_flight + 1); 0 until the first sample, so a new endpoint is
   // tried at once.
-  static double Cost(const EndpointStats& stats) {
-    return stats.latency_ewma_nanos.load(std::memory_order_relaxed) *
-           static_cast<double>(stats.in_flight.load(std::memory_order_relaxed) + 1);
+  static double Cost(const EndpointLoad& load) {
+    return load.latency_ewma_nanos.load(std::memory_order_relaxed) *
+           static_cast<double>(load.in_flight.load(std::memory_order_relaxed) + 1);
   }
+  static double Cost(const EndpointStats& stats) { return Cost(stats.load()); }
 
   int64_t decay_nanos() const { return decay_nanos_; }
 

@@ -56,10 +56,19 @@ class Picker {
 std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set,
                                    const PickerOptions& options);
 
-// Two distinct indices, uniform over the n·(n-1) ordered pairs of [0, n), n >= 2: Floyd's method
-// for k = 2 (as tower's sample_floyd2). Every P2C variant samples through this, so none samples
-// with replacement (Envoy's way, which lets the busiest endpoint win when drawn twice).
-std::pair<size_t, size_t> SampleDistinctPair(RandomSource& random, size_t n);
+// Two distinct indices, uniform over the n·(n-1) ordered pairs of [0, n), and a fair coin for
+// ties, all from one 64-bit draw (2 <= n < 2^32): first = the high 32 bits reduced to [0, n),
+// second = the low 32 bits reduced to [0, n-1) and shifted past first (Floyd's method for k = 2,
+// as tower's sample_floyd2), coin = the top bit of the first reduction's remainder. Reductions are
+// Lemire's multiply-shift (no division); the bias of each is below n / 2^32. Every P2C variant
+// samples through this, so none samples with replacement (Envoy's way, which lets the busiest
+// endpoint win when drawn twice).
+struct DistinctPair {
+  size_t first = 0;
+  size_t second = 0;
+  bool coin = false;  // true: a tie goes to `second`
+};
+DistinctPair SampleDistinctPair(uint64_t draw, size_t n);
 
 // Counts one request against an endpoint for its lifetime.
 class InFlightGuard {

@@ -1,8 +1,70 @@
 #include "k8slb/endpoint_set.h"
 
 #include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace k8slb {
+namespace {
+
+// The process-wide slab of EndpointLoad records: blocks of kBlock contiguous records, handed out
+// in order and reused LIFO after release, so the records of a service's endpoints sit together.
+// Memory is bounded by the peak number of live EndpointStats (blocks are kept for reuse). Any
+// thread may acquire or release (EndpointStats may die on an RPC thread); both take the mutex.
+class LoadSlab {
+ public:
+  static LoadSlab& Get() {
+    static LoadSlab* slab = new LoadSlab();  // never destroyed: stats may outlive static teardown
+    return *slab;
+  }
+
+  EndpointLoad* Acquire() {
+    absl::MutexLock lock(&mu_);
+    if (!free_.empty()) {
+      EndpointLoad* r = free_.back();
+      free_.pop_back();
+      r->in_flight.store(0, std::memory_order_relaxed);
+      r->connection_failing.store(false, std::memory_order_relaxed);
+      r->ejected_until_nanos.store(0, std::memory_order_relaxed);
+      r->latency_ewma_nanos.store(0, std::memory_order_relaxed);
+      r->latency_stamp_nanos.store(0, std::memory_order_relaxed);
+      return r;
+    }
+    if (blocks_.empty() || used_ == kBlock) {
+      blocks_.push_back(std::make_unique<EndpointLoad[]>(kBlock));
+      used_ = 0;
+    }
+    return &blocks_.back()[used_++];
+  }
+
+  void Release(EndpointLoad* record) {
+    absl::MutexLock lock(&mu_);
+    free_.push_back(record);
+  }
+
+ private:
+  static constexpr size_t kBlock = 4096;  // 128 KB per block
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<EndpointLoad[]>> blocks_ ABSL_GUARDED_BY(mu_);
+  size_t used_ ABSL_GUARDED_BY(mu_) = 0;  // records handed out of blocks_.back()
+  std::vector<EndpointLoad*> free_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+EndpointStats::EndpointStats()
+    : load_(LoadSlab::Get().Acquire()),
+      in_flight(load_->in_flight),
+      ejected_until_nanos(load_->ejected_until_nanos),
+      latency_ewma_nanos(load_->latency_ewma_nanos),
+      connection_failing(load_->connection_failing),
+      latency_stamp_nanos(load_->latency_stamp_nanos) {}
+
+EndpointStats::~EndpointStats() { LoadSlab::Get().Release(load_); }
 
 std::string JoinHostPort(const std::string& host, int32_t port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
