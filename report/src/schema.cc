@@ -76,7 +76,7 @@ absl::Status CheckReaction(absl::string_view field, const std::optional<Reaction
 
 bool IsKnownStrategy(std::string_view name) { return StrategyIndex(name) >= 0; }
 
-bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds"; }
+bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds" || name == "grpc-dns"; }
 
 std::vector<std::string> DefaultStrategies() {
   std::vector<std::string> out;
