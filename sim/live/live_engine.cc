@@ -620,6 +620,12 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
                                          " connection(s); ", proxy.connections_failed(),
                                          " could not reach their pod"));
   }
+  if (dns_server != nullptr) {
+    const fake::dns::ServerStats dns_stats = dns_server->stats();
+    summary.notes.push_back(absl::StrCat("live: cluster DNS at ", dns_server->address(), " answered ",
+                                         dns_stats.udp_queries, " UDP and ", dns_stats.tcp_queries,
+                                         " TCP queries (grpc-dns: ", dns_target, ")"));
+  }
   summary.notes.push_back(absl::StrCat("live: ", fleet.servers_started(),
                                        " echo server(s) started on ", scenario.cluster.pod_cidr,
                                        " port ", scenario.service.port));
