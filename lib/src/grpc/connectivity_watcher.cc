@@ -45,11 +45,19 @@ void ConnectivityWatcher::Watch(const std::shared_ptr<EndpointConn>& conn) {
   grpc_connectivity_state state = conn->channel->GetState(/*try_to_connect=*/true);
   ApplyConnectivity(*conn, state);
   outstanding_.fetch_add(1);
-  Arm(new WatchTag{conn, state});
+  auto* tag = new WatchTag;
+  tag->conn = conn;
+  tag->last = state;
+  Arm(tag);
 }
 
 void ConnectivityWatcher::Arm(WatchTag* tag) {
-  tag->conn->channel->NotifyOnStateChange(tag->last, std::chrono::system_clock::now() + poll_, &cq_, tag);
+  // Everything read from the tag is read before the release: once armed, the loop may change or
+  // delete it. The channel outlives the call (the caller holds the endpoint).
+  grpc::Channel& channel = *tag->conn->channel;
+  const grpc_connectivity_state last = tag->last;
+  tag->armed.store(true, std::memory_order_release);
+  channel.NotifyOnStateChange(last, std::chrono::system_clock::now() + poll_, &cq_, tag);
 }
 
 void ConnectivityWatcher::Loop() {
@@ -65,6 +73,7 @@ void ConnectivityWatcher::Loop() {
       continue;
     }
     auto* watch = static_cast<WatchTag*>(tag);
+    watch->armed.load(std::memory_order_acquire);
     grpc_connectivity_state state = watch->conn->channel->GetState(false);
     ApplyConnectivity(*watch->conn, state);
     if (shutting_down_.load() || watch->conn->removed.load()) {

@@ -43,6 +43,10 @@ class ConnectivityWatcher {
   struct WatchTag {
     std::shared_ptr<EndpointConn> conn;
     grpc_connectivity_state last;
+    // Released when the tag is handed to the completion queue, acquired when it comes back. The
+    // queue orders the two in fact, but inside uninstrumented gRPC, where ThreadSanitizer cannot
+    // see it; this pair makes the hand-off between the arming thread and the loop visible.
+    std::atomic<bool> armed{false};
   };
   void Arm(WatchTag* tag);
   void Loop();
