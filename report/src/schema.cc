@@ -116,7 +116,7 @@ absl::Status CheckProvisional(const std::string& path, const StrategyReport& s, 
 
 bool IsKnownStrategy(std::string_view name) { return StrategyIndex(name) >= 0; }
 
-bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds"; }
+bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds" || name == "grpc-dns"; }
 
 std::vector<std::string> DefaultStrategies() {
   std::vector<std::string> out;

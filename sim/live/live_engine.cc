@@ -15,10 +15,14 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "fakeapi/dns/dns_catalog.h"
+#include "fakeapi/dns/dns_server.h"
 #include "fakeapi/model/cluster.h"
 #include "fakeapi/server/fake_api_server.h"
 #include "k8slb/balanced_channel.h"
@@ -118,6 +122,27 @@ class ProgressBar {
 std::string TargetFor(const scenario::ServiceSpec& service) {
   std::string port = service.port_name.empty() ? std::to_string(service.port) : service.port_name;
   return absl::StrCat("kubernetes:///", service.name, ".", service.namespace_name, ":", port);
+}
+
+// The headless twin of the scenario's Service that the grpc-dns clients resolve: same selector
+// and port, clusterIP None, so the cluster DNS answers with one A record per ready endpoint of
+// the slices the model's EndpointSlice controller writes for it (the same pods, at the same
+// instants, as the scenario's Service's slices).
+std::string HeadlessServiceName(const scenario::ServiceSpec& service) {
+  return absl::StrCat(service.name, "-headless");
+}
+
+nlohmann::json HeadlessServiceObject(const scenario::ServiceSpec& service) {
+  nlohmann::json port = {{"port", service.port}, {"targetPort", service.port}, {"protocol", "TCP"}};
+  if (!service.port_name.empty()) port["name"] = service.port_name;
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", {{"name", HeadlessServiceName(service)}, {"namespace", service.namespace_name}}},
+          {"spec",
+           {{"clusterIP", "None"},
+            {"clusterIPs", nlohmann::json::array({"None"})},
+            {"selector", {{"app", service.name}}},
+            {"ports", nlohmann::json::array({port})}}}};
 }
 
 // Every pod is a real gRPC server in this process and every client channel connects to it here,
@@ -424,6 +449,41 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     if (absl::Status st = proxy.Start(); !st.ok()) return fail(st);
   }
 
+  // --- Cluster DNS (fakeapi/dns) for the grpc-dns clients: a headless twin of the Service in
+  // the model, and a DNS server on this namespace's loopback (or the host's, with loopback pods).
+  const bool needs_dns = std::find(strategies.begin(), strategies.end(), "grpc-dns") != strategies.end();
+  std::unique_ptr<fake::dns::Server> dns_server;
+  std::string dns_target;
+  if (needs_dns) {
+    absl::StatusOr<std::shared_ptr<fake::dns::Catalog>> catalog = fake::dns::Catalog::Create({});
+    if (!catalog.ok()) return fail(catalog.status());
+    absl::Status created;
+    server->WithCluster([&](fake::Cluster& cluster) {
+      fake::dns::Catalog::Attach(*catalog, cluster);
+      created = cluster.Create(fake::ResourceKind::kService, scenario.service.namespace_name,
+                               HeadlessServiceObject(scenario.service))
+                    .status();
+    });
+    if (!created.ok()) {
+      return fail(absl::Status(created.code(), absl::StrCat("live: cannot create the headless Service ",
+                                                            HeadlessServiceName(scenario.service),
+                                                            " for grpc-dns: ", created.message())));
+    }
+    absl::StatusOr<std::unique_ptr<fake::dns::Server>> started =
+        fake::dns::Server::Start({.listen = "127.0.0.1:0"}, *catalog);
+    if (!started.ok()) {
+      return fail(absl::Status(started.status().code(),
+                               absl::StrCat("live: cannot start the cluster DNS: ", started.status().message())));
+    }
+    dns_server = std::move(*started);
+    const std::string name = absl::StrCat(HeadlessServiceName(scenario.service), ".",
+                                          scenario.service.namespace_name, ".svc.",
+                                          (*catalog)->options().zone);
+    dns_target = absl::StrCat("dns://", dns_server->address(), "/", name, ":", scenario.service.port);
+    recorder.SetEnvironment("cluster_dns", absl::StrCat(dns_server->address(), " (", name, ", TTL ",
+                                                        (*catalog)->options().ttl_seconds, " s)"));
+  }
+
   // --- Clients: clients.count per strategy.
   auto logs = std::make_shared<LogCollector>();
   StrategyEnvironment env;
@@ -432,6 +492,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   env.discovery = scenario.clients.discovery;
   env.client_zone = scenario.clients.zone.value_or("");
   env.clusterip_address = needs_proxy ? proxy.address() : "";
+  env.dns_target = dns_target;
   env.clock = &clock;
   env.fleet = &fleet;
   env.log = [logs](LogLevel level, const std::string& message) { logs->Add(level, message); };
@@ -446,6 +507,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     fleet.WaitIdle(milliseconds(5000));
     clients.clear();  // k8slb channels stop their discovery here
     proxy.Stop();
+    if (dns_server != nullptr) dns_server->Stop();
   };
   for (size_t si = 0; si < strategies.size(); ++si) {
     for (int ci = 0; ci < scenario.clients.count; ++ci) {
@@ -557,6 +619,12 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     summary.notes.push_back(absl::StrCat("live: clusterip proxy pinned ", proxy.connections_accepted(),
                                          " connection(s); ", proxy.connections_failed(),
                                          " could not reach their pod"));
+  }
+  if (dns_server != nullptr) {
+    const fake::dns::ServerStats dns_stats = dns_server->stats();
+    summary.notes.push_back(absl::StrCat("live: cluster DNS at ", dns_server->address(), " answered ",
+                                         dns_stats.udp_queries, " UDP and ", dns_stats.tcp_queries,
+                                         " TCP queries (grpc-dns: ", dns_target, ")"));
   }
   summary.notes.push_back(absl::StrCat("live: ", fleet.servers_started(),
                                        " echo server(s) started on ", scenario.cluster.pod_cidr,

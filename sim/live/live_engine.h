@@ -13,7 +13,9 @@
 //  - Pods: one real echo server per pod (PodFleet) on the pod's address and the Service port.
 //  - Strategies (strategies.h): `clusterip` through a kube-proxy-like TCP proxy on a virtual
 //    IP, `headless-dns` with a native grpc round_robin channel over a once-resolved address
-//    list, `round-robin` / `least-request` with k8slb's BalancedChannel doing real list+watch
+//    list, `grpc-dns` with real grpc++ DNS resolution (gRPC's c-ares resolver, round_robin)
+//    against the run's cluster DNS (fakeapi/dns, on this namespace's loopback, answering for a
+//    headless twin `<service>-headless` of the scenario's Service), `round-robin` / `least-request` with k8slb's BalancedChannel doing real list+watch
 //    discovery with the library's default DiscoveryOptions (unless the scenario's
 //    clients.discovery overrides them).
 //

@@ -1,6 +1,8 @@
 #include "sim/live/strategies.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <utility>
 
 #include <grpcpp/grpcpp.h>
@@ -11,6 +13,24 @@
 #include "sim/live/pod_fleet.h"
 
 namespace k8slb::sim::live {
+
+namespace {
+
+// grpc.dns_min_time_between_resolutions_ms's default (30 s): gRPC's DNS resolver resolves again
+// no sooner than this after the previous resolution
+// (https://github.com/grpc/grpc/blob/master/doc/naming.md, GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS).
+constexpr double kGrpcDnsMinReresolveS = 30.0;
+
+grpc::ChannelArguments IsolatedChannelArgs(const std::string& lb_policy) {
+  grpc::ChannelArguments args;
+  // Separate client pods never share a connection; without this, grpc's global subchannel pool
+  // would let every simulated client ride one TCP connection (and one ClusterIP pinning).
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (!lb_policy.empty()) args.SetLoadBalancingPolicyName(lb_policy);
+  return args;
+}
+
+}  // namespace
 
 void ApplyDiscoveryOverrides(const scenario::DiscoveryOverrides& overrides,
                              DiscoveryOptions* options) {
@@ -39,6 +59,17 @@ absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::st
     });
     return dns;
   }
+  if (strategy == "grpc-dns") {
+    if (env.dns_target.empty()) {
+      return absl::FailedPreconditionError("grpc-dns client: the run has no cluster DNS");
+    }
+    // gRPC's 30 s minimum between resolutions is wall time; scaled so that it stays 30 s of
+    // scenario time when the run is sped up.
+    const double speed = env.clock != nullptr ? env.clock->speed() : 1.0;
+    const auto min_wall = std::chrono::milliseconds(
+        std::max<int64_t>(1, static_cast<int64_t>(std::llround(kGrpcDnsMinReresolveS * 1000.0 / speed))));
+    return std::make_unique<GrpcDnsClient>(env.dns_target, min_wall);
+  }
   if (strategy == "round-robin" || strategy == "least-request") {
     BalancedChannelOptions bc;
     bc.policy = strategy == "round-robin" ? PickPolicy::kRoundRobin : PickPolicy::kLeastRequest;
@@ -58,14 +89,36 @@ absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::st
   return absl::InvalidArgumentError(absl::StrCat("unknown strategy '", strategy, "'"));
 }
 
+
 std::shared_ptr<grpc::Channel> MakeIsolatedChannel(const std::string& target,
                                                    const std::string& lb_policy) {
-  grpc::ChannelArguments args;
-  // Separate client pods never share a connection; without this, grpc's global subchannel pool
-  // would let every simulated client ride one TCP connection (and one ClusterIP pinning).
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  if (!lb_policy.empty()) args.SetLoadBalancingPolicyName(lb_policy);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(),
+                                   IsolatedChannelArgs(lb_policy));
+}
+
+GrpcDnsClient::GrpcDnsClient(const std::string& dns_target,
+                             std::chrono::milliseconds min_reresolve_wall) {
+  grpc::ChannelArguments args = IsolatedChannelArgs("round_robin");
+  args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+              static_cast<int>(std::min<int64_t>(min_reresolve_wall.count(), INT32_MAX)));
+  channel_ = grpc::CreateCustomChannel(dns_target, grpc::InsecureChannelCredentials(), args);
+  channel_->GetState(/*try_to_connect=*/true);
+}
+
+CallOutcome GrpcDnsClient::Call(uint64_t request_id, std::chrono::system_clock::time_point deadline) {
+  return EchoOnce(channel_, request_id, deadline);
+}
+
+absl::Status GrpcDnsClient::WaitReady(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::system_clock::now() + timeout;
+  while (true) {
+    grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
+    if (state == GRPC_CHANNEL_READY) return absl::OkStatus();
+    if (std::chrono::system_clock::now() >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat("grpc-dns channel is not READY (state ", state, ")"));
+    }
+    channel_->WaitForStateChange(state, deadline);
+  }
 }
 
 CallOutcome EchoOnce(const std::shared_ptr<grpc::Channel>& channel, uint64_t request_id,

@@ -7,6 +7,13 @@
 //                 because its pod stopped) and at most every 30 scenario seconds, the minimum
 //                 re-resolution interval of gRPC's DNS resolver
 //                 (https://github.com/grpc/grpc/blob/master/doc/naming.md).
+//   grpc-dns      real grpc++ name resolution: a channel to
+//                 dns://DNS/<svc>-headless.<ns>.svc.cluster.local:<port> with round_robin, where
+//                 DNS is the run's cluster DNS (fakeapi/dns, answering from the model's
+//                 EndpointSlices of a headless twin of the scenario's Service). gRPC's own c-ares
+//                 resolver decides when to resolve again (after a connection is lost, at most
+//                 every grpc.dns_min_time_between_resolutions_ms, 30 s by default, which the
+//                 engine scales by the run's speed so it stays 30 scenario seconds).
 //   round-robin,  k8slb: a BalancedChannel with real discovery (list+watch of EndpointSlices
 //   least-request over HTTPS against the run's API server) and the named pick policy, with the
 //                 library's default DiscoveryOptions unless the scenario overrides them.
@@ -76,6 +83,9 @@ struct StrategyEnvironment {
   scenario::DiscoveryOverrides discovery;  // the scenario's explicit overrides
   std::string client_zone;          // "" when the scenario names none
   std::string clusterip_address;    // the ClusterIP proxy, "ip:port"
+  // grpc-dns: "dns://127.0.0.1:PORT/echo-headless.default.svc.cluster.local:50051" ("" when
+  // the run has no cluster DNS).
+  std::string dns_target;
   const ScenarioClock* clock = nullptr;
   PodFleet* fleet = nullptr;
   LogSink log;                      // the k8slb clients' log lines
@@ -140,6 +150,19 @@ class HeadlessDnsClient : public StrategyClient {
   std::vector<Backend> resolved_ ABSL_GUARDED_BY(mu_);
   bool reresolve_requested_ ABSL_GUARDED_BY(mu_) = false;
   int resolutions_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// grpc-dns: one grpc++ channel resolved by gRPC's DNS resolver (see the strategy list above).
+class GrpcDnsClient : public StrategyClient {
+ public:
+  // `min_reresolve_wall` is grpc.dns_min_time_between_resolutions_ms for this channel.
+  GrpcDnsClient(const std::string& dns_target, std::chrono::milliseconds min_reresolve_wall);
+  CallOutcome Call(uint64_t request_id, std::chrono::system_clock::time_point deadline) override;
+  // Until the channel is READY (the first answer resolved and one pod connected).
+  absl::Status WaitReady(std::chrono::milliseconds timeout) override;
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
 };
 
 // round-robin / least-request: a BalancedChannel (one per client) with its own discovery.

@@ -48,8 +48,9 @@ TEST(Schema, StrategyNamesAreOneList) {
   EXPECT_EQ(StrategyIndex("clusterip"), 0);
   EXPECT_EQ(StrategyIndex("least-request"), 3);
   EXPECT_EQ(StrategyIndex("nope"), -1);
-  EXPECT_EQ(KnownStrategiesList(), "clusterip, headless-dns, round-robin, least-request, xds");
+  EXPECT_EQ(KnownStrategiesList(), "clusterip, headless-dns, round-robin, least-request, xds, grpc-dns");
   EXPECT_TRUE(IsLiveOnlyStrategy("xds"));
+  EXPECT_TRUE(IsLiveOnlyStrategy("grpc-dns"));
   EXPECT_FALSE(IsLiveOnlyStrategy("round-robin"));
   EXPECT_EQ(DefaultStrategies(), (std::vector<std::string>{"clusterip", "headless-dns", "round-robin",
                                                            "least-request"}));
