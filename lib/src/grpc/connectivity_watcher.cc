@@ -63,13 +63,19 @@ void ConnectivityWatcher::Arm(WatchTag* tag) {
 void ConnectivityWatcher::Loop() {
   void* tag = nullptr;
   bool ok = false;
+  // The queue is shut down here only after the destructor's wake-up came back: the destructor
+  // sets the alarm on the queue, and an alarm set on a queue already shut down aborts the process
+  // (grpc_cq_begin_op's assertion). Deciding on shutting_down_ alone raced with that Set.
+  bool woken = false;
   bool cq_shut = false;
+  auto shut_down_once = [&] {
+    if (!cq_shut) cq_.Shutdown();
+    cq_shut = true;
+  };
   while (cq_.Next(&tag, &ok)) {
     if (tag == &wake_tag_) {
-      if (outstanding_.load() == 0 && !cq_shut) {
-        cq_.Shutdown();
-        cq_shut = true;
-      }
+      woken = true;
+      if (outstanding_.load() == 0) shut_down_once();
       continue;
     }
     auto* watch = static_cast<WatchTag*>(tag);
@@ -78,10 +84,7 @@ void ConnectivityWatcher::Loop() {
     ApplyConnectivity(*watch->conn, state);
     if (shutting_down_.load() || watch->conn->removed.load()) {
       delete watch;
-      if (outstanding_.fetch_sub(1) == 1 && shutting_down_.load() && !cq_shut) {
-        cq_.Shutdown();
-        cq_shut = true;
-      }
+      if (outstanding_.fetch_sub(1) == 1 && woken) shut_down_once();
       continue;
     }
     // IDLE: the server closed the connection (GOAWAY, max age) or it idled; reconnect at once so
