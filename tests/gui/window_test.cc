@@ -82,6 +82,48 @@ TEST(Window, FollowsALiveRun) {
   ASSERT_TRUE(WaitFor([&] { return w.header_text().contains("finished"); }));
 }
 
+// A live run's provisional buckets (docs/report-format.md, "Provisional rows"): the header says
+// up to when the timeline is final, the charts are shaded from there, and CSV rows that
+// report.json does not count yet are not drawn, so header and charts show the same RPCs.
+TEST(Window, ShadesProvisionalBucketsAndSaysWhereTheyStart) {
+  TempDir dir;
+  auto json = [](bool complete) {
+    const std::string live = complete ? "" :
+        ",\"timeline_final_rows\":2,\"timeline_final_s\":1.0,\"straggler_window_s\":0.08,"
+        "\"provisional\":[{\"t_s\":1.0,\"pod\":\"p0\",\"ok\":5,\"failed\":1,\"p50_ms\":1,\"p99_ms\":2}]";
+    return std::string("{\"format\":1,\"scenario\":\"live\",\"mode\":\"live\",\"seed\":1,\"complete\":") +
+           (complete ? "true" : "false") +
+           ",\"duration_s\":1.5,\"timeline_bucket_s\":0.5,\"events\":[],"
+           "\"pods\":[{\"name\":\"p0\",\"zone\":\"z\",\"created_s\":0}],"
+           "\"strategies\":[{\"name\":\"round-robin\",\"rpcs\":{\"ok\":15,\"failed\":1},\"per_pod\":{\"p0\":15},"
+           "\"per_pod_failed\":{\"p0\":1},\"latency_ms\":{\"p50\":1,\"p99\":2,\"p999\":2},\"pods_used\":1" +
+           live + "}]}";
+  };
+  ReplaceText(dir.path() / "report.json", json(false));
+  // The third row comes from a newer write whose report.json is not there yet.
+  WriteText(dir.path() / "timeline-round-robin.csv",
+            "t_s,pod,ok,failed,p50_ms,p99_ms\n0,p0,5,0,1,2\n0.5,p0,5,0,1,2\n1,p0,7,1,1,2\n");
+  MainWindow w({});
+  w.resize(900, 600);
+  w.show();
+  w.OpenFolder(QString::fromStdString(dir.path().string()), FollowMode::kFollow);
+  ASSERT_TRUE(WaitFor([&] { return w.displayed_report() != nullptr; }));
+  EXPECT_TRUE(w.header_text().contains("timeline final to 1.0 s, provisional after (straggler window 0.08 s)"))
+      << w.header_text().toStdString();
+  const auto& timeline = w.displayed_report()->strategies[0].timeline;
+  EXPECT_EQ(timeline.row_count, 3u) << "two final rows and the provisional one; not the uncounted CSV row";
+  uint64_t ok = 0;
+  timeline.ForEachRow([&](const report::TimelineRow& row) { ok += row.ok; });
+  EXPECT_EQ(ok, 15u) << "the charts' rows add up to the header's count";
+  ASSERT_NE(w.rate_view(0), nullptr);
+  EXPECT_EQ(w.rate_view(0)->provisional_from(), std::optional<double>(1.0));
+
+  ReplaceText(dir.path() / "report.json", json(true));
+  ASSERT_TRUE(WaitFor([&] { return w.displayed_report()->complete && w.header_text().contains("finished"); }));
+  EXPECT_FALSE(w.header_text().contains("provisional")) << w.header_text().toStdString();
+  EXPECT_EQ(w.rate_view(0)->provisional_from(), std::nullopt);
+}
+
 // While a run keeps writing, the window redraws several times a second (the contract is at
 // least twice a second; the bound here is looser so a loaded machine does not fail it).
 TEST(Window, RedrawsRepeatedlyWhileARunIsWriting) {
