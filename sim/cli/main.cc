@@ -153,9 +153,9 @@ int CmdRun(const RunArgs& args) {
   if (!args.strategies.empty()) {
     for (const auto& part : absl::StrSplit(args.strategies, ',')) {
       const std::string name(part);
-      if (!sim::IsKnownStrategy(name)) {
+      if (!sim::IsKnownStrategy(name) && sc->FindExternal(name) == nullptr) {
         return Fail(absl::StrCat("--strategies: unknown strategy \"", name, "\" (known: ",
-                                 k8slb::report::KnownStrategiesList(), ")"));
+                                 k8slb::report::KnownStrategiesList(), ", and the scenario's external ones)"));
       }
       if (std::find(options.strategies.begin(), options.strategies.end(), name) ==
           options.strategies.end()) {

@@ -229,8 +229,20 @@ void RunRecorder::RecordRpc(std::string_view strategy, double t_s, std::string_v
   RecordRpc(sid, t_s, PodId(pod), ok, latency_ms);
 }
 
+void RunRecorder::RecordServed(std::string_view strategy, double t_s, std::string_view pod,
+                               uint64_t count) {
+  const int sid = StrategyId(strategy);
+  if (sid < 0 || count == 0) return;
+  Record(sid, t_s, PodId(pod), /*ok=*/true, nullptr, count);
+}
+
 void RunRecorder::RecordRpc(int strategy_id, double t_s, int pod_id, bool ok,
                             double latency_ms) {
+  Record(strategy_id, t_s, pod_id, ok, &latency_ms, 1);
+}
+
+void RunRecorder::Record(int strategy_id, double t_s, int pod_id, bool ok, const double* latency_ms,
+                         uint64_t count) {
   if (strategy_id < 0 || static_cast<size_t>(strategy_id) >= info_.strategies.size()) return;
   absl::MutexLock lock(&mu_);
   if (pod_id < 0 || static_cast<size_t>(pod_id) >= pods_.size()) return;
@@ -244,13 +256,13 @@ void RunRecorder::RecordRpc(int strategy_id, double t_s, int pod_id, bool ok,
     s.last_after.resize(n);
   }
   if (ok) {
-    ++s.ok;
-    ++s.pod_ok[pid];
+    s.ok += count;
+    s.pod_ok[pid] += count;
   } else {
-    ++s.failed;
-    ++s.pod_failed[pid];
+    s.failed += count;
+    s.pod_failed[pid] += count;
   }
-  s.histogram.Add(latency_ms);
+  if (latency_ms != nullptr) s.histogram.Add(*latency_ms);
 
   // Reaction bookkeeping: which usable interval (or gap after one) this send falls in.
   const PodState& p = *pods_[pid];
@@ -285,7 +297,7 @@ void RunRecorder::RecordRpc(int strategy_id, double t_s, int pod_id, bool ok,
         for (size_t r = s.rows.size(); r-- > 0 && s.rows[r].bucket >= bucket;) {
           if (s.rows[r].bucket == bucket && s.rows[r].pod == pod_id) {
             if (r >= s.rows_written) {
-              (ok ? s.rows[r].ok : s.rows[r].failed) += 1;
+              (ok ? s.rows[r].ok : s.rows[r].failed) += count;
               return;
             }
             break;
@@ -308,8 +320,8 @@ void RunRecorder::RecordRpc(int strategy_id, double t_s, int pod_id, bool ok,
   auto& cells = *cells_ptr;
   if (cells.size() <= pid) cells.resize(std::max(pods_.size(), pid + 1));
   Cell& c = cells[pid];
-  (ok ? c.ok : c.failed) += 1;
-  c.latencies.push_back(static_cast<float>(latency_ms));
+  (ok ? c.ok : c.failed) += count;
+  if (latency_ms != nullptr) c.latencies.push_back(static_cast<float>(*latency_ms));
 }
 
 double RunRecorder::MaxStragglerS() const {

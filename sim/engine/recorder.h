@@ -113,6 +113,10 @@ class RunRecorder {
   // Convenience (live engines): looks names up; an unknown strategy is ignored.
   void RecordRpc(std::string_view strategy, double t_s, std::string_view pod, bool ok,
                  double latency_ms) ABSL_LOCKS_EXCLUDED(mu_);
+  // `count` RPCs that pod `pod` answered for `strategy` by t_s, counted by the pod's server
+  // (external client programs, which the engine cannot watch): ok, no latency sample.
+  void RecordServed(std::string_view strategy, double t_s, std::string_view pod, uint64_t count)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // The report as of now. `covered_s`: scenario time covered so far (report "duration_s").
   Report Snapshot(double covered_s, bool complete) const ABSL_LOCKS_EXCLUDED(mu_);
@@ -130,6 +134,9 @@ class RunRecorder {
   struct PodState;
 
   int PodIdLocked(std::string_view name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // RecordRpc and RecordServed: `count` RPCs; `latency_ms` null when not measured.
+  void Record(int strategy_id, double t_s, int pod_id, bool ok, const double* latency_ms, uint64_t count)
+      ABSL_LOCKS_EXCLUDED(mu_);
   int64_t OpenBuckets() const;
   double MaxStragglerS() const;
   double StragglerWindowS(const StrategyState& s) const;

@@ -883,6 +883,10 @@ absl::StatusOr<RunSummary> RunVirtual(const scenario::Scenario& scenario,
         " is live-only (it exercises real API-server behaviour); run it with --mode live"));
   }
   for (const auto& name : StrategiesFor(scenario, options)) {
+    if (scenario.FindExternal(name) != nullptr) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "strategy ", name, " is an external client program, which only the live engine runs; run it with --mode live"));
+    }
     if (!IsKnownStrategy(name)) {
       return absl::InvalidArgumentError(absl::StrCat("unknown strategy ", name));
     }

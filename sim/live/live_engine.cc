@@ -29,6 +29,7 @@
 #include "k8slb/kube_config.h"
 #include "sim/live/api_mirror.h"
 #include "sim/live/external_api.h"
+#include "sim/live/external_client.h"
 #include "sim/live/interrupt.h"
 #include "sim/live/load_generator.h"
 #include "sim/live/pod_fleet.h"
@@ -132,12 +133,19 @@ std::string HeadlessServiceName(const scenario::ServiceSpec& service) {
   return absl::StrCat(service.name, "-headless");
 }
 
-nlohmann::json HeadlessServiceObject(const scenario::ServiceSpec& service) {
-  nlohmann::json port = {{"port", service.port}, {"targetPort", service.port}, {"protocol", "TCP"}};
+std::string ProgramServiceName(const scenario::ServiceSpec& service, const scenario::ExternalStrategy& x) {
+  return absl::StrCat(service.name, "-", x.name);
+}
+
+// An external strategy's Service: headless too (its clients may dial its DNS name or discover
+// its slices), named SERVICE-STRATEGY, on a port of its own that only its clients use, so the
+// pods' servers count its RPCs apart from every other strategy's.
+nlohmann::json HeadlessServiceObject(const scenario::ServiceSpec& service, const std::string& name, int port_number) {
+  nlohmann::json port = {{"port", port_number}, {"targetPort", port_number}, {"protocol", "TCP"}};
   if (!service.port_name.empty()) port["name"] = service.port_name;
   return {{"apiVersion", "v1"},
           {"kind", "Service"},
-          {"metadata", {{"name", HeadlessServiceName(service)}, {"namespace", service.namespace_name}}},
+          {"metadata", {{"name", name}, {"namespace", service.namespace_name}}},
           {"spec",
            {{"clusterIP", "None"},
             {"clusterIPs", nlohmann::json::array({"None"})},
@@ -250,10 +258,29 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   }
   scenario.clients.duration_s = duration_s;
   const std::vector<std::string> strategies = StrategiesFor(scenario, options);
+  // External strategies (client programs): each gets a Service port of its own (see
+  // HeadlessServiceObject), after the scenario's.
+  std::vector<const scenario::ExternalStrategy*> programs;
+  std::vector<int> program_ports;
   for (const auto& name : strategies) {
+    if (const scenario::ExternalStrategy* x = scenario.FindExternal(name)) {
+      const int port = scenario.service.port + 1 + static_cast<int>(programs.size());
+      if (port > 65535) {
+        return absl::InvalidArgumentError(absl::StrCat("live: external strategy ", name, " needs port ", port,
+                                                       " (Service port + 1 + its index), above 65535"));
+      }
+      programs.push_back(x);
+      program_ports.push_back(port);
+      continue;
+    }
     if (!IsKnownStrategy(name)) {
       return absl::InvalidArgumentError(absl::StrCat("live: unknown strategy '", name, "'"));
     }
+  }
+  if (!programs.empty() && !options.api_server_kubeconfig.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "live --api-server: external strategies (", programs.front()->name,
+        ") run only against the in-process fakeapi (their Services exist only in its model)"));
   }
   if (absl::Status fds = EnsureFileDescriptors(scenario, strategies); !fds.ok()) return fds;
   const bool external = !options.api_server_kubeconfig.empty();
@@ -338,6 +365,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   ScenarioClock clock(std::chrono::steady_clock::now(), options.speed);
   PodFleetOptions fleet_options;
   fleet_options.ports = {scenario.service.port};
+  fleet_options.ports.insert(fleet_options.ports.end(), program_ports.begin(), program_ports.end());
   fleet_options.latency_mean_ms = scenario.pods.latency.mean_ms;
   fleet_options.latency_jitter_ms = scenario.pods.latency.jitter_ms;
   fleet_options.error_rate = scenario.pods.error_rate;
@@ -451,9 +479,11 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
 
   // --- Cluster DNS (fakeapi/dns) for the grpc-dns clients: a headless twin of the Service in
   // the model, and a DNS server on this namespace's loopback (or the host's, with loopback pods).
-  const bool needs_dns = std::find(strategies.begin(), strategies.end(), "grpc-dns") != strategies.end();
+  const bool needs_dns =
+      !programs.empty() || std::find(strategies.begin(), strategies.end(), "grpc-dns") != strategies.end();
   std::unique_ptr<fake::dns::Server> dns_server;
   std::string dns_target;
+  std::string dns_zone;
   if (needs_dns) {
     absl::StatusOr<std::shared_ptr<fake::dns::Catalog>> catalog = fake::dns::Catalog::Create({});
     if (!catalog.ok()) return fail(catalog.status());
@@ -461,13 +491,20 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     server->WithCluster([&](fake::Cluster& cluster) {
       fake::dns::Catalog::Attach(*catalog, cluster);
       created = cluster.Create(fake::ResourceKind::kService, scenario.service.namespace_name,
-                               HeadlessServiceObject(scenario.service))
+                               HeadlessServiceObject(scenario.service, HeadlessServiceName(scenario.service),
+                                                     scenario.service.port))
                     .status();
+      for (size_t i = 0; i < programs.size() && created.ok(); ++i) {
+        created = cluster.Create(fake::ResourceKind::kService, scenario.service.namespace_name,
+                                 HeadlessServiceObject(scenario.service, ProgramServiceName(scenario.service, *programs[i]),
+                                                       program_ports[i]))
+                      .status();
+      }
     });
     if (!created.ok()) {
-      return fail(absl::Status(created.code(), absl::StrCat("live: cannot create the headless Service ",
-                                                            HeadlessServiceName(scenario.service),
-                                                            " for grpc-dns: ", created.message())));
+      return fail(absl::Status(created.code(), absl::StrCat("live: cannot create the headless Services "
+                                                            "for grpc-dns and external strategies: ",
+                                                            created.message())));
     }
     absl::StatusOr<std::unique_ptr<fake::dns::Server>> started =
         fake::dns::Server::Start({.listen = "127.0.0.1:0"}, *catalog);
@@ -480,6 +517,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
                                           scenario.service.namespace_name, ".svc.",
                                           (*catalog)->options().zone);
     dns_target = absl::StrCat("dns://", dns_server->address(), "/", name, ":", scenario.service.port);
+    dns_zone = (*catalog)->options().zone;
     recorder.SetEnvironment("cluster_dns", absl::StrCat(dns_server->address(), " (", name, ", TTL ",
                                                         (*catalog)->options().ttl_seconds, " s)"));
   }
@@ -510,6 +548,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     if (dns_server != nullptr) dns_server->Stop();
   };
   for (size_t si = 0; si < strategies.size(); ++si) {
+    if (scenario.FindExternal(strategies[si]) != nullptr) continue;  // started below
     for (int ci = 0; ci < scenario.clients.count; ++ci) {
       absl::StatusOr<std::unique_ptr<StrategyClient>> client =
           MakeStrategyClient(strategies[si], si, ci, env);
@@ -548,6 +587,23 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
         }));
   }
   for (auto& g : generators) g->Start();
+  ExternalStrategyRunner runner(programs, program_ports, recorder);
+  if (!programs.empty()) {
+    const std::string kubeconfig = (fs::path(sa_dir->path()) / "kubeconfig").string();
+    if (absl::Status st = server->WriteKubeconfig(kubeconfig, server->service_account_token(),
+                                                  scenario.service.namespace_name);
+        !st.ok()) {
+      stop_clients();
+      return fail(st);
+    }
+    runner.Start(ProgramContext{.scenario = &scenario,
+                                .duration_s = duration_s,
+                                .speed = options.speed,
+                                .kubeconfig = kubeconfig,
+                                .dns_address = dns_server->address(),
+                                .dns_zone = dns_zone,
+                                .log_dir = sa_dir->path()});
+  }
 
   // --- The control loop: timeline events into the report, progress, incomplete reports.
   ProgressBar bar(!options.on_progress && ::isatty(STDERR_FILENO) == 1);
@@ -571,6 +627,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
     double now_s = clock.NowS();
     covered = std::min(now_s, duration_s);
     record_events_until(covered);
+    runner.Sample(fleet, covered);
     uint64_t sent = 0;
     for (auto& g : generators) sent += g->sent();
     std::string what = absl::StrFormat("live %s: t=%.1f/%.0fs, %d RPCs", scenario.name, covered,
@@ -592,6 +649,11 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   for (auto& g : generators) g->Stop();
   for (auto& g : generators) g->Join();
   if (!interrupted()) record_events_until(duration_s);
+  // Their RPCs still in flight finish (or are cut) while they stop; then the last counts.
+  runner.Stop();
+  runner.Sample(fleet, interrupted() ? covered : duration_s);
+  runner.Report(&summary.notes);
+  summary.rpcs += runner.served();
 
   for (auto& g : generators) summary.rpcs += g->sent();
   // No more pod changes, then no listener still running, then the clients can go.

@@ -15,9 +15,12 @@
 //    IP, `headless-dns` with a native grpc round_robin channel over a once-resolved address
 //    list, `grpc-dns` with real grpc++ DNS resolution (gRPC's c-ares resolver, round_robin)
 //    against the run's cluster DNS (fakeapi/dns, on this namespace's loopback, answering for a
-//    headless twin `<service>-headless` of the scenario's Service), `round-robin` / `least-request` with k8slb's BalancedChannel doing real list+watch
-//    discovery with the library's default DiscoveryOptions (unless the scenario's
-//    clients.discovery overrides them).
+//    headless twin `<service>-headless` of the scenario's Service), `round-robin` /
+//    `least-request` with k8slb's BalancedChannel doing real list+watch discovery with the
+//    library's default DiscoveryOptions (unless the scenario's clients.discovery overrides them).
+//  - External strategies (a scenario's `{name, command, env}`): the program, once per client, in
+//    the namespace (external_client.h), dialing a headless Service of its own on its own port;
+//    the pods' servers count its RPCs (RunRecorder::RecordServed), so any language works.
 //
 // All strategies run CONCURRENTLY on one cluster, one API and one set of echo servers: every
 // strategy then sees exactly the same timeline (the same pods, the same random evictions, the

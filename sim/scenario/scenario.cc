@@ -6,6 +6,7 @@
 #include "sim/scenario/scenario.h"
 
 #include <algorithm>
+#include <cctype>
 #include <iterator>
 #include <set>
 #include <type_traits>
@@ -121,6 +122,66 @@ std::string StemOf(std::string_view file_name) {
   return std::string(base);
 }
 
+// Strategy names name a Service of their own (SERVICE-NAME), which must stay a DNS label.
+constexpr size_t kMaxExternalNameLength = 40;
+
+// One external strategy: {name, command, env} (see ExternalStrategy in scenario.h).
+absl::Status ParseExternalStrategy(const Errors& e, const YAML::Node& node, const std::string& field,
+                                   ExternalStrategy* x) {
+  MapReader m(e, node, field);
+  K8SLB_RETURN_IF_ERROR(m.Check({"name", "command", "env"}));
+  x->line = m.Line();
+  if (!m.Has("name")) return e.At(node, field, "an external strategy needs a name");
+  K8SLB_RETURN_IF_ERROR(m.String("name", &x->name));
+  const std::string what = absl::StrCat("external strategy \"", x->name, "\"");
+  if (!fake::yaml::IsDnsLabel(x->name) || x->name.size() > kMaxExternalNameLength) {
+    return m.ErrorAt("name", absl::StrCat(what, ": the name must be a DNS label of at most ", kMaxExternalNameLength,
+                                          " characters (it names the strategy's own Service)"));
+  }
+  if (report::IsKnownStrategy(x->name)) {
+    return m.ErrorAt("name", absl::StrCat(what, " has the name of a built-in strategy"));
+  }
+  if (!m.Has("command")) {
+    return e.At(node, field, absl::StrCat(what, " has no command (a list: the program and its arguments)"));
+  }
+  K8SLB_RETURN_IF_ERROR(m.StringList("command", &x->command));
+  if (x->command.empty()) return m.ErrorAt("command", absl::StrCat(what, ": the command is empty"));
+  for (size_t i = 0; i < x->command.size(); ++i) {
+    const std::string& arg = x->command[i];
+    for (size_t open = arg.find('{'); open != std::string::npos; open = arg.find('{', open + 1)) {
+      const size_t close = arg.find('}', open);
+      if (close == std::string::npos) break;
+      const std::string_view token(arg.data() + open, close - open + 1);
+      if (std::find(std::begin(kExternalPlaceholders), std::end(kExternalPlaceholders), token) ==
+          std::end(kExternalPlaceholders)) {
+        return m.ErrorAt("command", absl::StrCat(what, ": command[", i, "] uses unknown placeholder ", std::string(token),
+                                                 " (known: ", JoinViews(kExternalPlaceholders), ")"));
+      }
+    }
+  }
+  if (m.Has("env")) {
+    const YAML::Node env = m.Value("env");
+    if (!env.IsMap()) {
+      return m.ErrorAt("env", absl::StrCat(what, ": expected a mapping NAME: value, got ", fake::yaml::TypeName(env)));
+    }
+    for (const auto& kv : env) {
+      const std::string key = kv.first.as<std::string>();
+      const bool valid = !key.empty() && !std::isdigit(static_cast<unsigned char>(key[0])) &&
+                         std::all_of(key.begin(), key.end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                         });
+      if (!valid) {
+        return e.At(kv.first, m.Path("env"), absl::StrCat(what, ": \"", key, "\" is not an environment variable name"));
+      }
+      if (!kv.second.IsScalar()) {
+        return e.At(kv.second, m.Path("env"), absl::StrCat(what, ": env ", key, " must be a string"));
+      }
+      x->env[key] = kv.second.as<std::string>();
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseDocument(const Errors& e, const YAML::Node& root, Scenario* sc) {
   std::vector<std::string_view> keys(std::begin(fake::kSimulatorScenarioKeys), std::end(fake::kSimulatorScenarioKeys));
   keys.insert(keys.end(), std::begin(fake::kClusterScenarioKeys), std::end(fake::kClusterScenarioKeys));
@@ -146,17 +207,35 @@ absl::Status ParseDocument(const Errors& e, const YAML::Node& root, Scenario* sc
     }
   }
   if (r.Has("strategies")) {
-    std::vector<int> lines;
-    K8SLB_RETURN_IF_ERROR(r.StringList("strategies", &sc->strategies, &lines));
-    if (sc->strategies.empty()) return r.ErrorAt("strategies", "must name at least one strategy");
+    const YAML::Node list = r.Value("strategies");
+    if (!list.IsSequence()) {
+      return r.ErrorAt("strategies", absl::StrCat("expected a list of strategy names or {name, command, env} "
+                                                  "mappings, got ", fake::yaml::TypeName(list)));
+    }
+    if (list.size() == 0) return r.ErrorAt("strategies", "must name at least one strategy");
+    sc->strategies.clear();
     std::set<std::string> seen;
-    for (size_t i = 0; i < sc->strategies.size(); ++i) {
-      const std::string& s = sc->strategies[i];
+    for (size_t i = 0; i < list.size(); ++i) {
+      const YAML::Node item = list[i];
       const std::string field = absl::StrCat("strategies[", i, "]");
-      if (!report::IsKnownStrategy(s)) {
-        return e.At(lines[i], field, absl::StrCat("unknown strategy \"", s, "\" (known: ", JoinViews(report::kStrategyNames), ")"));
+      std::string name;
+      if (item.IsMap()) {
+        ExternalStrategy x;
+        K8SLB_RETURN_IF_ERROR(ParseExternalStrategy(e, item, field, &x));
+        name = x.name;
+        sc->external.push_back(std::move(x));
+      } else if (item.IsScalar()) {
+        name = item.as<std::string>();
+        if (!report::IsKnownStrategy(name)) {
+          return e.At(item, field, absl::StrCat("unknown strategy \"", name, "\" (known: ", JoinViews(report::kStrategyNames),
+                                                "; a client program is a mapping {name, command, env})"));
+        }
+      } else {
+        return e.At(item, field, absl::StrCat("expected a strategy name or a {name, command, env} mapping, got ",
+                                              fake::yaml::TypeName(item)));
       }
-      if (!seen.insert(s).second) return e.At(lines[i], field, absl::StrCat("duplicate strategy \"", s, "\""));
+      if (!seen.insert(name).second) return e.At(item, field, absl::StrCat("duplicate strategy \"", name, "\""));
+      sc->strategies.push_back(name);
     }
   }
   K8SLB_RETURN_IF_ERROR(fake::yaml::ReadTimeline(
@@ -194,6 +273,17 @@ absl::StatusOr<Scenario> LoadScenario(const std::string& path) {
   absl::StatusOr<std::string> text = fake::yaml::ReadScenarioFile(path);
   if (!text.ok()) return text.status();
   return ParseScenario(*text, path);
+}
+
+}  // namespace k8slb::scenario
+
+namespace k8slb::scenario {
+
+const ExternalStrategy* Scenario::FindExternal(std::string_view name) const {
+  for (const ExternalStrategy& x : external) {
+    if (x.name == name) return &x;
+  }
+  return nullptr;
 }
 
 }  // namespace k8slb::scenario

@@ -7,6 +7,7 @@
 #define K8SLB_SIM_SCENARIO_SCENARIO_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,25 @@ struct Expectation {
   int line = 0;
 };
 
+// A client program as a strategy (live only): `strategies: [{name, command, env}]`. The live
+// engine starts `command` once per simulated client, with these placeholders in its arguments
+// replaced: {rps} and {duration} (the client's rate and the run's length, in wall time: the
+// scenario's values scaled by --speed), {concurrency}, {client} (0-based index), {target}
+// (kubernetes:///SVC-NAME.NS:PORTNAME, a Service of this strategy's own on the same pods),
+// {dns_target} (dns://CLUSTER-DNS/SVC-NAME.NS.svc.cluster.local:PORT, its headless DNS name),
+// {port} and {kubeconfig} (a kubeconfig with the run's API server, CA and a service-account
+// token; also in $KUBECONFIG). `env` is added to the program's environment.
+struct ExternalStrategy {
+  std::string name;                   // a DNS label, not a built-in strategy's name
+  std::vector<std::string> command;   // program (found on $PATH unless it has a '/') and arguments
+  std::map<std::string, std::string> env;
+  int line = 0;
+};
+
+// The placeholders an external command may use, for messages: "{rps}, {duration}, ...".
+inline constexpr std::string_view kExternalPlaceholders[] = {
+    "{rps}", "{duration}", "{concurrency}", "{client}", "{target}", "{dns_target}", "{port}", "{kubeconfig}"};
+
 // A whole scenario file: the cluster half it extends (seed, service, cluster, pods, timeline,
 // token rotation, source file) plus what the simulator adds.
 struct Scenario : fake::ClusterScenario {
@@ -65,9 +85,14 @@ struct Scenario : fake::ClusterScenario {
   std::string description;
   ClientSpec clients;
   std::vector<std::string> strategies = report::DefaultStrategies();
+  // The external strategies among `strategies`, in their order.
+  std::vector<ExternalStrategy> external;
   std::vector<Expectation> expect;
   // Live-only scenarios (e.g. token rotation) set this; the virtual engine refuses them clearly.
   bool live_only = false;
+
+  // The external strategy named `name`, or null.
+  const ExternalStrategy* FindExternal(std::string_view name) const;
 };
 
 // Parses and validates, including events that name pods which cannot exist at their time
