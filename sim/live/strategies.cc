@@ -39,9 +39,10 @@ absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::st
     });
     return dns;
   }
-  if (strategy == "round-robin" || strategy == "least-request") {
+  if (std::optional<NamedPolicy> named = FindNamedPolicy(strategy)) {
     BalancedChannelOptions bc;
-    bc.policy = strategy == "round-robin" ? PickPolicy::kRoundRobin : PickPolicy::kLeastRequest;
+    bc.policy = named->policy;
+    bc.load_signal = named->load_signal;
     bc.client_zone = env.client_zone;
     bc.seed = env.seed * 1000003 + strategy_index * 1009 + static_cast<uint64_t>(client_index);
     bc.no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;
