@@ -76,10 +76,12 @@ const Picker& GetPicker(PickPolicy policy, LoadSignal signal, int endpoints, boo
     f.store = std::make_unique<SliceStore>(EchoOptions());
     f.store->Replace(MakeService(endpoints));
     int i = 0;
+    const int64_t now = MakeSteadyClock()->NowNanos();
     const std::shared_ptr<const EndpointSet> set = f.store->Current();
     for (const Endpoint& e : set->endpoints()) {
       e.stats->in_flight.store(i % 4);
       e.stats->latency_ewma_nanos.store(1e6 * (1 + i % 7));
+      e.stats->latency_stamp_nanos.store(now);  // fresh: the peak-EWMA cost decays on read from here
       ++i;
     }
     f.picker = MakePicker(f.store->Current(),

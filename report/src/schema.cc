@@ -118,10 +118,12 @@ bool IsKnownStrategy(std::string_view name) { return StrategyIndex(name) >= 0; }
 
 bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds" || name == "grpc-dns"; }
 
+bool IsOptInStrategy(std::string_view name) { return name == "peak-ewma"; }
+
 std::vector<std::string> DefaultStrategies() {
   std::vector<std::string> out;
   for (std::string_view name : kStrategyNames) {
-    if (!IsLiveOnlyStrategy(name)) out.emplace_back(name);
+    if (!IsLiveOnlyStrategy(name) && !IsOptInStrategy(name)) out.emplace_back(name);
   }
   return out;
 }

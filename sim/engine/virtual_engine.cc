@@ -35,7 +35,8 @@
 //   endpoint (honouring PreferClose hints for the client's zone) at connect time only.
 //   headless-dns: resolve the ready set at start, round robin over it, re-resolve only when a
 //   connection breaks or fails, at most every 30 s (gRPC's DNS resolver min interval).
-//   round-robin / least-request: the library's SliceStore + MakePicker per client.
+//   round-robin / least-request / peak-ewma: the library's SliceStore + MakePicker per client,
+//   under the library's named policy (kNamedPolicies).
 // Determinism: all randomness comes from SplitMix64 streams seeded from (seed, strategy name,
 // client); ties in time break by insertion order.
 #include <algorithm>
@@ -113,13 +114,19 @@ class Rng {
 // A seed derived from two values (the first output of the stream seeded by their mix).
 uint64_t Mix(uint64_t a, uint64_t b) { return util::SplitMix64(a ^ (b * util::kSplitMix64Gamma)).Next(); }
 
-enum class StrategyKind { kClusterIp, kHeadlessDns, kRoundRobin, kLeastRequest };
+// kK8slb: the library's picker under one of its named policies (kNamedPolicies).
+enum class StrategyKind { kClusterIp, kHeadlessDns, kK8slb };
 
 StrategyKind KindOf(std::string_view name) {
   if (name == "clusterip") return StrategyKind::kClusterIp;
   if (name == "headless-dns") return StrategyKind::kHeadlessDns;
-  if (name == "round-robin") return StrategyKind::kRoundRobin;
-  return StrategyKind::kLeastRequest;
+  return StrategyKind::kK8slb;
+}
+
+// The library's policy of a k8slb strategy name (least-request for a name the list lacks).
+NamedPolicy PolicyOf(std::string_view name) {
+  if (std::optional<NamedPolicy> p = FindNamedPolicy(name)) return *p;
+  return *FindNamedPolicy("least-request");
 }
 
 // The engine's view of one model pod.
@@ -164,12 +171,12 @@ struct Client {
   std::unique_ptr<Picker> picker;
   std::vector<int> endpoint_pod;  // picker's set index → pod index
   std::shared_ptr<RandomSource> pick_random;
-  PickPolicy policy = PickPolicy::kLeastRequest;
+  NamedPolicy policy = PolicyOf("least-request");
 };
 
 struct Strategy {
   std::string name;
-  StrategyKind kind = StrategyKind::kLeastRequest;
+  StrategyKind kind = StrategyKind::kK8slb;
   int recorder_id = -1;
   std::vector<Client> clients;
   std::vector<int> pod_load;  // server-side in-flight per pod
@@ -336,14 +343,13 @@ absl::Status Simulation::Setup() {
       const uint64_t client_seed = Mix(strategy_seed, static_cast<uint64_t>(ci) + 1);
       cl.rng = std::make_unique<Rng>(client_seed);
       if (st.kind != StrategyKind::kClusterIp) cl.subconns.resize(pods_.size());
-      if (st.kind == StrategyKind::kRoundRobin || st.kind == StrategyKind::kLeastRequest) {
+      if (st.kind == StrategyKind::kK8slb) {
         cl.store = std::make_unique<SliceStore>(store_options);
         cl.store->Replace(slices);
         cl.detector = std::make_unique<OutlierDetector>(OutlierDetectionOptions{}, clock_,
                                                         absl::StrCat(st.name, "/", ci));
         cl.pick_random = MakeSeededRandom(Mix(client_seed, 0x9e37));
-        cl.policy = st.kind == StrategyKind::kRoundRobin ? PickPolicy::kRoundRobin
-                                                         : PickPolicy::kLeastRequest;
+        cl.policy = PolicyOf(st.name);
         RebuildPicker(cl);
       } else if (st.kind == StrategyKind::kHeadlessDns) {
         Resolve(cl);
@@ -427,7 +433,7 @@ void Simulation::OnStoredEvent(const fake::StoredEvent& ev) {
 void Simulation::Deliver(const SliceEvent& ev) {
   infra_->Apply(ev);
   for (Strategy& st : strategies_) {
-    if (st.kind != StrategyKind::kRoundRobin && st.kind != StrategyKind::kLeastRequest) continue;
+    if (st.kind != StrategyKind::kK8slb) continue;
     for (Client& cl : st.clients) {
       if (cl.store->Apply(ev)) RebuildPicker(cl);
     }
@@ -439,7 +445,7 @@ void Simulation::Relist() {
   const auto slices = cluster_->Slices(sc_.service.namespace_name, sc_.service.name);
   infra_->Replace(slices);
   for (Strategy& st : strategies_) {
-    if (st.kind != StrategyKind::kRoundRobin && st.kind != StrategyKind::kLeastRequest) continue;
+    if (st.kind != StrategyKind::kK8slb) continue;
     for (Client& cl : st.clients) {
       if (cl.store->Replace(slices)) RebuildPicker(cl);
     }
@@ -469,7 +475,9 @@ void Simulation::RebuildInfraViews() {
 
 void Simulation::RebuildPicker(Client& cl) {
   PickerOptions po;
-  po.policy = cl.policy;
+  po.policy = cl.policy.policy;
+  po.load_signal = cl.policy.load_signal;
+  po.latency_decay = std::chrono::nanoseconds(latency_.decay_nanos());
   po.client_zone = sc_.clients.zone;
   po.random = cl.pick_random;
   po.clock = clock_;

@@ -70,9 +70,10 @@ absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::st
         std::max<int64_t>(1, static_cast<int64_t>(std::llround(kGrpcDnsMinReresolveS * 1000.0 / speed))));
     return std::make_unique<GrpcDnsClient>(env.dns_target, min_wall);
   }
-  if (strategy == "round-robin" || strategy == "least-request") {
+  if (std::optional<NamedPolicy> named = FindNamedPolicy(strategy)) {
     BalancedChannelOptions bc;
-    bc.policy = strategy == "round-robin" ? PickPolicy::kRoundRobin : PickPolicy::kLeastRequest;
+    bc.policy = named->policy;
+    bc.load_signal = named->load_signal;
     bc.client_zone = env.client_zone;
     bc.seed = env.seed * 1000003 + strategy_index * 1009 + static_cast<uint64_t>(client_index);
     bc.no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;

@@ -14,6 +14,18 @@ namespace {
 
 constexpr int64_t kMs = 1000000;
 
+// The one name list: every name resolves to its policy and signal, unknown names do not.
+TEST(NamedPolicyTest, EveryNameResolvesToItsPolicyAndSignal) {
+  ASSERT_EQ(std::size(kNamedPolicies), 3u);
+  EXPECT_EQ(FindNamedPolicy("round-robin")->policy, PickPolicy::kRoundRobin);
+  EXPECT_EQ(FindNamedPolicy("least-request")->policy, PickPolicy::kLeastRequest);
+  EXPECT_EQ(FindNamedPolicy("least-request")->load_signal, LoadSignal::kInFlight);
+  EXPECT_EQ(FindNamedPolicy("peak-ewma")->policy, PickPolicy::kLeastRequest);
+  EXPECT_EQ(FindNamedPolicy("peak-ewma")->load_signal, LoadSignal::kPeakEwmaLatency);
+  EXPECT_EQ(FindNamedPolicy("clusterip"), std::nullopt);
+  EXPECT_EQ(FindNamedPolicy(""), std::nullopt);
+}
+
 TEST(LoadSignalTest, NamesRoundTrip) {
   EXPECT_EQ(LoadSignalName(LoadSignal::kInFlight), "in-flight");
   EXPECT_EQ(LoadSignalName(LoadSignal::kPeakEwmaLatency), "peak-ewma");
@@ -54,24 +66,64 @@ TEST(LatencySignalTest, RecordsSuccessesOnTheInjectedClockOnly) {
   EXPECT_EQ(s.latency_stamp_nanos.load(), 107 * kMs);
 }
 
-TEST(LatencySignalTest, CostIsLatencyTimesInFlightPlusOne) {
+// The cost: ewma × (in_flight + 1), decayed on read by e^(−age/τ) (Finagle), with Finagle's
+// Penalty for an unmeasured endpoint that has calls in flight. Exact to 1 ns on explicit times.
+TEST(LatencySignalTest, CostDecaysOnReadAndPenalisesABusyUnmeasuredEndpoint) {
   EndpointStats s;
-  EXPECT_EQ(LatencySignal::Cost(s), 0.0);  // unmeasured: tried at once
-  s.latency_ewma_nanos.store(4.0);
+  const int64_t tau = 1000 * kMs;
+  EXPECT_EQ(LatencySignal::Cost(s, 0, tau), 0.0);  // unmeasured and idle: tried at once
   s.in_flight.store(2);
-  EXPECT_DOUBLE_EQ(LatencySignal::Cost(s), 12.0);
+  EXPECT_EQ(LatencySignal::Cost(s, 0, tau), LatencySignal::kUnmeasuredBusyCost + 2);
+  LatencySignal::Update(s, 4 * kMs, 10 * kMs, tau);
+  EXPECT_DOUBLE_EQ(LatencySignal::Cost(s, 10 * kMs, tau), 12.0 * kMs);  // fresh: no decay
+  EXPECT_NEAR(LatencySignal::Cost(s, 10 * kMs + tau, tau), 12.0 * kMs * std::exp(-1.0), 1.0);
+  EXPECT_NEAR(LatencySignal::Cost(s, 10 * kMs + 3 * tau, tau), 12.0 * kMs * std::exp(-3.0), 1.0);
+  // Reading does not write: the stored value stays, and the next sample blends from it.
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 4.0 * kMs);
+  EXPECT_EQ(s.latency_stamp_nanos.load(), 10 * kMs);
+  // A reader whose now is behind the stamp (another thread's newer sample) sees no decay.
+  EXPECT_DOUBLE_EQ(LatencySignal::Cost(s, 0, tau), 12.0 * kMs);
+}
+
+// Finagle's rule on the pick path: an endpoint whose last answer was slow (100 ms) and that then
+// gets no traffic is not starved behind a fast one (10 ms, answering all the time): once
+// 100·e^(−t/τ) < 10, i.e. t > τ·ln 10, it wins the comparison and is probed again. Checked just
+// before and just after that instant on a manual clock (5 % either side). Without the decay it
+// would lose forever; with the decay not read from the picker's clock, likewise.
+TEST(PickerLoadSignalTest, AStalePeakDecaysUntilTheEndpointIsProbedAgain) {
+  auto clock = std::make_shared<ManualClock>(0);
+  const int64_t tau = 1000 * kMs;
+  auto set = coretest::MakeSet(coretest::MakeEndpoints(2));
+  EndpointStats& slow = *set->endpoints()[0].stats;
+  EndpointStats& fast = *set->endpoints()[1].stats;
+  LatencySignal::Update(slow, 100 * kMs, 0, tau);
+  auto picker = MakePicker(set, PickerOptions{.policy = PickPolicy::kLeastRequest,
+                                              .load_signal = LoadSignal::kPeakEwmaLatency,
+                                              .latency_decay = std::chrono::nanoseconds(tau),
+                                              .client_zone = {}, .random = MakeSeededRandom(7), .clock = clock});
+  const double crossing = static_cast<double>(tau) * std::log(10.0);
+  for (double at : {0.0, 0.5 * crossing, 0.95 * crossing, 1.05 * crossing, 2.0 * crossing}) {
+    clock->SetNanos(static_cast<int64_t>(at));
+    // The fast endpoint has just answered in 10 ms (fresh, so it does not decay).
+    fast.latency_ewma_nanos.store(10.0 * kMs);
+    fast.latency_stamp_nanos.store(clock->NowNanos());
+    const Endpoint* e = picker->Pick();
+    ASSERT_NE(e, nullptr);
+    EXPECT_EQ(e - set->endpoints().data(), at < crossing ? 1 : 0) << "at " << at / 1e6 << " ms";
+  }
 }
 
 // Two endpoints: P2C always samples both, so the pick shows which cost the signal compares.
 // Endpoint 0: 10 ms, idle (cost 10 ms); endpoint 1: 1 ms, one call in flight (cost 2 ms).
 TEST(PickerLoadSignalTest, InFlightAndPeakEwmaDisagreeExactlyWhereTheyShould) {
+  auto clock = std::make_shared<ManualClock>(0);  // samples stamped 0: read at once, no decay
   auto set = coretest::MakeSet(coretest::MakeEndpoints(2));
   set->endpoints()[0].stats->latency_ewma_nanos.store(10.0 * kMs);
   set->endpoints()[1].stats->latency_ewma_nanos.store(1.0 * kMs);
   set->endpoints()[1].stats->in_flight.store(1);
   for (LoadSignal signal : {LoadSignal::kInFlight, LoadSignal::kPeakEwmaLatency}) {
     auto picker = MakePicker(set, PickerOptions{.policy = PickPolicy::kLeastRequest, .load_signal = signal,
-                                                .client_zone = {}, .random = MakeSeededRandom(3), .clock = nullptr});
+                                                .client_zone = {}, .random = MakeSeededRandom(3), .clock = clock});
     for (int i = 0; i < 50; ++i) {
       const Endpoint* e = picker->Pick();
       ASSERT_NE(e, nullptr);
@@ -88,7 +140,8 @@ TEST(PickerLoadSignalTest, PeakEwmaSkipsIneligibleEndpointsLikeEveryPolicy) {
   set->endpoints()[2].stats->latency_ewma_nanos.store(9.0);
   auto picker = MakePicker(set, PickerOptions{.policy = PickPolicy::kLeastRequest,
                                               .load_signal = LoadSignal::kPeakEwmaLatency, .client_zone = {},
-                                              .random = MakeSeededRandom(5), .clock = nullptr});
+                                              .random = MakeSeededRandom(5),
+                                              .clock = std::make_shared<ManualClock>(0)});
   for (int i = 0; i < 200; ++i) EXPECT_NE(picker->Pick() - set->endpoints().data(), 0);
 }
 

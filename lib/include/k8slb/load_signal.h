@@ -50,13 +50,19 @@ class LatencySignal {
 
   // The update rule itself, with explicit times.
   static void Update(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos);
-  // The peak-EWMA cost: ewma × (in_flight + 1); 0 until the first sample, so a new endpoint is
-  // tried at once.
-  static double Cost(const EndpointLoad& load) {
-    return load.latency_ewma_nanos.load(std::memory_order_relaxed) *
-           static_cast<double>(load.in_flight.load(std::memory_order_relaxed) + 1);
+  // The peak-EWMA cost at `now_nanos`, with Finagle's decay on read: the EWMA as it would be had
+  // a zero-latency sample arrived now (ewma · e^(−age/τ), age = now − last update), times
+  // (in_flight + 1). An endpoint that has not answered lately (a stale peak, or no traffic
+  // because it looked slow) drifts back toward the others and is probed again, never starved
+  // forever. Unmeasured: 0 when idle (tried at once), kUnmeasuredBusyCost + in_flight when it
+  // has calls in flight (Finagle's Penalty), so a new or silent endpoint holds one call, not the
+  // whole load, until it answers.
+  static double Cost(const EndpointLoad& load, int64_t now_nanos, int64_t decay_nanos);
+  static double Cost(const EndpointStats& stats, int64_t now_nanos, int64_t decay_nanos) {
+    return Cost(stats.load(), now_nanos, decay_nanos);
   }
-  static double Cost(const EndpointStats& stats) { return Cost(stats.load()); }
+  // Finagle's Penalty (Long.MaxValue >> 16): above any measured cost.
+  static constexpr double kUnmeasuredBusyCost = static_cast<double>(INT64_MAX >> 16);
 
   int64_t decay_nanos() const { return decay_nanos_; }
 

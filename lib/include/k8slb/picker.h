@@ -11,10 +11,12 @@
 #ifndef K8SLB_PICKER_H_
 #define K8SLB_PICKER_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "k8slb/endpoint_set.h"
@@ -36,12 +38,29 @@ struct PickerOptions {
   // What least-request compares (round robin ignores it). kPeakEwmaLatency needs the caller to
   // record finished calls with LatencySignal.
   LoadSignal load_signal = LoadSignal::kInFlight;
+  // The latency EWMA's decay time τ (the LatencySignal's): the peak-EWMA cost decays on read with
+  // it (LatencySignal::Cost).
+  std::chrono::nanoseconds latency_decay = kDefaultLatencyDecay;
   // When set, prefer endpoints whose hints.forZones include this zone (zone-aware wrapper).
   std::optional<std::string> client_zone;
   std::shared_ptr<RandomSource> random;  // null: MakeThreadLocalRandom(seed)
   std::shared_ptr<Clock> clock;          // null: steady clock (for Eligible())
   uint64_t seed = 0;
 };
+
+// The balancing policies by name: the one list front ends select from (the simulator's k8slb
+// strategies, the live engine's clients, flags). Each is a pick policy and what it compares.
+struct NamedPolicy {
+  std::string_view name;
+  PickPolicy policy;
+  LoadSignal load_signal;
+};
+inline constexpr NamedPolicy kNamedPolicies[] = {
+    {"round-robin", PickPolicy::kRoundRobin, LoadSignal::kInFlight},
+    {"least-request", PickPolicy::kLeastRequest, LoadSignal::kInFlight},
+    {"peak-ewma", PickPolicy::kLeastRequest, LoadSignal::kPeakEwmaLatency},
+};
+std::optional<NamedPolicy> FindNamedPolicy(std::string_view name);
 
 class Picker {
  public:

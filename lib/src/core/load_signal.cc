@@ -33,6 +33,17 @@ void LatencySignal::Record(EndpointStats& stats, int64_t start_nanos, CallOutcom
   Update(stats, now - start_nanos, now, decay_nanos_);
 }
 
+double LatencySignal::Cost(const EndpointLoad& load, int64_t now_nanos, int64_t decay_nanos) {
+  const int32_t pending = load.in_flight.load(std::memory_order_relaxed);
+  double ewma = load.latency_ewma_nanos.load(std::memory_order_relaxed);
+  if (ewma > 0) {
+    const int64_t age = now_nanos - load.latency_stamp_nanos.load(std::memory_order_relaxed);
+    if (age > 0) ewma *= std::exp(-static_cast<double>(age) / static_cast<double>(std::max<int64_t>(decay_nanos, 1)));
+  }
+  if (ewma <= 0) return pending > 0 ? kUnmeasuredBusyCost + pending : 0.0;
+  return ewma * static_cast<double>(std::max(pending, 0) + 1);
+}
+
 void LatencySignal::Update(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos) {
   const double rtt = static_cast<double>(std::max<int64_t>(rtt_nanos, 0));
   const double prev = stats.latency_ewma_nanos.load(std::memory_order_relaxed);

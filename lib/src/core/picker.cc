@@ -15,6 +15,7 @@
 // parameters, so the pick path has no per-pick dispatch beyond the one virtual Pick().
 #include "k8slb/picker.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -36,6 +37,11 @@ class EligibilityCheck {
     if (until == 0) return true;  // never ejected (clocks are non-negative)
     if (now_ == kUnset) now_ = clock_.NowNanos();
     return until <= now_;
+  }
+  // The clock's now, read at most once per pick.
+  int64_t Now() {
+    if (now_ == kUnset) now_ = clock_.NowNanos();
+    return now_;
   }
 
  private:
@@ -117,27 +123,35 @@ class Candidates {
 // thread, and reads only atomics.
 class InFlightCost {
  public:
-  explicit InFlightCost(const Candidates& candidates) : candidates_(candidates) {}
-  int64_t operator()(size_t k) const { return candidates_.load(k).in_flight.load(std::memory_order_relaxed); }
+  InFlightCost(const Candidates& candidates, const PickerOptions& /*options*/) : candidates_(candidates) {}
+  int64_t operator()(size_t k, EligibilityCheck& /*time*/) const {
+    return candidates_.load(k).in_flight.load(std::memory_order_relaxed);
+  }
 
  private:
   const Candidates& candidates_;
 };
 
+// Peak-EWMA cost with decay on read (LatencySignal::Cost): one clock read per pick.
 class PeakEwmaCost {
  public:
-  explicit PeakEwmaCost(const Candidates& candidates) : candidates_(candidates) {}
-  double operator()(size_t k) const { return LatencySignal::Cost(candidates_.load(k)); }
+  PeakEwmaCost(const Candidates& candidates, const PickerOptions& options)
+      : candidates_(candidates), decay_nanos_(std::max<int64_t>(options.latency_decay.count(), 1)) {}
+  double operator()(size_t k, EligibilityCheck& time) const {
+    return LatencySignal::Cost(candidates_.load(k), time.Now(), decay_nanos_);
+  }
 
  private:
   const Candidates& candidates_;
+  const int64_t decay_nanos_;
 };
 
 // Round robin over one candidate set: a shared counter from a random start (grpc's round_robin
 // does the same, so clients created together spread out). Pick() from any thread.
 class RoundRobin {
  public:
-  RoundRobin(const Candidates& candidates, RandomSource& random) : candidates_(candidates) {
+  RoundRobin(const Candidates& candidates, RandomSource& random, const PickerOptions& /*options*/)
+      : candidates_(candidates) {
     if (!candidates_.empty()) next_.store(random.Uniform(candidates_.size()));
   }
 
@@ -177,8 +191,8 @@ class RoundRobin {
 template <typename Cost>
 class PowerOfTwoChoices {
  public:
-  PowerOfTwoChoices(const Candidates& candidates, RandomSource& /*random*/)
-      : candidates_(candidates), cost_(candidates) {}
+  PowerOfTwoChoices(const Candidates& candidates, RandomSource& /*random*/, const PickerOptions& options)
+      : candidates_(candidates), cost_(candidates, options) {}
 
   // Same contract as RoundRobin::Pick.
   const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
@@ -195,7 +209,7 @@ class PowerOfTwoChoices {
       __builtin_prefetch(&candidates_.load(p.second));
       bool ea = eligible(candidates_.load(p.first));
       bool eb = eligible(candidates_.load(p.second));
-      if (ea && eb) return candidates_.At(Better(p));
+      if (ea && eb) return candidates_.At(Better(p, eligible));
       if (ea) return candidates_.At(p.first);
       if (eb) return candidates_.At(p.second);
       if (attempt == kMaxRetries) break;
@@ -203,15 +217,15 @@ class PowerOfTwoChoices {
     }
     if (std::optional<size_t> k = candidates_.ScanEligible(first.first, eligible)) return candidates_.At(*k);
     if (must_be_eligible) return nullptr;
-    return candidates_.At(Better(first));
+    return candidates_.At(Better(first, eligible));
   }
 
  private:
   // The less loaded of the two; on a tie the pair's coin (always keeping the first would make the
   // choice depend on the sampling order).
-  size_t Better(const DistinctPair& p) const {
-    auto ca = cost_(p.first);
-    auto cb = cost_(p.second);
+  size_t Better(const DistinctPair& p, EligibilityCheck& time) const {
+    auto ca = cost_(p.first, time);
+    auto cb = cost_(p.second, time);
     if (ca < cb) return p.first;
     if (cb < ca) return p.second;
     return p.coin ? p.second : p.first;
@@ -225,8 +239,8 @@ class PowerOfTwoChoices {
 template <typename Strategy>
 struct Group {
   Group(const EndpointSet& set, Candidates::Members members, const std::optional<std::string>& zone,
-        RandomSource& random)
-      : candidates(set, members, zone), strategy(candidates, random) {}
+        RandomSource& random, const PickerOptions& options)
+      : candidates(set, members, zone), strategy(candidates, random, options) {}
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
 
@@ -258,9 +272,9 @@ class StrategyPicker final : public Picker {
       : set_(WithStats(std::move(set))),
         random_(options.random != nullptr ? options.random : MakeThreadLocalRandom(options.seed)),
         clock_(options.clock != nullptr ? options.clock : MakeSteadyClock()),
-        all_(*set_, Candidates::Members::kAll, std::nullopt, *random_),
+        all_(*set_, Candidates::Members::kAll, std::nullopt, *random_, options),
         in_zone_(*set_, options.client_zone.has_value() ? Candidates::Members::kInZone : Candidates::Members::kNone,
-                 options.client_zone, *random_) {}
+                 options.client_zone, *random_, options) {}
 
   const Endpoint* Pick() const override {
     EligibilityCheck eligible(*clock_);
@@ -300,6 +314,13 @@ DistinctPair SampleDistinctPair(uint64_t draw, size_t n) {
   p.second += (p.second >= p.first);
   p.coin = (hi >> 31) & 1;  // the remainder's top bit: independent of first, fair to n / 2^32
   return p;
+}
+
+std::optional<NamedPolicy> FindNamedPolicy(std::string_view name) {
+  for (const NamedPolicy& p : kNamedPolicies) {
+    if (p.name == name) return p;
+  }
+  return std::nullopt;
 }
 
 std::string_view PickPolicyName(PickPolicy policy) {

@@ -102,6 +102,7 @@ class BalancedChannel::Impl {
         watcher_(std::make_unique<internal::ConnectivityWatcher>(options_.connectivity_poll)) {
     picker_options_.policy = options_.policy;
     picker_options_.load_signal = options_.load_signal;
+    picker_options_.latency_decay = options_.ewma_decay;
     picker_options_.client_zone = ResolveClientZone(options_);
     picker_options_.random = options_.random != nullptr ? options_.random : MakeThreadLocalRandom(options_.seed);
     picker_options_.clock = clock_;
