@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "k8slb/picker.h"
 #include "report/json.h"
+#include "report/schema.h"
 #include "sim/engine/check.h"
 #include "sim/engine/engine.h"
 #include "sim/engine/recorder.h"
@@ -95,6 +97,20 @@ INSTANTIATE_TEST_SUITE_P(All, ShippedScenario, ::testing::ValuesIn(VirtualScenar
                            std::replace(n.begin(), n.end(), '-', '_');
                            return n;
                          });
+
+// The simulator's strategy names and the library's named policies are two lists; the virtual
+// engine models the two baselines itself and runs every other name through the library's policy
+// of that name. A name added to one list and not the other must fail here, not fall back silently.
+TEST(VirtualEngine, EveryModelledStrategyIsABaselineOrALibraryPolicy) {
+  for (std::string_view name : report::kStrategyNames) {
+    if (report::IsLiveOnlyStrategy(name) || name == "clusterip" || name == "headless-dns") continue;
+    EXPECT_TRUE(FindNamedPolicy(name).has_value()) << name << " has no library policy";
+  }
+  for (const NamedPolicy& policy : kNamedPolicies) {
+    EXPECT_TRUE(report::IsKnownStrategy(policy.name)) << policy.name << " is not a simulator strategy";
+    EXPECT_FALSE(report::IsLiveOnlyStrategy(policy.name)) << policy.name;
+  }
+}
 
 TEST(VirtualEngine, SameSeedSameReport) {
   for (const char* name : {"steady", "crash", "zone-outage"}) {
