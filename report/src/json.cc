@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "input/bounded_json.h"
 #include "read_file.h"
 
 namespace k8slb::report {
@@ -301,34 +302,6 @@ absl::Status ParsePod(const Json& j, const std::string& path, Pod* p) {
   return absl::OkStatus();
 }
 
-// The nesting depth of arrays and objects is checked on the raw text, before the parser builds
-// anything: a file of a million '[' must cost nothing but this scan.
-absl::Status CheckDepth(absl::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "invalid JSON: nested deeper than ", kMaxJsonDepth, " levels at byte ", i));
-      }
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return absl::OkStatus();
-}
 
 absl::StatusOr<Report> ParseDocument(const Json& j) {
   K8SLB_REPORT_RETURN_IF_ERROR(MustBeObject(j, ""));
@@ -470,21 +443,12 @@ absl::StatusOr<Report> ParseJson(std::string_view text, std::string_view file_la
     return fail(absl::InvalidArgumentError(
         absl::StrCat("too large (", text.size(), " bytes; the limit is ", kMaxJsonBytes, ")")));
   }
-  if (absl::Status st = CheckDepth(absl::string_view(text.data(), text.size())); !st.ok()) {
-    return fail(st);
-  }
-  Json j;
-  try {
-    j = Json::parse(text.begin(), text.end());
-  } catch (const Json::exception& e) {
-    // what() is "[json.exception.parse_error.101] parse error at line L, column C: ..." (or
-    // "[json.exception.out_of_range.406] number overflow parsing '1e400'"); keep the part a user
-    // can act on.
-    absl::string_view what = e.what();
-    if (auto pos = what.find("] "); pos != absl::string_view::npos) what.remove_prefix(pos + 2);
-    return fail(absl::InvalidArgumentError(absl::StrCat("invalid JSON: ", what)));
-  }
-  auto r = ParseDocument(j);
+  // The library's bounded parser (the one the discovery client and the fake API server use):
+  // it stops at the first container nested deeper than kMaxJsonDepth, so a file of a million '['
+  // costs nothing but the scan, and its messages never quote the input.
+  absl::StatusOr<Json> j = input::ParseJson(text, input::JsonLimits{.max_depth = kMaxJsonDepth});
+  if (!j.ok()) return fail(j.status());
+  auto r = ParseDocument(*j);
   if (!r.ok()) return fail(r.status());
   return r;
 }
