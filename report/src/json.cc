@@ -445,8 +445,9 @@ absl::StatusOr<Report> ParseJson(std::string_view text, std::string_view file_la
   }
   // The library's bounded parser (the one the discovery client and the fake API server use):
   // it stops at the first container nested deeper than kMaxJsonDepth, so a file of a million '['
-  // costs nothing but the scan, and its messages never quote the input.
-  absl::StatusOr<Json> j = input::ParseJson(text, input::JsonLimits{.max_depth = kMaxJsonDepth});
+  // costs nothing but the scan, and its messages never quote the input. No value limit: the size
+  // limit above already bounds the document (as before).
+  absl::StatusOr<Json> j = input::ParseJson(text, input::JsonLimits{.max_depth = kMaxJsonDepth, .max_values = 0});
   if (!j.ok()) return fail(j.status());
   auto r = ParseDocument(*j);
   if (!r.ok()) return fail(r.status());
