@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/load_report.h"
 #include "discovery/files.h"
 #include "input/cli_flags.h"
@@ -26,6 +27,7 @@
 #include "k8slb/client.h"
 #include "k8slb/kube_config.h"
 #include "k8slb/metrics_http.h"
+#include "k8slb/picker.h"
 #include "k8slb/version.h"
 
 namespace {
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   std::string target = "kubernetes:///echo.default:grpc";
   std::string policy_name = "least-request";
   std::string zone;
+  std::string node;
   int64_t requests = 0;
   double duration_s = 0;
   double rps = 0;
@@ -99,10 +102,16 @@ int main(int argc, char** argv) {
 
   app.add_option("--target", target, "service to call (kubernetes:///svc.ns:port and the other kuberesolver forms)")
       ->capture_default_str();
-  app.add_option("--policy", policy_name, "least-request | round-robin")
-      ->check(CLI::IsMember({"least-request", "round-robin"}))
+  // The library's named policies, the one list the simulator's strategies use too.
+  std::vector<std::string> policy_names;
+  for (const k8slb::NamedPolicy& p : k8slb::kNamedPolicies) policy_names.emplace_back(p.name);
+  app.add_option("--policy", policy_name, absl::StrJoin(policy_names, " | "))
+      ->check(CLI::IsMember(policy_names))
       ->capture_default_str();
-  app.add_option("--zone", zone, "client zone for zone-aware picking (default: $K8SLB_ZONE)");
+  app.add_option("--zone", zone, "client zone for topology-aware picking (default: $K8SLB_ZONE)");
+  app.add_option("--node", node,
+                 "client node for topology-aware picking, hints.forNodes (default: $K8SLB_NODE, set it from "
+                 "spec.nodeName)");
   // Every number is checked as text before CLI11 converts it (input/cli_flags.h): NaN, inf, 1e99
   // and integers beyond int64 are refused with a message, never run as a silently wrong value.
   auto* requests_opt = app.add_option("--requests", requests, "number of RPCs (default 100 unless --duration)")
@@ -199,8 +208,11 @@ int main(int argc, char** argv) {
   std::cerr << "k8slb-client: using " << config->description << "\n";
 
   k8slb::BalancedChannelOptions options;
-  options.policy = *k8slb::ParsePickPolicy(policy_name);
+  const k8slb::NamedPolicy named = *k8slb::FindNamedPolicy(policy_name);
+  options.policy = named.policy;
+  options.load_signal = named.load_signal;
   if (!zone.empty()) options.client_zone = zone;
+  if (!node.empty()) options.client_node = node;
   if (!authority.empty()) options.authority = authority;
   if (!pod_ca_file.empty()) {
     // Checked now: gRPC would accept any bytes here and fail every handshake later.

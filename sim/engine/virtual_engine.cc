@@ -60,6 +60,7 @@
 #include "k8slb/picker.h"
 #include "k8slb/random.h"
 #include "k8slb/slice_store.h"
+#include "k8slb/topology.h"
 #include "sim/engine/engine.h"
 #include "util/fnv1a.h"
 #include "util/splitmix64.h"
@@ -457,20 +458,19 @@ void Simulation::RebuildInfraViews() {
   const auto set = infra_->Current();
   proxy_candidates_.clear();
   dns_answer_.clear();
-  std::vector<int> in_zone;
-  for (const Endpoint& ep : set->endpoints()) {
+  // kube-proxy on the clients' node reads the hints by the library's rule (topology.h); it has
+  // no node name here, so only zone hints apply.
+  const TopologyChoice topology = ChooseTopology(set->endpoints(), ClientTopology{.zone = sc_.clients.zone});
+  std::vector<uint32_t>::const_iterator preferred = topology.preferred.begin();
+  for (size_t k = 0; k < set->endpoints().size(); ++k) {
+    const Endpoint& ep = set->endpoints()[k];
+    const bool is_preferred = preferred != topology.preferred.end() && *preferred == k;
+    if (is_preferred) ++preferred;
     auto it = pod_by_name_.find(ep.pod_name);
     if (it == pod_by_name_.end()) continue;
-    proxy_candidates_.push_back(it->second);
     if (ep.ready) dns_answer_.push_back(it->second);
-    if (sc_.clients.zone &&
-        std::find(ep.hint_zones.begin(), ep.hint_zones.end(), *sc_.clients.zone) !=
-            ep.hint_zones.end()) {
-      in_zone.push_back(it->second);
-    }
+    if (topology.mode == TopologyMode::kAll || is_preferred) proxy_candidates_.push_back(it->second);
   }
-  // kube-proxy with topology hints: only endpoints hinted for its zone, when there are any.
-  if (!in_zone.empty()) proxy_candidates_ = std::move(in_zone);
 }
 
 void Simulation::RebuildPicker(Client& cl) {

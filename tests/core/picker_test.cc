@@ -7,12 +7,15 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <new>
+#include <optional>
 #include <thread>
 #include <tuple>
 
 #include "k8slb/picker.h"
+#include "k8slb/topology.h"
 #include "picker_support.h"
 
 // Counting global allocator. GCC 12 flags free() in a replaced operator delete as mismatched
@@ -332,8 +335,7 @@ std::shared_ptr<const EndpointSet> ZonedSet() {
   std::vector<Endpoint> es = MakeEndpoints(6);
   for (size_t i = 0; i < es.size(); ++i) {
     es[i].zone = i < 2 ? "zone-a" : "zone-b";
-    if (i < 2) es[i].hint_zones = {"zone-a"};
-    if (i >= 2 && i < 4) es[i].hint_zones = {"zone-b"};  // 4, 5: no hints
+    es[i].hint_zones = {*es[i].zone};  // every endpoint hinted, as the controller writes them
   }
   return MakeSet(std::move(es));
 }
@@ -351,9 +353,25 @@ TEST(ZoneAware, PrefersHintedEndpointsOfTheClientZone) {
   }
 }
 
+TEST(ZoneAware, OneEndpointWithoutHintsTurnsThePreferenceOff) {
+  // kube-proxy's rule: hints are used only when every endpoint has them (a slice the controller
+  // has not hinted yet, or a Service without trafficDistribution, must not pin a zone).
+  std::vector<Endpoint> es = MakeEndpoints(6);
+  for (size_t i = 0; i < es.size(); ++i) {
+    es[i].zone = i < 2 ? "zone-a" : "zone-b";
+    if (i != 5) es[i].hint_zones = {*es[i].zone};
+  }
+  auto set = MakeSet(std::move(es));
+  auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, MakeSeededRandom(1), "zone-a"));
+  std::map<size_t, int> counts;
+  for (int i = 0; i < 60; ++i) ++counts[IndexOf(*set, picker->Pick())];
+  EXPECT_EQ(counts.size(), 6u);
+  for (const auto& [i, c] : counts) EXPECT_EQ(c, 10) << i;
+}
+
 TEST(ZoneAware, FallsBackToAllWhenTheZoneHasNoUsableEndpoint) {
   auto set = ZonedSet();
-  // No endpoint hinted for zone-c: round robin over all six.
+  // No endpoint hinted for zone-c: round robin over all six (kube-proxy drops such hints too).
   auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, MakeSeededRandom(1), "zone-c"));
   std::map<size_t, int> counts;
   for (int i = 0; i < 60; ++i) ++counts[IndexOf(*set, picker->Pick())];
@@ -364,6 +382,87 @@ TEST(ZoneAware, FallsBackToAllWhenTheZoneHasNoUsableEndpoint) {
   set->endpoints()[1].stats->connection_failing = true;
   picker = MakePicker(set, Options(PickPolicy::kLeastRequest, MakeSeededRandom(1), "zone-a"));
   for (int i = 0; i < 50; ++i) EXPECT_GE(IndexOf(*set, picker->Pick()), 2u);
+}
+
+// ---- topology: kube-proxy's rule (topology.h) ---------------------------------------------------------
+
+// Six endpoints on nodes n0..n2 (two each) in zones za (n0, n1) and zb (n2), hinted as the
+// EndpointSlice controller hints PreferSameNode: each for its own node and its own zone.
+std::vector<Endpoint> NodeHintedEndpoints() {
+  std::vector<Endpoint> es = MakeEndpoints(6);
+  for (size_t i = 0; i < es.size(); ++i) {
+    const std::string node = "n" + std::to_string(i / 2);
+    es[i].node_name = node;
+    es[i].zone = i < 4 ? "za" : "zb";
+    es[i].hint_nodes = {node};
+    es[i].hint_zones = {*es[i].zone};
+  }
+  return es;
+}
+
+std::vector<uint32_t> PodIndices(const std::vector<Endpoint>& es, const std::vector<uint32_t>& preferred) {
+  std::vector<uint32_t> out;
+  for (uint32_t k : preferred) out.push_back(static_cast<uint32_t>(std::stoi(es[k].pod_name.substr(5))));
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Topology, ChoosesSameNodeThenSameZoneThenAll) {
+  struct Case {
+    std::string what;
+    std::optional<std::string> zone, node;
+    std::function<void(std::vector<Endpoint>&)> edit;
+    TopologyMode mode;
+    std::vector<uint32_t> pods;  // the preferred pods' numbers
+  };
+  const std::vector<Case> cases = {
+      {"node hinted for this node", "za", "n1", nullptr, TopologyMode::kSameNode, {2, 3}},
+      {"node hints, no zone known", std::nullopt, "n2", nullptr, TopologyMode::kSameNode, {4, 5}},
+      {"no endpoint for this node: zone", "za", "n9", nullptr, TopologyMode::kSameZone, {0, 1, 2, 3}},
+      {"one endpoint without node hints: zone", "zb", "n0",
+       [](std::vector<Endpoint>& es) { es[3].hint_nodes.clear(); }, TopologyMode::kSameZone, {4, 5}},
+      {"no node known: zone", "zb", std::nullopt, nullptr, TopologyMode::kSameZone, {4, 5}},
+      {"empty names count as unknown", "", "", nullptr, TopologyMode::kAll, {}},
+      {"one endpoint without zone hints, no node: all", "za", std::nullopt,
+       [](std::vector<Endpoint>& es) { es[0].hint_zones.clear(); }, TopologyMode::kAll, {}},
+      {"no hints for this zone: all", "zq", std::nullopt, nullptr, TopologyMode::kAll, {}},
+      {"a hint naming several zones counts for each", "zb", std::nullopt,
+       [](std::vector<Endpoint>& es) { es[0].hint_zones = {"za", "zb"}; }, TopologyMode::kSameZone, {0, 4, 5}},
+      {"nothing known about the client: all", std::nullopt, std::nullopt, nullptr, TopologyMode::kAll, {}},
+  };
+  for (const Case& c : cases) {
+    std::vector<Endpoint> es = NodeHintedEndpoints();
+    if (c.edit) c.edit(es);
+    auto set = MakeSet(std::move(es));
+    const TopologyChoice choice = ChooseTopology(set->endpoints(), ClientTopology{.zone = c.zone, .node = c.node});
+    EXPECT_EQ(TopologyModeName(choice.mode), TopologyModeName(c.mode)) << c.what;
+    EXPECT_EQ(PodIndices(set->endpoints(), choice.preferred), c.pods) << c.what;
+  }
+  EXPECT_EQ(ChooseTopology({}, ClientTopology{.zone = "za", .node = "n0"}).mode, TopologyMode::kAll);
+}
+
+TEST(Topology, PickerPrefersSameNodeAndFallsBackToAllWhenTheNodeCannotServe) {
+  auto set = MakeSet(NodeHintedEndpoints());
+  for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
+    PickerOptions options = Options(policy, MakeSeededRandom(3), "za");
+    options.client_node = "n1";
+    auto picker = MakePicker(set, options);
+    std::map<std::string, int> by_node;
+    for (int i = 0; i < 100; ++i) ++by_node[*picker->Pick()->node_name];
+    EXPECT_EQ(by_node["n1"], 100) << PickPolicyName(policy);
+  }
+  // Both of n1's endpoints failing: every endpoint again (not only za's), as for zones.
+  for (const Endpoint& e : set->endpoints()) {
+    if (e.node_name == "n1") e.stats->connection_failing = true;
+  }
+  PickerOptions options = Options(PickPolicy::kRoundRobin, MakeSeededRandom(3), "za");
+  options.client_node = "n1";
+  auto picker = MakePicker(set, options);
+  std::map<std::string, int> by_node;
+  for (int i = 0; i < 80; ++i) ++by_node[*picker->Pick()->node_name];
+  EXPECT_EQ(by_node["n1"], 0);
+  EXPECT_EQ(by_node["n0"], 40);
+  EXPECT_EQ(by_node["n2"], 40);
 }
 
 // ---- no allocation on the pick path -----------------------------------------------------------------

@@ -18,7 +18,9 @@
 //  5 RR exact   - any counter that skips or repeats (e.g. a per-thread counter, or random picks).
 //  6 LR         - sampling with replacement (Envoy): the unique busiest endpoint gets picked when
 //                 both draws hit it; comparing the wrong way; ignoring the second sample.
-//  7 Zone       - no zone preference, or no fallback when the zone has no usable endpoint.
+//  7 Topology   - no node/zone preference, a preference from partial hints (kube-proxy uses hints
+//                 only when every endpoint has them), or no fallback when the preferred endpoints
+//                 cannot serve.
 //  8 Fallback   - using serving-terminating endpoints while a ready one exists, or using
 //                 not-serving ones at all.
 #include <gtest/gtest.h>
@@ -72,6 +74,8 @@ std::string Content(const EndpointSet& set) {
            std::to_string(e.terminating) + "," + e.slice_name + "," + e.pod_namespace + "/" + e.pod_name + "," + e.zone.value_or("-") + "," +
            e.node_name.value_or("-") + "," + e.hostname.value_or("-") + ",";
     for (const std::string& z : e.hint_zones) out += z + ";";
+    out += ",";
+    for (const std::string& node : e.hint_nodes) out += node + ";";
   }
   return out;
 }
@@ -231,24 +235,50 @@ RC_GTEST_PROP(PickerProperties, LeastRequestPicksTheLessLoadedOfTwoDistinctSampl
 }
 
 // ---- 7 -------------------------------------------------------------------------------------------
-RC_GTEST_PROP(PickerProperties, ZoneAwarePrefersInZoneAndFallsBackToAll, ()) {
+RC_GTEST_PROP(PickerProperties, TopologyAwarePrefersByKubeProxysRuleAndFallsBackToAll, ()) {
   const size_t n = *rc::gen::inRange<size_t>(1, 120);
   std::vector<Endpoint> endpoints = MakeEndpoints(n);
   const std::vector<std::string> zones = {"zone-a", "zone-b", "zone-c"};
+  const std::vector<std::string> nodes = {"node-1", "node-2", "node-3", "node-4"};
+  // Mostly fully hinted sets (as the controller writes them), sometimes one hint missing.
+  const bool hint_every_zone = *Choice(4) != 0;
+  const bool hint_every_node = *Choice(3) == 0;
   for (Endpoint& e : endpoints) {
     const int z = *Choice(4);
     if (z < 3) e.zone = zones[z];
-    if (z < 3 && *Choice(4) != 0) e.hint_zones = {zones[z]};
+    const std::string node = nodes[*Choice(4)];
+    e.node_name = node;
+    if (z < 3 && (hint_every_zone || *Choice(8) != 0)) e.hint_zones = {zones[z]};
+    if (hint_every_node || *Choice(8) == 0) e.hint_nodes = {node};
     e.stats->connection_failing.store(*Choice(5) == 0);
   }
   const auto set = MakeSet(std::move(endpoints));
   const std::string client_zone = *rc::gen::element<std::string>("zone-a", "zone-b", "zone-x");
+  const std::optional<std::string> client_node =
+      *rc::gen::element<std::optional<std::string>>(std::nullopt, "node-1", "node-9");
   const PickPolicy policy = *rc::gen::element(PickPolicy::kRoundRobin, PickPolicy::kLeastRequest);
   auto picker = MakePicker(set, PickerOptions{.policy = policy, .client_zone = client_zone,
+                                              .client_node = client_node,
                                               .random = MakeSeededRandom(*GenSeed()),
                                               .clock = nullptr, .seed = 0});
+  // The oracle, written out here: same node when every endpoint has node hints and one names
+  // the client's node; else same zone likewise; else nothing is preferred.
+  auto names = [](const std::vector<std::string>& hints, const std::optional<std::string>& name) {
+    return name.has_value() && std::find(hints.begin(), hints.end(), *name) != hints.end();
+  };
+  auto applies = [&](auto hints_of, const std::optional<std::string>& name) {
+    bool all = true, one = false;
+    for (const Endpoint& e : set->endpoints()) {
+      all = all && !hints_of(e).empty();
+      one = one || names(hints_of(e), name);
+    }
+    return all && one;
+  };
+  const bool by_node = applies([](const Endpoint& e) { return e.hint_nodes; }, client_node);
+  const bool by_zone = !by_node && applies([](const Endpoint& e) { return e.hint_zones; }, client_zone);
   auto in_zone = [&](const Endpoint& e) {
-    return std::find(e.hint_zones.begin(), e.hint_zones.end(), client_zone) != e.hint_zones.end();
+    if (by_node) return names(e.hint_nodes, client_node);
+    return by_zone && names(e.hint_zones, client_zone);
   };
   bool in_zone_usable = false, any_eligible = false;
   for (const Endpoint& e : set->endpoints()) {
@@ -264,7 +294,7 @@ RC_GTEST_PROP(PickerProperties, ZoneAwarePrefersInZoneAndFallsBackToAll, ()) {
     if (any_eligible) RC_ASSERT(!e->stats->connection_failing.load());
     seen.insert(e);
   }
-  // "Else from all": with no in-zone usable endpoint, round robin reaches every eligible one.
+  // "Else from all": with no preferred usable endpoint, round robin reaches every eligible one.
   if (!in_zone_usable && policy == PickPolicy::kRoundRobin) {
     size_t eligible = 0;
     for (const Endpoint& e : set->endpoints()) eligible += e.stats->connection_failing.load() ? 0 : 1;

@@ -86,7 +86,8 @@ Published ToPublished(const Endpoint& e) {
                    .slice_name = e.slice_name,
                    .pod_name = e.pod_name,
                    .zone = e.zone,
-                   .hint_zones = e.hint_zones};
+                   .hint_zones = e.hint_zones,
+                   .hint_nodes = e.hint_nodes};
 }
 
 // --- the real store --------------------------------------------------------------------------
@@ -203,6 +204,7 @@ rc::Gen<EndpointSlice> GenSlice(std::string name) {
       if (zone < 3) e.zone = std::string("zone-") + static_cast<char>('a' + zone);
       if (zone < 3 && *Choice(3) != 0) e.hint_zones.push_back(*e.zone);
       e.node_name = "node-" + std::to_string(a % 7);
+      if (*Choice(3) == 0) e.hint_nodes.push_back(*e.node_name);
       e.target_ref = ObjectReference{.kind = "Pod", .namespace_name = kNamespace,
                                      .name = "echo-" + std::to_string(a) + "-" + name, .uid = ""};
       s.endpoints.push_back(std::move(e));
@@ -362,7 +364,8 @@ Expected ExpectedUsable(const std::vector<EndpointSlice>& slices, const PortSele
                 .pod_name = c.endpoint->target_ref && c.endpoint->target_ref->kind == "Pod" ? c.endpoint->target_ref->name
                                                                                           : "",
                 .zone = c.endpoint->zone,
-                .hint_zones = c.endpoint->hint_zones};
+                .hint_zones = c.endpoint->hint_zones,
+                .hint_nodes = c.endpoint->hint_nodes};
     if (p.ready) {
       out.any_ready = true;
       out.usable.push_back(p);

@@ -64,6 +64,7 @@ struct Published {
   std::string pod_name;
   std::optional<std::string> zone;
   std::vector<std::string> hint_zones;
+  std::vector<std::string> hint_nodes;
   friend bool operator==(const Published&, const Published&) = default;
 };
 std::string Describe(const std::vector<Published>& set);

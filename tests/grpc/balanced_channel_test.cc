@@ -484,6 +484,44 @@ TEST(BalancedChannelTest, ZoneAwarePrefersInZoneHints) {
   EXPECT_EQ(channel->Metrics().client_zone.value_or(""), "zone-b");
 }
 
+TEST(BalancedChannelTest, NodeHintsKeepCallsOnTheClientsNode) {
+  auto pods = StartPods(4, 0, 23);
+  auto source = std::make_shared<ManualEndpointSource>("default/echo:grpc");
+  std::vector<Endpoint> endpoints;
+  for (int i = 0; i < 4; ++i) {
+    Endpoint e = EndpointOf(*pods[i], {"zone-a"});
+    e.node_name = i == 3 ? "node-b" : "node-a";
+    e.hint_nodes = {*e.node_name};
+    endpoints.push_back(std::move(e));
+  }
+  source->SetEndpoints(endpoints);
+  BalancedChannelOptions options = TestOptions();
+  options.client_zone = "zone-a";
+  options.client_node = "node-b";
+  auto channel = MakeChannel(source, options);
+  EchoClient client(channel);
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext ctx;
+    echo::EchoResponse resp;
+    ASSERT_TRUE(client->Echo(&ctx, Request(i), &resp).ok());
+    ++counts[resp.pod_name()];
+  }
+  EXPECT_EQ(counts["echo-3"], 50);
+}
+
+TEST(BalancedChannelTest, ClientNodeComesFromTheEnvironmentWhenNotSet) {
+  BalancedChannelOptions options;
+  options.node_env_var = "K8SLB_TEST_NODE_VAR";
+  ::setenv("K8SLB_TEST_NODE_VAR", "node-x", 1);
+  EXPECT_EQ(ResolveClientNode(options).value_or(""), "node-x");
+  options.client_node = "node-y";
+  EXPECT_EQ(ResolveClientNode(options).value_or(""), "node-y");
+  options.client_node = "";
+  EXPECT_FALSE(ResolveClientNode(options).has_value());
+  ::unsetenv("K8SLB_TEST_NODE_VAR");
+}
+
 TEST(BalancedChannelTest, ClientZoneComesFromTheEnvironmentWhenNotSet) {
   BalancedChannelOptions options;
   options.zone_env_var = "K8SLB_TEST_ZONE_VAR";

@@ -62,6 +62,7 @@ inline BalancedChannelOptions TestOptions(PickPolicy policy = PickPolicy::kLeast
   BalancedChannelOptions o;
   o.policy = policy;
   o.client_zone = "";  // ignore K8SLB_ZONE from the environment
+  o.client_node = "";  // and K8SLB_NODE
   o.connectivity_poll = std::chrono::milliseconds(100);
   o.seed = 42;
   return o;

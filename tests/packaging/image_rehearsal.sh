@@ -83,7 +83,8 @@ for i in "${!POD_IPS[@]}"; do
     fail "echo container $name is not serving: $("$repo/scripts/image" podman logs "$name" 2>&1)"
 done
 
-podman_args "$repo/k8s/client-job.yaml" client --field metadata.name=k8slb-client-rehearsal --sa-dir "$WORK/sa" \
+podman_args "$repo/k8s/client-job.yaml" client --field metadata.name=k8slb-client-rehearsal \
+  --field spec.nodeName=rehearsal-node --sa-dir "$WORK/sa" \
   --set-arg=--target=kubernetes:///echo:grpc --set-arg=--duration=3 --set-arg=--metrics-listen=127.0.0.1:0
 names+=("k8slb-rehearsal-$$-client")
 set +e

@@ -42,12 +42,13 @@ if "@image@" in lines:
 else:
     FAILURES.append("echo: no @image@ line")
 
-client = run(os.path.join(K8S, "client-job.yaml"), "client", "--field", "metadata.name=c", "--sa-dir", "/sa")
+CLIENT_FIELDS = ["--field", "metadata.name=c", "--field", "spec.nodeName=node-a"]
+client = run(os.path.join(K8S, "client-job.yaml"), "client", *CLIENT_FIELDS, "--sa-dir", "/sa")
 expect(client.returncode == 0, f"client: exit {client.returncode}: {client.stderr}")
 lines = client.stdout.splitlines()
-for flag in SECURE + ["--volume=/sa:/var/run/secrets/kubernetes.io/serviceaccount:ro"]:
+for flag in SECURE + ["--volume=/sa:/var/run/secrets/kubernetes.io/serviceaccount:ro", "--env=K8SLB_NODE=node-a"]:
     expect(flag in lines, f"client: {flag} missing in {lines}")
-no_sa = run(os.path.join(K8S, "client-job.yaml"), "client", "--field", "metadata.name=c")
+no_sa = run(os.path.join(K8S, "client-job.yaml"), "client", *CLIENT_FIELDS)
 expect(no_sa.returncode != 0 and "--sa-dir" in no_sa.stderr, "client without --sa-dir must be refused")
 no_field = run(os.path.join(K8S, "echo-deployment.yaml"), "echo")
 expect(no_field.returncode != 0 and "fieldRef" in no_field.stderr, "a missing fieldRef value must be refused")

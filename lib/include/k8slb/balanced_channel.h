@@ -94,6 +94,11 @@ struct BalancedChannelOptions {
   // the downward API, e.g. a topology.kubernetes.io/zone label); empty variable: zone-unaware.
   std::optional<std::string> client_zone;
   std::string zone_env_var = "K8SLB_ZONE";
+  // Node-aware picking (hints.forNodes, Kubernetes 1.33+ trafficDistribution PreferSameNode):
+  // the same rules with the node's name (the downward API's spec.nodeName). Same-node endpoints
+  // are preferred over same-zone ones by kube-proxy's rule (topology.h).
+  std::optional<std::string> client_node;
+  std::string node_env_var = "K8SLB_NODE";
   // Credentials for the pod channels; null: insecure.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Copied into every pod channel. k8slb sets GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL (each endpoint
@@ -244,6 +249,8 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 // The zone a channel uses: options.client_zone, else the environment variable, else none.
 std::optional<std::string> ResolveClientZone(const BalancedChannelOptions& options);
+// The node a channel uses: options.client_node, else the environment variable, else none.
+std::optional<std::string> ResolveClientNode(const BalancedChannelOptions& options);
 
 }  // namespace k8slb
 

@@ -86,6 +86,7 @@ struct Endpoint {
   std::optional<std::string> node_name;
   std::optional<std::string> hostname;
   std::vector<std::string> hint_zones;  // hints.forZones
+  std::vector<std::string> hint_nodes;  // hints.forNodes (Kubernetes 1.33+)
   bool ready = true;        // effective conditions (nil rules applied)
   bool serving = true;
   bool terminating = false;

@@ -3,9 +3,9 @@
 //
 // A Picker is built for one snapshot and is immutable afterwards (as grpc's LB policies publish
 // a new picker per update); everything derivable from the snapshot (candidate arrays, the
-// in-zone subset) is computed once when it is built. Pick() is called concurrently from any
-// number of RPC threads, takes no lock, allocates nothing, and touches only atomics (the
-// round-robin counter, EndpointStats). Endpoints that are not Eligible() (connection failing,
+// same-node or same-zone subset) is computed once when it is built. Pick() is called
+// concurrently from any number of RPC threads, takes no lock, allocates nothing, and touches
+// only atomics (the round-robin counter, EndpointStats). Endpoints that are not Eligible() (connection failing,
 // ejected) are skipped while an eligible one exists; when none is eligible the picker still
 // returns one, so the caller sees the real error.
 #ifndef K8SLB_PICKER_H_
@@ -41,8 +41,10 @@ struct PickerOptions {
   // The latency EWMA's decay time τ (the LatencySignal's): the peak-EWMA cost decays on read with
   // it (LatencySignal::Cost).
   std::chrono::nanoseconds latency_decay = kDefaultLatencyDecay;
-  // When set, prefer endpoints whose hints.forZones include this zone (zone-aware wrapper).
+  // The client's zone and node: prefer the endpoints the slice hints give them, by kube-proxy's
+  // rule (topology.h: same node, else same zone, else all), while one of those is eligible.
   std::optional<std::string> client_zone;
+  std::optional<std::string> client_node = std::nullopt;
   std::shared_ptr<RandomSource> random;  // null: MakeThreadLocalRandom(seed)
   std::shared_ptr<Clock> clock;          // null: steady clock (for Eligible())
   uint64_t seed = 0;

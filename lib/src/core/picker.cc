@@ -1,5 +1,5 @@
 // The picker family: round robin and least-request (power of two choices over a load signal:
-// in-flight counts, or peak-EWMA latency × in-flight), each inside the zone-aware wrapper.
+// in-flight counts, or peak-EWMA latency × in-flight), each inside the topology-aware wrapper.
 //
 // Shape borrowed from grpc's round_robin LB policy: the control plane builds a new immutable
 // picker per snapshot, and the picker's only mutable state is one counter advanced with a relaxed
@@ -21,6 +21,8 @@
 #include <limits>
 #include <utility>
 #include <vector>
+
+#include "k8slb/topology.h"
 
 namespace k8slb {
 namespace {
@@ -71,22 +73,16 @@ constexpr int kMaxRetries = 4;
 // 64-bit division costs tens of cycles per pick on many cores.
 class Candidates {
  public:
-  enum class Members { kAll, kInZone, kNone };
-
-  // kInZone: the endpoints whose hints.forZones include `zone`. kNone: empty.
-  Candidates(const EndpointSet& set, Members members, const std::optional<std::string>& zone)
-      : base_(set.endpoints().data()) {
-    const std::vector<Endpoint>& es = set.endpoints();
-    for (size_t k = 0; k < es.size() && members != Members::kNone; ++k) {
-      if (members == Members::kInZone) {
-        bool in_zone = false;
-        for (const std::string& z : es[k].hint_zones) in_zone = in_zone || z == *zone;
-        if (!in_zone) continue;
-        index_.push_back(static_cast<uint32_t>(k));
-      }
-      loads_.push_back(&es[k].stats->load());
-    }
-    fastmod_ = loads_.empty() ? 0 : ~uint64_t{0} / loads_.size() + 1;
+  // Every endpoint of the set.
+  explicit Candidates(const EndpointSet& set) : base_(set.endpoints().data()) {
+    for (const Endpoint& e : set.endpoints()) loads_.push_back(&e.stats->load());
+    Derive();
+  }
+  // The endpoints at `subset` (indices into the set; empty: none).
+  Candidates(const EndpointSet& set, std::vector<uint32_t> subset)
+      : base_(set.endpoints().data()), index_(std::move(subset)) {
+    for (uint32_t k : index_) loads_.push_back(&set.endpoints()[k].stats->load());
+    Derive();
   }
   Candidates(const Candidates&) = delete;
   Candidates& operator=(const Candidates&) = delete;
@@ -112,6 +108,8 @@ class Candidates {
   }
 
  private:
+  void Derive() { fastmod_ = loads_.empty() ? 0 : ~uint64_t{0} / loads_.size() + 1; }
+
   const Endpoint* base_;
   std::vector<const EndpointLoad*> loads_;  // hot: one pointer per candidate
   uint64_t fastmod_ = 0;                     // ceil(2^64 / size()), for Mod()
@@ -238,9 +236,9 @@ class PowerOfTwoChoices {
 // A candidate set with its strategy; the strategy refers to the candidates, so a group never moves.
 template <typename Strategy>
 struct Group {
-  Group(const EndpointSet& set, Candidates::Members members, const std::optional<std::string>& zone,
-        RandomSource& random, const PickerOptions& options)
-      : candidates(set, members, zone), strategy(candidates, random, options) {}
+  template <typename... Members>
+  Group(RandomSource& random, const PickerOptions& options, const EndpointSet& set, Members&&... members)
+      : candidates(set, std::forward<Members>(members)...), strategy(candidates, random, options) {}
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
 
@@ -262,8 +260,8 @@ std::shared_ptr<const EndpointSet> WithStats(std::shared_ptr<const EndpointSet> 
                                              set->known_endpoints(), set->slice_count());
 }
 
-// The Picker of MakePicker: a zone-aware wrapper (in-zone candidates first, when a client zone is
-// set and some endpoint is hinted for it) around one strategy. Immutable after construction;
+// The Picker of MakePicker: a topology-aware wrapper (the same-node or same-zone candidates that
+// ChooseTopology gives the client first) around one strategy. Immutable after construction;
 // Pick() is safe from any number of threads. Holds the snapshot, so endpoints outlive every pick.
 template <typename Strategy>
 class StrategyPicker final : public Picker {
@@ -272,17 +270,20 @@ class StrategyPicker final : public Picker {
       : set_(WithStats(std::move(set))),
         random_(options.random != nullptr ? options.random : MakeThreadLocalRandom(options.seed)),
         clock_(options.clock != nullptr ? options.clock : MakeSteadyClock()),
-        all_(*set_, Candidates::Members::kAll, std::nullopt, *random_, options),
-        in_zone_(*set_, options.client_zone.has_value() ? Candidates::Members::kInZone : Candidates::Members::kNone,
-                 options.client_zone, *random_, options) {}
+        all_(*random_, options, *set_),
+        preferred_(*random_, options, *set_,
+                   ChooseTopology(set_->endpoints(), ClientTopology{.zone = options.client_zone,
+                                                                    .node = options.client_node})
+                       .preferred) {}
 
   const Endpoint* Pick() const override {
     EligibilityCheck eligible(*clock_);
-    // Zone-aware: prefer in-zone endpoints while one of them is eligible; otherwise all endpoints,
-    // so a zone whose endpoints are all failing or ejected does not fail calls another zone can
-    // serve.
-    if (!in_zone_.candidates.empty()) {
-      if (const Endpoint* e = in_zone_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
+    // Topology-aware: prefer the same-node or same-zone endpoints while one of them is eligible;
+    // otherwise all endpoints, so a node or zone whose endpoints are all failing or ejected does
+    // not fail calls another can serve (kube-proxy has no such fallback: it only drops hints that
+    // name no endpoint).
+    if (!preferred_.candidates.empty()) {
+      if (const Endpoint* e = preferred_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
     }
     if (all_.candidates.empty()) return nullptr;
     return all_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/false);
@@ -295,7 +296,7 @@ class StrategyPicker final : public Picker {
   std::shared_ptr<RandomSource> random_;
   std::shared_ptr<Clock> clock_;
   Group<Strategy> all_;
-  Group<Strategy> in_zone_;
+  Group<Strategy> preferred_;  // empty unless the hints give this client a preference (topology.h)
 };
 
 template <typename Strategy>

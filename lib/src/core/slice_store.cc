@@ -31,7 +31,8 @@ int CopyRank(const Endpoint& e) {
 bool SameContent(const Endpoint& a, const Endpoint& b) {
   return a.address == b.address && a.port == b.port && a.pod_name == b.pod_name &&
          a.pod_namespace == b.pod_namespace && a.zone == b.zone && a.node_name == b.node_name &&
-         a.hostname == b.hostname && a.hint_zones == b.hint_zones && a.ready == b.ready &&
+         a.hostname == b.hostname && a.hint_zones == b.hint_zones &&
+         a.hint_nodes == b.hint_nodes && a.ready == b.ready &&
          a.serving == b.serving && a.terminating == b.terminating && a.slice_name == b.slice_name;
 }
 
@@ -162,6 +163,7 @@ void SliceStore::AddSlice(const std::string& key, const EndpointSlice& slice) {
     e.node_name = se.node_name;
     e.hostname = se.hostname;
     e.hint_zones = se.hint_zones;
+    e.hint_nodes = se.hint_nodes;
     e.ready = se.conditions.EffectiveReady();
     e.serving = se.conditions.EffectiveServing();
     e.terminating = se.conditions.EffectiveTerminating();

@@ -104,6 +104,7 @@ class BalancedChannel::Impl {
     picker_options_.load_signal = options_.load_signal;
     picker_options_.latency_decay = options_.ewma_decay;
     picker_options_.client_zone = ResolveClientZone(options_);
+    picker_options_.client_node = ResolveClientNode(options_);
     picker_options_.random = options_.random != nullptr ? options_.random : MakeThreadLocalRandom(options_.seed);
     picker_options_.clock = clock_;
     picker_options_.seed = options_.seed;
@@ -632,15 +633,28 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-std::optional<std::string> ResolveClientZone(const BalancedChannelOptions& options) {
-  if (options.client_zone.has_value()) {
-    if (options.client_zone->empty()) return std::nullopt;
-    return options.client_zone;
+namespace {
+
+// An explicit value (empty: none), else the environment variable's (unset or empty: none).
+std::optional<std::string> ExplicitOrEnvironment(const std::optional<std::string>& value, const std::string& env_var) {
+  if (value.has_value()) {
+    if (value->empty()) return std::nullopt;
+    return value;
   }
-  if (options.zone_env_var.empty()) return std::nullopt;
-  const char* value = std::getenv(options.zone_env_var.c_str());
-  if (value == nullptr || *value == '\0') return std::nullopt;
-  return std::string(value);
+  if (env_var.empty()) return std::nullopt;
+  const char* from_env = std::getenv(env_var.c_str());
+  if (from_env == nullptr || *from_env == '\0') return std::nullopt;
+  return std::string(from_env);
+}
+
+}  // namespace
+
+std::optional<std::string> ResolveClientZone(const BalancedChannelOptions& options) {
+  return ExplicitOrEnvironment(options.client_zone, options.zone_env_var);
+}
+
+std::optional<std::string> ResolveClientNode(const BalancedChannelOptions& options) {
+  return ExplicitOrEnvironment(options.client_node, options.node_env_var);
 }
 
 }  // namespace k8slb
