@@ -110,7 +110,7 @@ struct ServiceConfig {
   int32_t port = 50051;
   std::string port_name = "grpc";
   int32_t target_port = 0;  // 0 = same as port
-  std::string traffic_distribution = {};  // "" or "PreferClose"
+  std::string traffic_distribution = {};  // "", PreferClose, PreferSameZone or PreferSameNode
   std::map<std::string, std::string> selector = {{"app", "echo"}};
   std::map<std::string, std::string> labels = {{"app", "echo"}};
 };

@@ -121,7 +121,8 @@ struct ServiceState {
   std::map<std::string, std::string> selector;
   std::map<std::string, std::string> labels;
   std::vector<ServicePort> ports;
-  bool prefer_close = false;
+  bool prefer_close = false;      // trafficDistribution PreferClose / PreferSameZone: zone hints
+  bool prefer_same_node = false;  // PreferSameNode (1.33+): node hints and zone hints
   bool dirty = false;
   bool flush_scheduled = false;
   std::shared_ptr<const Json> cached;

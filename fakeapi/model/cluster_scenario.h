@@ -20,7 +20,7 @@ struct ServiceSpec {
   std::string namespace_name = "default";
   int port = 50051;
   std::string port_name = "grpc";
-  std::string traffic_distribution;  // "" or "PreferClose"
+  std::string traffic_distribution;  // "", PreferClose, PreferSameZone or PreferSameNode
 };
 
 struct ClusterSpec {

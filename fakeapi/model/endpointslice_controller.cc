@@ -40,7 +40,8 @@ bool SamePorts(const std::vector<SlicePort>& a, const std::vector<SlicePort>& b)
 }
 
 // The endpoint the controller writes for a pod: ready = serving && !terminating, serving = the
-// pod's Ready condition, terminating = deletionTimestamp set; PreferClose hints on ready ones
+// pod's Ready condition, terminating = deletionTimestamp set; on ready ones, PreferClose zone
+// hints and PreferSameNode node and zone hints
 // (https://kubernetes.io/docs/concepts/services-networking/endpoint-slices/#conditions).
 SliceEndpoint PodEndpoint(const ServiceState& svc, const PodState& p) {
   SliceEndpoint e;
@@ -53,7 +54,9 @@ SliceEndpoint PodEndpoint(const ServiceState& svc, const PodState& p) {
   if (!p.info.zone.empty()) e.zone = p.info.zone;
   e.target_ref = ObjectReference{.kind = "Pod", .namespace_name = p.info.namespace_name, .name = p.info.name,
                                  .uid = p.info.uid};
-  if (svc.prefer_close && serving && !terminating && !p.info.zone.empty()) e.hint_zones = {p.info.zone};
+  const bool ready = serving && !terminating;
+  if ((svc.prefer_close || svc.prefer_same_node) && ready && !p.info.zone.empty()) e.hint_zones = {p.info.zone};
+  if (svc.prefer_same_node && ready && !p.info.node.empty()) e.hint_nodes = {p.info.node};
   return e;
 }
 
@@ -61,13 +64,15 @@ SliceEndpoint PodEndpoint(const ServiceState& svc, const PodState& p) {
 bool EndpointMatchesPod(const SliceEndpoint& e, const ServiceState& svc, const PodState& p) {
   bool serving = p.info.ready, terminating = p.info.terminating;
   bool ready = serving && !terminating;
-  bool hinted = svc.prefer_close && ready && !p.info.zone.empty();
+  bool hinted = (svc.prefer_close || svc.prefer_same_node) && ready && !p.info.zone.empty();
+  bool node_hinted = svc.prefer_same_node && ready && !p.info.node.empty();
   return e.addresses.size() == 1 && e.addresses[0] == p.info.address && e.conditions.ready == ready &&
          e.conditions.serving == serving && e.conditions.terminating == terminating && !e.hostname &&
          e.node_name == p.info.node &&
          (p.info.zone.empty() ? !e.zone.has_value() : e.zone == p.info.zone) && e.target_ref &&
          e.target_ref->kind == "Pod" && e.target_ref->namespace_name == p.info.namespace_name &&
-         e.target_ref->name == p.info.name && e.target_ref->uid == p.info.uid && e.hint_nodes.empty() &&
+         e.target_ref->name == p.info.name && e.target_ref->uid == p.info.uid &&
+         (node_hinted ? (e.hint_nodes.size() == 1 && e.hint_nodes[0] == p.info.node) : e.hint_nodes.empty()) &&
          (hinted ? (e.hint_zones.size() == 1 && e.hint_zones[0] == p.info.zone) : e.hint_zones.empty());
 }
 

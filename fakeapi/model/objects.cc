@@ -386,11 +386,15 @@ absl::Status Cluster::Impl::ParseServiceSpec(const std::string& name, const Json
     }
   }
   s.prefer_close = false;
+  s.prefer_same_node = false;
   if (const Json* td = Member(*spec, "trafficDistribution"); td != nullptr) {
     if (!td->is_string()) return Invalid(ResourceKind::kService, name, "spec.trafficDistribution: expected string");
-    // PreferSameZone is the 1.34 name of PreferClose
+    // PreferSameZone is the 1.34 name of PreferClose; PreferSameNode (1.33+) asks for node hints
+    // as well as zone hints, so older consumers still keep traffic in the zone
     // (https://kubernetes.io/docs/concepts/services-networking/service/#traffic-distribution).
-    s.prefer_close = td->get<std::string>() == "PreferClose" || td->get<std::string>() == "PreferSameZone";
+    const std::string& value = td->get_ref<const std::string&>();
+    s.prefer_close = value == "PreferClose" || value == "PreferSameZone";
+    s.prefer_same_node = value == "PreferSameNode";
   }
   return absl::OkStatus();
 }
@@ -756,6 +760,7 @@ absl::StatusOr<std::shared_ptr<const nlohmann::json>> Cluster::Replace(ResourceK
       s.labels = parsed.labels;
       s.ports = parsed.ports;
       s.prefer_close = parsed.prefer_close;
+      s.prefer_same_node = parsed.prefer_same_node;
       s.object = std::move(next);
       impl.WriteService(s, ChangeType::kModified);
       s.dirty = true;

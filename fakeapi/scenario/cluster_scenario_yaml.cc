@@ -60,9 +60,10 @@ absl::Status ParseService(const Errors& e, const YAML::Node& node, ServiceSpec* 
     return r.ErrorAt("namespace", "must be a DNS label (lower-case letters, digits, '-')");
   }
   if (!s->port_name.empty() && !IsDnsLabel(s->port_name)) return r.ErrorAt("portName", "must be empty or a DNS label");
-  if (!s->traffic_distribution.empty() && s->traffic_distribution != "PreferClose") {
-    return r.ErrorAt("trafficDistribution",
-                     absl::StrCat("must be PreferClose or absent, got \"", s->traffic_distribution, "\""));
+  if (!s->traffic_distribution.empty() && s->traffic_distribution != "PreferClose" &&
+      s->traffic_distribution != "PreferSameZone" && s->traffic_distribution != "PreferSameNode") {
+    return r.ErrorAt("trafficDistribution", absl::StrCat("must be PreferClose, PreferSameZone, PreferSameNode or absent, got \"",
+                                                         s->traffic_distribution, "\""));
   }
   return absl::OkStatus();
 }

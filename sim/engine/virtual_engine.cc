@@ -458,9 +458,9 @@ void Simulation::RebuildInfraViews() {
   const auto set = infra_->Current();
   proxy_candidates_.clear();
   dns_answer_.clear();
-  // kube-proxy on the clients' node reads the hints by the library's rule (topology.h); it has
-  // no node name here, so only zone hints apply.
-  const TopologyChoice topology = ChooseTopology(set->endpoints(), ClientTopology{.zone = sc_.clients.zone});
+  // kube-proxy on the clients' node reads the hints by the library's rule (topology.h).
+  const TopologyChoice topology =
+      ChooseTopology(set->endpoints(), ClientTopology{.zone = sc_.clients.zone, .node = sc_.clients.node});
   std::vector<uint32_t>::const_iterator preferred = topology.preferred.begin();
   for (size_t k = 0; k < set->endpoints().size(); ++k) {
     const Endpoint& ep = set->endpoints()[k];
@@ -479,6 +479,7 @@ void Simulation::RebuildPicker(Client& cl) {
   po.load_signal = cl.policy.load_signal;
   po.latency_decay = std::chrono::nanoseconds(latency_.decay_nanos());
   po.client_zone = sc_.clients.zone;
+  po.client_node = sc_.clients.node;
   po.random = cl.pick_random;
   po.clock = clock_;
   auto set = cl.store->Current();
@@ -852,13 +853,22 @@ absl::StatusOr<RunSummary> Simulation::Run() {
         if (now_ >= end_ || pods_[ev.c].deleted) break;
         auto set = cl.store->Current();
         const auto& eps = set->endpoints();
+        bool in_set = false;
         for (size_t i = 0; i < eps.size(); ++i) {
           if (cl.endpoint_pod.size() > i && cl.endpoint_pod[i] == static_cast<int>(ev.c)) {
+            in_set = true;
             if (Connect(ev.a, ev.b, sub, ev.c, true)) {
               eps[i].stats->connection_failing.store(false, std::memory_order_relaxed);
             }
             break;
           }
+        }
+        // Out of the set for now (not ready, e.g. a crashed pod restarting): BalancedChannel
+        // connects to it again when it returns, so keep the attempts going until then; without
+        // this the endpoint would come back still marked failing and never be tried.
+        if (!in_set) {
+          sub.fail_until = now_ + std::max<int64_t>(sub.backoff, kSubchannelBackoffInitial);
+          ScheduleSubRetry(ev.a, ev.b, static_cast<int>(ev.c), sub);
         }
         break;
       }

@@ -82,6 +82,7 @@ struct StrategyEnvironment {
   KubeConfig kube_config;           // how k8slb clients reach the run's API server
   scenario::DiscoveryOverrides discovery;  // the scenario's explicit overrides
   std::string client_zone;          // "" when the scenario names none
+  std::string client_node;          // "" when the scenario names none
   std::string clusterip_address;    // the ClusterIP proxy, "ip:port"
   // grpc-dns: "dns://127.0.0.1:PORT/echo-headless.default.svc.cluster.local:50051" ("" when
   // the run has no cluster DNS).

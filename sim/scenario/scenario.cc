@@ -30,7 +30,8 @@ using fake::yaml::kHugeNumber;
 using fake::yaml::MapReader;
 
 constexpr int64_t kMaxInt = INT32_MAX;
-constexpr std::string_view kClientKeys[] = {"count", "zone", "rateRps", "concurrency", "durationSeconds", "discovery"};
+constexpr std::string_view kClientKeys[] = {"count", "zone", "node", "rateRps", "concurrency", "durationSeconds",
+                                            "discovery"};
 
 absl::Status ParseDiscovery(const Errors& e, const YAML::Node& node, DiscoveryOverrides* d) {
   MapReader r(e, node, "clients.discovery");
@@ -60,6 +61,12 @@ absl::Status ParseClients(const Errors& e, const YAML::Node& node, ClientSpec* c
     K8SLB_RETURN_IF_ERROR(r.String("zone", &zone));
     if (zone.empty()) return r.ErrorAt("zone", "must not be empty");
     c->zone = zone;
+  }
+  if (r.Has("node")) {
+    std::string node;
+    K8SLB_RETURN_IF_ERROR(r.String("node", &node));
+    if (node.empty()) return r.ErrorAt("node", "must not be empty");
+    c->node = node;
   }
   K8SLB_RETURN_IF_ERROR(r.Number("rateRps", 0, false, 1e7, &c->rate_rps));
   K8SLB_RETURN_IF_ERROR(r.IntAs("concurrency", 1, 100000, &c->concurrency));
@@ -204,6 +211,18 @@ absl::Status ParseDocument(const Errors& e, const YAML::Node& root, Scenario* sc
       K8SLB_RETURN_IF_ERROR(c.Check(kClientKeys));
       return c.ErrorAt("zone", absl::StrCat("unknown zone \"", *sc->clients.zone, "\" (cluster.zones: ",
                                             absl::StrJoin(zones, ", "), ")"));
+    }
+  }
+  if (sc->clients.node) {
+    // The fake cluster's nodes are ZONE-node-N, N < cluster.nodesPerZone (its scheduler's names).
+    std::vector<std::string> nodes;
+    for (const std::string& zone : sc->cluster.zones) {
+      for (int n = 0; n < sc->cluster.nodes_per_zone; ++n) nodes.push_back(absl::StrCat(zone, "-node-", n));
+    }
+    if (std::find(nodes.begin(), nodes.end(), *sc->clients.node) == nodes.end()) {
+      MapReader c(e, r.Value("clients"), "clients");
+      return c.ErrorAt("node", absl::StrCat("unknown node \"", *sc->clients.node, "\" (the cluster's nodes: ",
+                                            absl::StrJoin(nodes, ", "), ")"));
     }
   }
   if (r.Has("strategies")) {

@@ -38,7 +38,8 @@ struct DiscoveryOverrides {
 
 struct ClientSpec {
   int count = 1;
-  std::optional<std::string> zone;  // the client's zone (zone-aware picking)
+  std::optional<std::string> zone;  // the client's zone (topology-aware picking)
+  std::optional<std::string> node;  // the client's node (node hints), e.g. "zone-a-node-1"
   double rate_rps = 100;            // per client; 0 = closed loop at `concurrency`
   int concurrency = 4;
   double duration_s = 30;           // traffic runs from t=0 to duration_s

@@ -219,6 +219,29 @@ TEST(ClusterSlicePlacement, PreferCloseHintsOnReadyEndpointsOnly) {
   EXPECT_TRUE(eps["echo-1"].hint_zones.empty());  // terminating: not ready, no hint
 }
 
+TEST(ClusterSlicePlacement, PreferSameNodeHintsNodeAndZoneOnReadyEndpoints) {
+  scenario::Scenario s = MakeScenario(6, 100, {"zone-a", "zone-b"});
+  s.cluster.nodes_per_zone = 2;
+  s.service.traffic_distribution = "PreferSameNode";
+  TestCluster t = FromScenario(s);
+  Cluster& c = *t.cluster;
+  std::set<std::string> nodes;
+  for (const auto& [pod, v] : Endpoints(c)) {
+    const auto info = c.Pod("default", pod);
+    ASSERT_EQ(v.hint_nodes.size(), 1u) << pod;
+    EXPECT_EQ(v.hint_nodes[0], info->node) << pod;
+    ASSERT_EQ(v.hint_zones.size(), 1u) << pod;  // zone hints too, for consumers without node hints
+    EXPECT_EQ(v.hint_zones[0], info->zone) << pod;
+    nodes.insert(info->node);
+  }
+  EXPECT_EQ(nodes.size(), 4u);
+  ASSERT_TRUE(c.DeletePod("default", "echo-1").ok());
+  auto eps = Endpoints(c);
+  EXPECT_TRUE(eps["echo-1"].hint_nodes.empty());  // terminating: not ready, no hints
+  EXPECT_TRUE(eps["echo-1"].hint_zones.empty());
+  EXPECT_FALSE(eps["echo-0"].hint_nodes.empty());
+}
+
 TEST(ClusterSlicePlacement, BatchingPeriodCoalescesChanges) {
   scenario::Scenario s = MakeScenario(3);
   s.cluster.slice_batching_s = 1;

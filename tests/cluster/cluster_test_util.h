@@ -76,6 +76,7 @@ struct EndpointView {
   std::string slice;
   std::string address;
   std::vector<std::string> hint_zones;
+  std::vector<std::string> hint_nodes;
 };
 inline std::map<std::string, EndpointView> Endpoints(const Cluster& c, const std::string& svc = "echo",
                                                      const std::string& ns = "default") {
@@ -86,7 +87,8 @@ inline std::map<std::string, EndpointView> Endpoints(const Cluster& c, const std
       EXPECT_EQ(out.count(name), 0u) << "duplicate endpoint " << name;
       out[name] = EndpointView{.ready = e.conditions.EffectiveReady(), .serving = e.conditions.EffectiveServing(),
                                .terminating = e.conditions.EffectiveTerminating(), .slice = s.metadata.name,
-                               .address = e.addresses.front(), .hint_zones = e.hint_zones};
+                               .address = e.addresses.front(), .hint_zones = e.hint_zones,
+                               .hint_nodes = e.hint_nodes};
     }
   }
   return out;

@@ -6,6 +6,7 @@
 // large-service, ~1 s); nothing is shortened.
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,43 @@ TEST(VirtualEngine, EveryModelledStrategyIsABaselineOrALibraryPolicy) {
   for (const NamedPolicy& policy : kNamedPolicies) {
     EXPECT_TRUE(report::IsKnownStrategy(policy.name)) << policy.name << " is not a simulator strategy";
     EXPECT_FALSE(report::IsLiveOnlyStrategy(policy.name)) << policy.name;
+  }
+}
+
+// node-local: PreferSameNode hints and a client on zone-a-node-1, where the scheduler puts echo-1
+// and echo-4 (pods are placed round robin over the three nodes). Without the crashes, k8slb's
+// strategies use exactly those two; with them (t=5, back ~t=8), they still serve most calls,
+// the other four only the fallback's share. Fails if the node hints are ignored (an even spread:
+// 1/3 on the node) or if the preference outlives the crash (nothing on the other nodes).
+TEST(VirtualEngine, NodeHintsKeepK8slbOnTheClientsNode) {
+  auto sc = scenario::LoadScenario(ScenarioPath("node-local"));
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  auto run = [](const scenario::Scenario& scenario) {
+    RunOptions options;
+    options.seed = scenario.seed;
+    options.strategies = {"round-robin", "least-request"};
+    RunRecorder recorder(MakeRunInfo(scenario, options));
+    auto summary = RunVirtual(scenario, options, recorder);
+    EXPECT_TRUE(summary.ok()) << summary.status();
+    return recorder.Snapshot(RunDurationS(scenario, options), true);
+  };
+  scenario::Scenario quiet = *sc;
+  quiet.timeline.clear();
+  for (const auto& st : run(quiet).strategies) {
+    std::map<std::string, uint64_t> used;
+    for (const auto& [pod, n] : st.per_pod) {
+      if (n > 0) used[pod] = n;
+    }
+    EXPECT_EQ(used.size(), 2u) << st.name;
+    EXPECT_TRUE(used.count("echo-1") && used.count("echo-4")) << st.name;
+  }
+  for (const auto& st : run(*sc).strategies) {
+    const double on_node = static_cast<double>(st.per_pod.at("echo-1") + st.per_pod.at("echo-4"));
+    const double share = on_node / static_cast<double>(st.ok);
+    // 5 s + ~6 s of 15 on the node; the rest spread over six pods.
+    EXPECT_GT(share, 0.6) << st.name;
+    EXPECT_LT(share, 0.9) << st.name;
+    for (const char* other : {"echo-0", "echo-2", "echo-3", "echo-5"}) EXPECT_GT(st.per_pod.at(other), 0u) << st.name;
   }
 }
 
