@@ -653,6 +653,8 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   runner.Stop();
   runner.Sample(fleet, interrupted() ? covered : duration_s);
   runner.Report(&summary.notes);
+  // Every generator has joined, so every call a server answered has reached its client.
+  summary.served = fleet.ServedCounts();
   summary.rpcs += runner.served();
 
   for (auto& g : generators) summary.rpcs += g->sent();
