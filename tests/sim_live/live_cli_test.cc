@@ -141,6 +141,39 @@ TEST(PodNamespaceTest, TwoRunsAtOnceDoNotCollide) {
   fs::remove_all(out);
 }
 
+// The same on the host's loopback (explicit opt-in): both runs use the same pod addresses, so
+// each listens on ports it holds for itself (PortReservation), never the scenario's fixed 50051.
+TEST(NoNamespaceTest, TwoLoopbackRunsAtOnceDoNotCollide) {
+  const std::string out = TempOut("twice-loopback");
+  std::vector<std::string> args = {kSimBin, "run", Fixture("steady-short.yaml"), "--mode", "live",
+                                   "--pod-network", "loopback", "--allow-loopback-endpoints",
+                                   "--duration", "3", "--quiet", "--out"};
+  std::vector<std::string> args_a = args, args_b = args;
+  args_a.push_back(out + "/a");
+  args_b.push_back(out + "/b");
+  auto a = Subprocess::Start(args_a);
+  auto b = Subprocess::Start(args_b);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto ra = (*a)->Wait(milliseconds(60000));
+  auto rb = (*b)->Wait(milliseconds(60000));
+  EXPECT_EQ(ra.exit_code, 0) << ra.err;
+  EXPECT_EQ(rb.exit_code, 0) << rb.err;
+  std::vector<std::string> ports;
+  for (const char* run : {"/a", "/b"}) {
+    auto report = report::LoadJson(out + run);
+    ASSERT_TRUE(report.ok()) << report.status();
+    const StrategyReport* lr = report->FindStrategy("least-request");
+    ASSERT_NE(lr, nullptr);
+    EXPECT_EQ(lr->failed, 0u) << run;
+    EXPECT_EQ(lr->pods_used, 5) << run;
+    EXPECT_EQ(report->pods.front().address, "127.0.211.1") << run;
+    ports.push_back(report->environment["pod_port"]);
+    EXPECT_EQ(ports.back().rfind("50051", 0), std::string::npos) << run << ": " << ports.back();
+  }
+  EXPECT_NE(ports[0], ports[1]);
+  fs::remove_all(out);
+}
+
 // ---- --api-server against an external k8slb-fakeapi ----------------------------------------
 
 constexpr char kFakeApiBin[] = K8SLB_FAKEAPI_BIN;
