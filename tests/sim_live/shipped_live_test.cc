@@ -27,6 +27,7 @@
 #include "sim/live/live_engine.h"
 #include "sim/live/pod_network.h"
 #include "sim/scenario/scenario.h"
+#include "tests/sim_live/shares.h"
 
 namespace k8slb::sim {
 namespace {
@@ -71,16 +72,6 @@ std::map<std::string, double> AllShares(const StrategyReport& s) {
   return shares;
 }
 
-std::string Describe(const std::map<std::string, double>& shares) {
-  std::string out;
-  for (const auto& [pod, share] : shares) {
-    char buf[96];
-    std::snprintf(buf, sizeof(buf), "%s%s=%.1f%%", out.empty() ? "" : " ", pod.c_str(), share);
-    out += buf;
-  }
-  return out;
-}
-
 // Real grpc-dns (live) against the model's headless-dns (virtual), within kTolerancePoints.
 void ExpectModelAgrees(const Report& live, const Report& virt) {
   const StrategyReport* real = live.FindStrategy("grpc-dns");
@@ -91,8 +82,8 @@ void ExpectModelAgrees(const Report& live, const Report& virt) {
   const auto rs = AllShares(*real);
   const auto ms = AllShares(*model);
   std::printf("%s: grpc-dns (live) %s\n%s: headless-dns (virtual) %s\n", live.scenario.c_str(),
-              Describe(rs).c_str(), virt.scenario.c_str(), Describe(ms).c_str());
-  SCOPED_TRACE("\n  grpc-dns live:         " + Describe(rs) + "\n  headless-dns virtual: " + Describe(ms));
+              DescribeShares(rs).c_str(), virt.scenario.c_str(), DescribeShares(ms).c_str());
+  SCOPED_TRACE("\n  grpc-dns live:         " + DescribeShares(rs) + "\n  headless-dns virtual: " + DescribeShares(ms));
   std::map<std::string, std::pair<double, double>> all;
   for (const auto& [pod, share] : rs) all[pod].first = share;
   for (const auto& [pod, share] : ms) all[pod].second = share;
