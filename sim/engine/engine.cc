@@ -7,7 +7,23 @@ namespace k8slb::sim {
 
 std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,
                                        const RunOptions& options) {
-  return options.strategies.empty() ? scenario.strategies : options.strategies;
+  if (!options.strategies.empty()) return options.strategies;
+  if (options.mode == RunMode::kLive) return scenario.strategies;
+  std::vector<std::string> out;
+  for (const auto& name : scenario.strategies) {
+    if (!IsLiveOnlyStrategy(name)) out.push_back(name);
+  }
+  return out;
+}
+
+std::vector<std::string> SkippedStrategies(const scenario::Scenario& scenario,
+                                           const RunOptions& options) {
+  std::vector<std::string> out;
+  if (!options.strategies.empty() || options.mode == RunMode::kLive) return out;
+  for (const auto& name : scenario.strategies) {
+    if (IsLiveOnlyStrategy(name)) out.push_back(name);
+  }
+  return out;
 }
 
 double RunDurationS(const scenario::Scenario& scenario, const RunOptions& options) {

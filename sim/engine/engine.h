@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,9 @@ struct RunSummary {
   uint64_t rpcs = 0;      // RPCs simulated/sent across all strategies
   uint64_t sim_events = 0;  // virtual: discrete events processed
   std::vector<std::string> notes;  // anything the user should know (printed by the CLI)
+  // Live: calls answered per pod and port, counted by the echo servers themselves (server side;
+  // the report's per-pod counts are what the clients saw). Empty for virtual runs.
+  std::map<std::string, std::map<int, uint64_t>> served;
 };
 
 // The strategy names: one list, the report format's (report/schema.h); xds runs only live.
@@ -67,9 +71,17 @@ using report::IsKnownStrategy;
 using report::IsLiveOnlyStrategy;
 using report::kStrategyNames;
 
-// The strategies a run uses: options.strategies if given, else the scenario's.
+// The strategies a run uses: options.strategies if given, else the scenario's; a virtual run
+// leaves out the scenario's live-only ones (SkippedStrategies), so one scenario file can compare
+// real clients live and still run in virtual time. Names given explicitly are never left out
+// (the virtual engine refuses a live-only one).
 std::vector<std::string> StrategiesFor(const scenario::Scenario& scenario,
                                        const RunOptions& options);
+// The scenario's live-only strategies a virtual run leaves out (empty for live runs and when
+// options.strategies is given). The virtual engine says so in a note and in the report's
+// environment ("skipped_strategies"), never silently.
+std::vector<std::string> SkippedStrategies(const scenario::Scenario& scenario,
+                                           const RunOptions& options);
 // The run's traffic duration: options.duration_s, else clients.durationSeconds.
 double RunDurationS(const scenario::Scenario& scenario, const RunOptions& options);
 // The RunInfo for a recorder of this run (bucket width about duration/100 on a 1-2-5 grid).
@@ -80,7 +92,8 @@ using LiveRunner = std::function<absl::StatusOr<RunSummary>(
     const scenario::Scenario&, const RunOptions&, RunRecorder&)>;
 
 // The virtual-time engine: a deterministic discrete-event simulation (see virtual_engine.cc).
-// Refuses live_only scenarios with FailedPrecondition.
+// Refuses live_only scenarios, and live-only strategies named in options.strategies, with
+// FailedPrecondition; skips the scenario's own live-only strategies with a note (StrategiesFor).
 absl::StatusOr<RunSummary> RunVirtual(const scenario::Scenario& scenario,
                                       const RunOptions& options, RunRecorder& recorder);
 

@@ -51,6 +51,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "fakeapi/model/cluster.h"
 #include "k8slb/call_outcome.h"
 #include "k8slb/discovery.h"
@@ -913,8 +914,25 @@ absl::StatusOr<RunSummary> RunVirtual(const scenario::Scenario& scenario,
           "strategy ", name, " runs real clients that the virtual engine does not model; run it with --mode live"));
     }
   }
+  const std::vector<std::string> skipped = SkippedStrategies(scenario, options);
+  if (!skipped.empty() && StrategiesFor(scenario, options).empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "every strategy of scenario ", scenario.name, " (", absl::StrJoin(skipped, ", "),
+        ") runs real clients that the virtual engine does not model; run it with --mode live"));
+  }
+  if (!skipped.empty()) {
+    recorder.SetEnvironment("skipped_strategies", absl::StrJoin(skipped, ","));
+  }
   Simulation sim(scenario, options, recorder);
-  return sim.Run();
+  absl::StatusOr<RunSummary> summary = sim.Run();
+  if (summary.ok()) {
+    for (const auto& name : skipped) {
+      summary->notes.push_back(absl::StrCat(
+          "strategy ", name, " skipped: it runs real clients that the virtual engine does not model "
+          "(live only; run the scenario with --mode live to include it)"));
+    }
+  }
+  return summary;
 }
 
 }  // namespace k8slb::sim

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -293,6 +294,23 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   if (!plan.ok()) return absl::InvalidArgumentError(absl::StrCat("live: ", plan.status().message()));
   scenario.cluster.pod_cidr = plan->pod_cidr;
   const bool loopback = placement->placement == PodPlacement::kLoopback;
+  // Loopback pods share the host's addresses with every other run on the machine (another
+  // worktree's tests, say): they listen on ports this run holds instead of the scenario's fixed
+  // port, the Service's port and its slices follow. Declared before the pods, so held until
+  // they are gone.
+  std::optional<PortReservation> loopback_ports;
+  if (loopback) {
+    absl::StatusOr<PortReservation> reserved =
+        PortReservation::Reserve(1 + static_cast<int>(program_ports.size()));
+    if (!reserved.ok()) {
+      return absl::Status(reserved.status().code(), absl::StrCat("live: loopback pods: ", reserved.status().message()));
+    }
+    loopback_ports.emplace(std::move(*reserved));
+    scenario.service.port = loopback_ports->first();
+    for (size_t i = 0; i < program_ports.size(); ++i) {
+      program_ports[i] = scenario.service.port + 1 + static_cast<int>(i);
+    }
+  }
 
   RunSummary summary;
   summary.notes.push_back(absl::StrCat(
@@ -302,7 +320,8 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
       scenario.clients.count, " client(s) and connections"));
   if (loopback) {
     const std::string warning = absl::StrCat(
-        "live: pods listen on the host's loopback (", plan->pod_cidr, "; ", placement->why,
+        "live: pods listen on the host's loopback (", plan->pod_cidr, " port ", scenario.service.port,
+        ", held for this run; ", placement->why,
         "); loopback endpoint addresses are allowed in this run, which a real API server refuses");
     std::fprintf(stderr, "k8slb-sim: %s\n", warning.c_str());
     summary.notes.push_back(warning);
@@ -315,6 +334,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
                           absl::StrCat(loopback ? "loopback" : "namespace", " ", plan->pod_cidr,
                                        " (", placement->why, ")"));
   recorder.SetEnvironment("loopback_endpoints_allowed", loopback ? "true" : "false");
+  if (loopback) recorder.SetEnvironment("pod_port", absl::StrCat(scenario.service.port, " (held for this run)"));
 
   // SIGINT/SIGTERM from here on stop the run cleanly (and remove what it made in an API server).
   InterruptWatcher interrupts;
@@ -654,6 +674,8 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   runner.Stop();
   runner.Sample(fleet, interrupted() ? covered : duration_s);
   runner.Report(&summary.notes);
+  // Every generator has joined, so every call a server answered has reached its client.
+  summary.served = fleet.ServedCounts();
   summary.rpcs += runner.served();
 
   for (auto& g : generators) summary.rpcs += g->sent();

@@ -464,4 +464,78 @@ std::string PodNamespace::Describe() const {
                          : "private network namespace (as root)";
 }
 
+// ---- PortReservation ----
+
+namespace {
+
+// A TCP socket bound to 0.0.0.0:port with SO_REUSEADDR (port 0: the kernel's choice), or -1.
+int BindReserved(int port, int* bound_port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  socklen_t len = sizeof(addr);
+  if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  *bound_port = ntohs(addr.sin_port);
+  return fd;
+}
+
+}  // namespace
+
+absl::StatusOr<PortReservation> PortReservation::Reserve(int count) {
+  if (count < 1 || count > 64) {
+    return absl::InvalidArgumentError(absl::StrCat("port reservation: count ", count, " outside 1..64"));
+  }
+  constexpr int kTries = 32;
+  for (int attempt = 0; attempt < kTries; ++attempt) {
+    PortReservation r;
+    int fd = BindReserved(0, &r.first_);
+    if (fd < 0) return absl::UnavailableError(absl::StrCat("port reservation: bind 0.0.0.0:0: ", std::strerror(errno)));
+    r.fds_.push_back(fd);
+    bool complete = r.first_ + count - 1 <= 65535;
+    for (int i = 1; i < count && complete; ++i) {
+      int port = 0;
+      fd = BindReserved(r.first_ + i, &port);
+      if (fd < 0) {
+        complete = false;
+      } else {
+        r.fds_.push_back(fd);
+      }
+    }
+    if (complete) return r;
+  }
+  return absl::UnavailableError(absl::StrCat("port reservation: no run of ", count,
+                                             " free consecutive TCP ports found in ", kTries, " tries"));
+}
+
+PortReservation::PortReservation(PortReservation&& other) noexcept
+    : fds_(std::move(other.fds_)), first_(other.first_) {
+  other.fds_.clear();
+}
+
+PortReservation& PortReservation::operator=(PortReservation&& other) noexcept {
+  if (this != &other) {
+    Close();
+    fds_ = std::move(other.fds_);
+    other.fds_.clear();
+    first_ = other.first_;
+  }
+  return *this;
+}
+
+PortReservation::~PortReservation() { Close(); }
+
+void PortReservation::Close() {
+  for (int fd : fds_) ::close(fd);
+  fds_.clear();
+}
+
 }  // namespace k8slb::sim::live

@@ -25,6 +25,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "sim/live/tcp_proxy.h"
@@ -67,6 +68,34 @@ struct PodAddressPlan {
 // their block). kLoopback: the podCIDR must lie in 127.0.0.0/8; the proxy listens at 127.0.0.2.
 absl::StatusOr<PodAddressPlan> PlanPodAddresses(const std::string& scenario_pod_cidr,
                                                 PodPlacement placement);
+
+// A run of `count` consecutive TCP ports held on the host for the life of the object, so that
+// pods on the host's loopback (kLoopback) can listen on 127.x.y.z:PORT without colliding with
+// another run on the same machine: each port is bound on 0.0.0.0 with SO_REUSEADDR and never
+// listens. The kernel then gives the port to no one else's bind (an ephemeral bind(0) skips a
+// port in use, and a specific bind without SO_REUSEADDR is refused), while this run's gRPC
+// servers (which set SO_REUSEADDR) may bind it on their own addresses (socket(7), SO_REUSEADDR:
+// only a listening socket on the port excludes them). Move-only; thread-compatible.
+class PortReservation {
+ public:
+  // The first port is the kernel's choice; the rest follow it. Unavailable when no such run was
+  // found after a few tries.
+  static absl::StatusOr<PortReservation> Reserve(int count);
+  PortReservation(PortReservation&& other) noexcept;
+  PortReservation& operator=(PortReservation&& other) noexcept;
+  PortReservation(const PortReservation&) = delete;
+  PortReservation& operator=(const PortReservation&) = delete;
+  ~PortReservation();
+
+  int first() const { return first_; }
+
+ private:
+  PortReservation() = default;
+  void Close();
+
+  std::vector<int> fds_;
+  int first_ = 0;
+};
 
 // The process's private network namespace. Created once per process by the first Enter() and
 // never left: the threads that moved in stay in it until the process exits, which also removes

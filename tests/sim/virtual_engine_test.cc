@@ -227,6 +227,50 @@ TEST(VirtualEngine, RefusesLiveOnlyScenarios) {
   EXPECT_NE(std::string(result.status().message()).find("--mode live"), std::string::npos);
 }
 
+// A scenario may list live-only strategies (real clients): the virtual run leaves them out of its
+// report, and says so in a note and in the report's environment, never silently.
+TEST(VirtualEngine, SkipsTheScenariosLiveOnlyStrategiesWithANote) {
+  const Ran ran = RunScenario("scale-up");
+  ASSERT_NE(std::find(ran.scenario.strategies.begin(), ran.scenario.strategies.end(), "grpc-dns"),
+            ran.scenario.strategies.end())
+      << "scale-up should list grpc-dns";
+  EXPECT_EQ(ran.report.FindStrategy("grpc-dns"), nullptr);
+  ASSERT_NE(ran.report.FindStrategy("headless-dns"), nullptr);
+  ASSERT_TRUE(ran.report.environment.count("skipped_strategies"));
+  EXPECT_EQ(ran.report.environment.at("skipped_strategies"), "grpc-dns");
+  int notes = 0;
+  for (const auto& note : ran.summary.notes) {
+    notes += note.find("strategy grpc-dns skipped") != std::string::npos &&
+             note.find("--mode live") != std::string::npos;
+  }
+  EXPECT_EQ(notes, 1);
+}
+
+// Named explicitly, a live-only strategy is refused; a scenario of live-only strategies alone has
+// nothing to run virtually and is refused too.
+TEST(VirtualEngine, RefusesLiveOnlyStrategiesItCannotSkip) {
+  auto sc = scenario::LoadScenario(ScenarioPath("scale-up"));
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  {
+    RunOptions options;
+    options.strategies = {"round-robin", "grpc-dns"};
+    RunRecorder recorder(MakeRunInfo(*sc, options));
+    auto result = RunVirtual(*sc, options, recorder);
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(std::string(result.status().message()).find("grpc-dns"), std::string::npos);
+  }
+  sc->strategies = {"grpc-dns", "xds"};
+  sc->expect.clear();
+  RunOptions options;
+  RunRecorder recorder(MakeRunInfo(*sc, options));
+  auto result = RunVirtual(*sc, options, recorder);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(std::string(result.status().message()).find("grpc-dns, xds"), std::string::npos)
+      << result.status();
+}
+
 TEST(VirtualEngine, ApiOutageIsFailStatic) {
   // During 20 s of API errors the set is never emptied: no RPC fails for lack of endpoints.
   const Ran ran = RunScenario("apiserver-outage");

@@ -36,6 +36,7 @@
 #include "sim/live/live_engine.h"
 #include "sim/live/pod_network.h"
 #include "sim/scenario/scenario.h"
+#include "tests/sim_live/shares.h"
 
 namespace k8slb::sim {
 namespace {
@@ -51,16 +52,6 @@ std::map<std::string, double> Shares(const StrategyReport& s) {
   if (total == 0) return shares;
   for (const auto& [pod, n] : s.per_pod) shares[pod] = 100.0 * static_cast<double>(n) / total;
   return shares;
-}
-
-std::string Describe(const std::map<std::string, double>& shares) {
-  std::string out;
-  for (const auto& [pod, share] : shares) {
-    char buf[96];
-    std::snprintf(buf, sizeof(buf), "%s%s=%.1f%%", out.empty() ? "" : " ", pod.c_str(), share);
-    out += buf;
-  }
-  return out;
 }
 
 struct Runs {
@@ -131,9 +122,9 @@ void ExpectAgreement(const Runs& runs, const std::string& strategy, bool by_rank
   ASSERT_GT(virt->ok, 500u) << strategy << ": too few virtual RPCs to compare";
   auto ls = Shares(*live);
   auto vs = Shares(*virt);
-  SCOPED_TRACE(strategy + "\n  live:    " + Describe(ls) + "\n  virtual: " + Describe(vs));
+  SCOPED_TRACE(strategy + "\n  live:    " + DescribeShares(ls) + "\n  virtual: " + DescribeShares(vs));
   std::printf("%s %s\n  live:    %s\n  virtual: %s\n", runs.live.scenario.c_str(), strategy.c_str(),
-              Describe(ls).c_str(), Describe(vs).c_str());
+              DescribeShares(ls).c_str(), DescribeShares(vs).c_str());
   if (by_rank) {
     std::vector<double> a, b;
     for (auto& [p, s] : ls) a.push_back(s);

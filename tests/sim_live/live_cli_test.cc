@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -115,29 +116,64 @@ TEST(UnprivilegedNamespaceTest, ANonRootUserRunsPodsInTheBenchmarkingRange) {
   fs::remove_all(out);
 }
 
+// Runs steady-short twice at the same time with `extra` flags; both must finish with
+// least-request on all five pods, the first at `first_address`. Returns the two reports.
+std::vector<Report> RunTwiceAtOnce(const std::string& out, const std::vector<std::string>& extra,
+                                   const std::string& first_address) {
+  std::vector<Report> reports;
+  std::vector<std::unique_ptr<Subprocess>> runs;
+  for (const char* run : {"/a", "/b"}) {
+    std::vector<std::string> args = {kSimBin, "run", Fixture("steady-short.yaml"), "--mode", "live",
+                                     "--duration", "3", "--quiet", "--out", out + run};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto started = Subprocess::Start(args);
+    EXPECT_TRUE(started.ok()) << started.status();
+    if (!started.ok()) return reports;
+    runs.push_back(std::move(*started));
+  }
+  for (auto& run : runs) {
+    auto result = run->Wait(milliseconds(60000));
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+  }
+  for (const char* run : {"/a", "/b"}) {
+    auto report = report::LoadJson(out + run);
+    EXPECT_TRUE(report.ok()) << report.status();
+    if (!report.ok()) continue;
+    const StrategyReport* lr = report->FindStrategy("least-request");
+    EXPECT_NE(lr, nullptr) << run;
+    if (lr != nullptr) {
+      EXPECT_EQ(lr->failed, 0u) << run;
+      EXPECT_EQ(lr->pods_used, 5) << run;
+    }
+    EXPECT_EQ(report->pods.front().address, first_address) << run;
+    reports.push_back(std::move(*report));
+  }
+  return reports;
+}
+
 // Two live runs of the same scenario at once: each has its own namespace, so the same pod
 // addresses and ports do not collide.
 TEST(PodNamespaceTest, TwoRunsAtOnceDoNotCollide) {
   if (auto why = PodNamespaceUnavailable()) GTEST_SKIP() << "no private network namespace here: " << *why;
   const std::string out = TempOut("twice");
-  auto a = Subprocess::Start({kSimBin, "run", Fixture("steady-short.yaml"), "--mode", "live",
-                                        "--duration", "3", "--quiet", "--out", out + "/a"});
-  auto b = Subprocess::Start({kSimBin, "run", Fixture("steady-short.yaml"), "--mode", "live",
-                                        "--duration", "3", "--quiet", "--out", out + "/b"});
-  ASSERT_TRUE(a.ok() && b.ok());
-  auto ra = (*a)->Wait(milliseconds(60000));
-  auto rb = (*b)->Wait(milliseconds(60000));
-  EXPECT_EQ(ra.exit_code, 0) << ra.err;
-  EXPECT_EQ(rb.exit_code, 0) << rb.err;
-  for (const char* run : {"/a", "/b"}) {
-    auto report = report::LoadJson(out + run);
-    ASSERT_TRUE(report.ok()) << report.status();
-    const StrategyReport* lr = report->FindStrategy("least-request");
-    ASSERT_NE(lr, nullptr);
-    EXPECT_EQ(lr->failed, 0u) << run;
-    EXPECT_EQ(lr->pods_used, 5) << run;
-    EXPECT_EQ(report->pods.front().address, "198.18.0.1") << run;
+  EXPECT_EQ(RunTwiceAtOnce(out, {}, "198.18.0.1").size(), 2u);
+  fs::remove_all(out);
+}
+
+// The same on the host's loopback (explicit opt-in): both runs use the same pod addresses, so
+// each listens on ports it holds for itself (PortReservation), never the scenario's fixed 50051.
+TEST(NoNamespaceTest, TwoLoopbackRunsAtOnceDoNotCollide) {
+  const std::string out = TempOut("twice-loopback");
+  std::vector<Report> reports =
+      RunTwiceAtOnce(out, {"--pod-network", "loopback", "--allow-loopback-endpoints"}, "127.0.211.1");
+  ASSERT_EQ(reports.size(), 2u);
+  std::vector<std::string> ports;
+  for (Report& report : reports) {
+    ports.push_back(report.environment["pod_port"]);
+    EXPECT_EQ(ports.back().rfind("50051", 0), std::string::npos) << ports.back();
+    EXPECT_FALSE(ports.back().empty());
   }
+  EXPECT_NE(ports[0], ports[1]);
   fs::remove_all(out);
 }
 

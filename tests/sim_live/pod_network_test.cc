@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <future>
 #include <string>
@@ -136,6 +137,45 @@ void ServeOnce(int fd) {
 }
 
 // The namespace is per process; this test enters it (each ctest test is a process of its own).
+// A TCP socket bound to ADDRESS:PORT (SO_REUSEADDR when `reuse`), listening when `listen`; the
+// errno of the first failing call, 0 on success. Closes the socket before returning.
+int TryBind(const char* address, int port, bool reuse, bool listen) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return errno;
+  int one = 1;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, address, &addr.sin_addr);
+  int err = 0;
+  if ((reuse && ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0) ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || (listen && ::listen(fd, 1) != 0)) {
+    err = errno;
+  }
+  ::close(fd);
+  return err;
+}
+
+// Loopback pods listen on ports their run holds: a server of the run (SO_REUSEADDR, as gRPC's)
+// binds them on a pod address, nobody else does, and a second run gets other ports.
+TEST(PortReservationTest, HoldsConsecutivePortsThatOnlyReusingServersBind) {
+  auto first = PortReservation::Reserve(3);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const int port = first->first();
+  ASSERT_GT(port, 0);
+  for (int p = port; p < port + 3; ++p) {
+    EXPECT_EQ(TryBind("127.0.220.9", p, /*reuse=*/true, /*listen=*/true), 0) << p;
+    EXPECT_EQ(TryBind("127.0.220.9", p, /*reuse=*/false, /*listen=*/false), EADDRINUSE) << p;
+  }
+  auto second = PortReservation::Reserve(3);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->first() + 2 < port || second->first() > port + 2)
+      << second->first() << " overlaps " << port;
+  *first = std::move(*second);  // releases the first run's ports
+  EXPECT_EQ(TryBind("127.0.220.9", port, /*reuse=*/false, /*listen=*/false), 0);
+  EXPECT_FALSE(PortReservation::Reserve(0).ok());
+}
+
 TEST(PodNamespaceTest, PodsBindAnyBenchmarkingAddressAndTheHostSideStaysOutside) {
   const uint64_t host_inode = NamespaceInode();
   // A server in the host's namespace, on the host's loopback.

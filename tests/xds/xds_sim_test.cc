@@ -85,11 +85,26 @@ TEST(XdsSimStrategyTest, SpreadFollowsAScaleUp) {
   EXPECT_EQ(r.environment.count("pod_network"), 1u);
 }
 
-TEST(XdsSimStrategyTest, TheVirtualEngineRefusesIt) {
+// The virtual engine has no xds clients: it skips the scenario's xds with a note (and runs the
+// rest), and refuses xds named explicitly.
+TEST(XdsSimStrategyTest, TheVirtualEngineSkipsItOrRefusesItByName) {
   auto sc = scenario::ParseScenario(kScaleUp, "xds-scale-up.yaml");
   ASSERT_TRUE(sc.ok()) << sc.status();
   EXPECT_TRUE(IsKnownStrategy("xds"));
+  {
+    RunOptions options;
+    RunRecorder recorder(MakeRunInfo(*sc, options));
+    auto summary = RunVirtual(*sc, options, recorder);
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    const Report r = recorder.Snapshot(8, true);
+    EXPECT_EQ(r.FindStrategy("xds"), nullptr);
+    EXPECT_NE(r.FindStrategy("round-robin"), nullptr);
+    EXPECT_TRUE(std::any_of(summary->notes.begin(), summary->notes.end(), [](const std::string& n) {
+      return n.find("strategy xds skipped") != std::string::npos;
+    }));
+  }
   RunOptions options;
+  options.strategies = {"xds"};
   RunRecorder recorder(MakeRunInfo(*sc, options));
   auto summary = RunVirtual(*sc, options, recorder);
   ASSERT_FALSE(summary.ok());
