@@ -112,7 +112,7 @@ class EdsStream final : public grpc::ClientBidiReactor<DiscoveryRequest, Discove
       absl::MutexLock lock(&mu_);
       ++responses_;
       last_ = Clock::now();
-      pending_ack_ = response_;
+      pending_ack_ = Ack{response_.version_info(), response_.nonce()};
     }
     MaybeAck();
     StartRead(&response_);
@@ -148,8 +148,8 @@ class EdsStream final : public grpc::ClientBidiReactor<DiscoveryRequest, Discove
       ack_.Clear();
       ack_.set_type_url(kEds);
       ack_.add_resource_names("echo.default:grpc");
-      ack_.set_version_info(pending_ack_->version_info());
-      ack_.set_response_nonce(pending_ack_->nonce());
+      ack_.set_version_info(pending_ack_->version);
+      ack_.set_response_nonce(pending_ack_->nonce);
       pending_ack_.reset();
     }
     StartWrite(&ack_);
@@ -162,7 +162,11 @@ class EdsStream final : public grpc::ClientBidiReactor<DiscoveryRequest, Discove
   absl::Mutex mu_;
   uint64_t responses_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::time_point last_ ABSL_GUARDED_BY(mu_);
-  std::optional<DiscoveryResponse> pending_ack_ ABSL_GUARDED_BY(mu_);
+  struct Ack {
+    std::string version;
+    std::string nonce;
+  };
+  std::optional<Ack> pending_ack_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = true;  // the initial request
   bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -195,7 +199,7 @@ double SelfCpuMs() {
   return ms(u.ru_utime) + ms(u.ru_stime);
 }
 
-int Fanout(const std::string& xds_binary, int streams, int updates, int endpoints) {
+int Fanout(const std::string& xds_binary, int streams, int updates, int endpoints, bool client_bdp_probe) {
   auto api = StartApi();
   std::vector<std::string> ips;
   for (int i = 0; i < endpoints; ++i) ips.push_back("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
@@ -241,6 +245,9 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt("k8slb.bench.channel", i);  // distinct args: no shared subchannel
+    // gRPC clients probe BDP by default: after data arrives they PING the server, which must
+    // read it and answer. --client-bdp-probe=false leaves that out (cheaper, less realistic).
+    if (!client_bdp_probe) args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     channels.push_back(grpc::CreateCustomChannel(listen, grpc::InsecureChannelCredentials(), args));
     stubs.push_back(AggregatedDiscoveryService::NewStub(channels.back()));
     all.push_back(std::make_unique<EdsStream>(stubs.back().get()));
@@ -291,8 +298,9 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
   ::waitpid(child, &status, 0);
   if (!ok) return 1;
 
-  std::printf("k8slb-xds fan-out: %d ADS streams (one connection each), %d slice updates, %d endpoints\n", streams,
-              updates, endpoints);
+  std::printf("k8slb-xds fan-out: %d ADS streams (one connection each), %d slice updates, %d endpoints,"
+              " client BDP probe %s\n",
+              streams, updates, endpoints, client_bdp_probe ? "on" : "off");
   std::printf("  slice write -> every stream has the new assignment (ms): p50 %.1f  p99 %.1f  max %.1f"
               "  (median of per-update p99: %.1f)\n",
               Percentile(latencies, 0.5), Percentile(latencies, 0.99), Percentile(latencies, 1.0),
@@ -459,6 +467,9 @@ int main(int argc, char** argv) {
   fanout->add_option("--updates", updates)->check(CLI::Range(1, 1000))->capture_default_str();
   fanout->add_option("--endpoints", endpoints)->check(CLI::Range(1, 10000))->capture_default_str();
   fanout->add_option("--xds-binary", binary)->capture_default_str();
+  bool client_bdp_probe = true;
+  fanout->add_option("--client-bdp-probe", client_bdp_probe, "the bench clients' HTTP/2 BDP probe (gRPC's default: on)")
+      ->capture_default_str();
   auto* reaction = app.add_subcommand("reaction", "slice change -> first RPC on the new pod: grpc++ xDS vs BalancedChannel");
   int trials = 20;
   reaction->add_option("--trials", trials)->check(CLI::Range(1, 1000))->capture_default_str();
@@ -469,6 +480,9 @@ int main(int argc, char** argv) {
     limit.rlim_cur = limit.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &limit);
   }
-  if (fanout->parsed()) return Fanout(binary, streams, updates, endpoints);
+  // Debian's Abseil is built without NDEBUG: its Mutex deadlock detection would add to the
+  // clients' CPU on the same cores as k8slb-xds (which turns it off too).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (fanout->parsed()) return Fanout(binary, streams, updates, endpoints, client_bdp_probe);
   return Reaction(trials);
 }

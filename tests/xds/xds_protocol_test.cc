@@ -522,6 +522,35 @@ TEST_F(ProtocolTest, ClientZoneGetsPriorityZeroAndOtherZonesPriorityOne) {
   for (const auto& locality : flat_assignment.endpoints()) EXPECT_EQ(locality.priority(), 0u);
 }
 
+// An ACK that widens or narrows the subscription moves the stream's watches with it (ACKs that
+// repeat the names leave them alone).
+TEST_F(ProtocolTest, AnAckThatChangesTheNamesMovesTheWatches) {
+  auto echo = Manual("default/echo");
+  echo->SetEndpoints({MakeEndpoint("10.0.0.1", "zone-a", "echo-0")});
+  auto web = Manual("default/web");
+  web->SetEndpoints({MakeEndpoint("10.0.2.1", "zone-a", "web-0")});
+  Stream s(channel_);
+  s.Send(kEds, {"echo.default:grpc"});
+  auto first = s.Next();
+  ASSERT_TRUE(first);
+  s.Ack(*first, {"echo.default:grpc", "web.default:grpc"});
+  auto both = s.Next();
+  ASSERT_TRUE(both);
+  EXPECT_EQ(Names(*both), (std::vector<std::string>{"echo.default:grpc", "web.default:grpc"}));
+  s.Ack(*both, {"web.default:grpc"});
+  EXPECT_TRUE(s.NoReplyBeforeProbe());
+  // web is watched for this stream: its change is pushed. echo is not any more: its change is not.
+  web->SetEndpoints({MakeEndpoint("10.0.2.2", "zone-a", "web-1")});
+  auto push = s.Next();
+  ASSERT_TRUE(push);
+  EXPECT_EQ(Names(*push), (std::vector<std::string>{"web.default:grpc"}));
+  EXPECT_EQ(Addresses(Assignment(*push)), (std::set<std::string>{"10.0.2.2"}));
+  s.Ack(*push, {"web.default:grpc"});
+  echo->SetEndpoints({MakeEndpoint("10.0.0.9", "zone-a", "echo-9")});
+  EXPECT_TRUE(s.NoReplyBeforeProbe());
+  EXPECT_EQ(server_->stats().services_watched, 2u);  // echo idles out after idle_watch_grace
+}
+
 TEST_F(ProtocolTest, StreamsShareOneWatchPerServicePort) {
   Manual("default/echo")->SetEndpoints({MakeEndpoint("10.0.0.1", "zone-a", "echo-0")});
   Stream a(channel_);

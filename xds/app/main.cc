@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "input/cli_flags.h"
 #include "k8slb/kube_config.h"
@@ -137,6 +138,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // Debian builds Abseil without NDEBUG, so by default every absl::Mutex acquisition (gRPC's
+  // own locks included) also updates Abseil's lock-order graph for deadlock detection: about
+  // 7 % of k8slb-xds's CPU when it pushes an update to 1,000 streams. The tests keep the
+  // detection; the server binary does not need it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   k8slb::xds::XdsServerOptions options;
   options.listen = listen;

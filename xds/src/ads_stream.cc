@@ -145,6 +145,8 @@ grpc::Status AdsStreamCore::ApplyRequest(const DiscoveryRequest& request, LeaseC
     if (!state.names.count(name)) added = true;
   }
   const bool initial = !state.requested;
+  // An ACK repeats the subscription: the leases change only when the names do.
+  const bool names_changed = initial || named != state.names;
   state.requested = true;
   state.wildcard = wildcard;
   state.names = std::move(named);
@@ -157,7 +159,7 @@ grpc::Status AdsStreamCore::ApplyRequest(const DiscoveryRequest& request, LeaseC
     TypeState& clusters = types_[static_cast<int>(ResourceType::kCluster)];
     if (clusters.wildcard) clusters.pending = clusters.force = true;
   }
-  *changes = UpdateLeasesLocked();
+  if (names_changed) *changes = UpdateLeasesLocked();
   return grpc::Status::OK;
 }
 

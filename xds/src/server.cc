@@ -89,6 +89,10 @@ class XdsServer::Impl {
     grpc::ServerBuilder builder;
     auto credentials = options_.credentials ? options_.credentials : grpc::InsecureServerCredentials();
     builder.AddListeningPort(options_.listen, credentials, &port_);
+    // BDP probing sizes the receive window for bulk downloads; k8slb-xds only receives small
+    // requests, and each probe costs a PING round trip per connection after every request (a
+    // push to N streams is answered by N ACKs).
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     if (!server_ || port_ == 0) {
