@@ -240,8 +240,9 @@ absl::Status ScrapeView::Apply(size_t source, double t_s, std::string_view text)
     }
     PodInfo& p = pods_[pod];
     if (p.address.empty()) {
+      // Pods in a source's first scrape were there before the view started watching.
       p.address = address;
-      p.first_s = t_s;
+      p.first_s = prev.seen ? t_s : 0;
     }
     p.last_s = t_s;
   }

@@ -183,6 +183,7 @@ TEST(ScrapeView, AnEndpointThatLeavesTheSetIsADeletedPodAndEjectionsAreEvents) {
   ASSERT_TRUE(b->deleted_s.has_value());
   EXPECT_DOUBLE_EQ(*b->deleted_s, 1);
   EXPECT_FALSE(r->FindPod("a")->deleted_s.has_value());
+  EXPECT_DOUBLE_EQ(r->FindPod("a")->created_s, 0) << "in the first scrape: there before the view started";
   ASSERT_EQ(r->events.size(), 1u);
   EXPECT_EQ(r->events[0].kind, "ejection");
   EXPECT_DOUBLE_EQ(r->events[0].t_s, 1);
