@@ -19,6 +19,8 @@ void ScrapeFollower::start() {
   network_ = new QNetworkAccessManager(this);
   network_->setRedirectPolicy(QNetworkRequest::ManualRedirectPolicy);
   timer_ = new QTimer(this);
+  // Rounds on the interval's grid (a coarse timer may fire 5 % early or late): one per bucket.
+  timer_->setTimerType(Qt::PreciseTimer);
   timer_->setInterval(static_cast<int>(view_.interval_s() * 1000));
   connect(timer_, &QTimer::timeout, this, &ScrapeFollower::scrapeNow);
   clock_.start();
@@ -30,6 +32,8 @@ void ScrapeFollower::scrapeNow() {
   if (outstanding_ > 0 || network_ == nullptr) return;  // the previous round is still out
   const auto& sources = view_.health();
   outstanding_ = sources.size();
+  // Every answer of the round is counted at the round's start, the moment the counters were asked.
+  round_start_s_ = static_cast<double>(clock_.elapsed()) / 1000.0;
   const int timeout_ms = static_cast<int>(std::max(2.0, view_.interval_s()) * 1000);
   for (size_t i = 0; i < sources.size(); ++i) {
     QNetworkRequest request(QUrl(QString::fromStdString(sources[i].url)));
@@ -49,7 +53,7 @@ void ScrapeFollower::scrapeNow() {
 
 void ScrapeFollower::OnReply(size_t source, QNetworkReply* reply) {
   reply->deleteLater();
-  const double t_s = static_cast<double>(clock_.elapsed()) / 1000.0;
+  const double t_s = round_start_s_;
   const int status = reply->attribute(QNetworkRequest::HttpStatusCodeAttribute).toInt();
   absl::StatusOr<std::string> body;
   if (reply->property("k8slb_too_large").toBool()) {

@@ -59,6 +59,7 @@ class ScrapeFollower : public QObject {
   QTimer* timer_ = nullptr;
   QElapsedTimer clock_;
   size_t outstanding_ = 0;
+  double round_start_s_ = 0;
   int rounds_ = 0;
 };
 

@@ -217,7 +217,10 @@ absl::Status ScrapeView::Apply(size_t source, double t_s, std::string_view text)
 
   // Accepted: count the increases since this source's previous good scrape.
   const Source& prev = sources_[source];
-  const int64_t bucket = static_cast<int64_t>(std::floor(t_s / interval_s_));
+  // The increase measured now covers about (t - interval, t]: it goes to the bucket of that
+  // span's middle, so scrapes that come a little early or late (timer and network jitter) still
+  // land one per bucket instead of two in one and none in the next.
+  const int64_t bucket = std::max<int64_t>(0, static_cast<int64_t>(std::floor(t_s / interval_s_ - 0.5)));
   for (const auto& [key, now] : next.counters) {
     const auto& [channel, pod, address] = key;
     Counters before;

@@ -81,10 +81,11 @@ void ExpectTotalsMatchRows(const Report& r) {
 
 TEST(ScrapeView, CountsIncreasesPerIntervalAndPerPod) {
   ScrapeView v = View({"http://127.0.0.1:9464/metrics"});
-  ASSERT_TRUE(v.Add(0, 0.1, Metrics({{"a", {10, 0}}, {"b", {5, 1}}})).ok());
-  ASSERT_TRUE(v.Add(0, 1.1, Metrics({{"a", {25, 0}}, {"b", {9, 3}}}, 2)).ok());
-  ASSERT_TRUE(v.Add(0, 2.1, Metrics({{"a", {25, 0}}, {"b", {19, 3}}}, 2)).ok());
-  auto r = v.Snapshot(2.5);
+  // Scrapes at 1, 2, 3 s (a little late or early): each increase is in the bucket it measured.
+  ASSERT_TRUE(v.Add(0, 1.05, Metrics({{"a", {10, 0}}, {"b", {5, 1}}})).ok());
+  ASSERT_TRUE(v.Add(0, 1.96, Metrics({{"a", {25, 0}}, {"b", {9, 3}}}, 2)).ok());
+  ASSERT_TRUE(v.Add(0, 3.2, Metrics({{"a", {25, 0}}, {"b", {19, 3}}}, 2)).ok());
+  auto r = v.Snapshot(3.5);
   ASSERT_EQ(r->strategies.size(), 1u);
   const StrategyReport& s = r->strategies[0];
   EXPECT_EQ(s.name, "echo");
@@ -116,9 +117,9 @@ TEST(ScrapeView, CountsIncreasesPerIntervalAndPerPod) {
 
 TEST(ScrapeView, ACounterThatGoesDownWasResetAndItsNewValueIsTheIncrease) {
   ScrapeView v = View({"http://127.0.0.1:9464/metrics"});
-  ASSERT_TRUE(v.Add(0, 0, Metrics({{"a", {100, 4}}})).ok());
-  ASSERT_TRUE(v.Add(0, 1, Metrics({{"a", {7, 1}}})).ok());  // the client restarted
-  ASSERT_TRUE(v.Add(0, 2, Metrics({{"a", {12, 1}}})).ok());
+  ASSERT_TRUE(v.Add(0, 1, Metrics({{"a", {100, 4}}})).ok());
+  ASSERT_TRUE(v.Add(0, 2, Metrics({{"a", {7, 1}}})).ok());  // the client restarted
+  ASSERT_TRUE(v.Add(0, 3, Metrics({{"a", {12, 1}}})).ok());
   auto r = v.Snapshot(3);
   const StrategyReport& s = r->strategies[0];
   EXPECT_EQ(s.ok, 112u);
@@ -131,11 +132,11 @@ TEST(ScrapeView, ACounterThatGoesDownWasResetAndItsNewValueIsTheIncrease) {
 
 TEST(ScrapeView, SumsSourcesPerPodAndShowsEachSourcesHealth) {
   ScrapeView v = View({"http://127.0.0.1:1/metrics", "http://127.0.0.1:2/metrics"});
-  ASSERT_TRUE(v.Add(0, 0, Metrics({{"a", {1, 0}}, {"b", {2, 0}}})).ok());
-  ASSERT_TRUE(v.Add(1, 0, Metrics({{"a", {10, 0}}, {"c", {20, 0}}})).ok());
-  ASSERT_TRUE(v.Add(0, 1, Metrics({{"a", {3, 0}}, {"b", {2, 0}}})).ok());
-  ASSERT_TRUE(v.Add(1, 1, Metrics({{"a", {15, 0}}, {"c", {20, 0}}})).ok());
-  auto r = v.Snapshot(1.5);
+  ASSERT_TRUE(v.Add(0, 1, Metrics({{"a", {1, 0}}, {"b", {2, 0}}})).ok());
+  ASSERT_TRUE(v.Add(1, 1, Metrics({{"a", {10, 0}}, {"c", {20, 0}}})).ok());
+  ASSERT_TRUE(v.Add(0, 2, Metrics({{"a", {3, 0}}, {"b", {2, 0}}})).ok());
+  ASSERT_TRUE(v.Add(1, 2, Metrics({{"a", {15, 0}}, {"c", {20, 0}}})).ok());
+  auto r = v.Snapshot(2.5);
   ASSERT_EQ(r->strategies.size(), 1u);
   const StrategyReport& s = r->strategies[0];
   EXPECT_EQ(s.per_pod.at("a"), 15u + 3u);
@@ -190,6 +191,15 @@ TEST(ScrapeView, AnEndpointThatLeavesTheSetIsADeletedPodAndEjectionsAreEvents) {
   EXPECT_NE(r->events[0].detail.find("b ejected"), std::string::npos) << r->events[0].detail;
   EXPECT_EQ(r->environment.at("echo: in flight"), "0") << "gauges of the newest scrape";
   EXPECT_TRUE(Validate(*r).ok()) << Validate(*r);
+}
+
+TEST(ScrapeView, JitteredScrapesFillOneBucketEach) {
+  ScrapeView v = View({"http://127.0.0.1:1/metrics"}, 0.5);
+  // Scrapes every 0.5 s, each up to 0.2 s early or late; 10 more RPCs each time.
+  const double jitter[] = {0, 0.2, -0.2, 0.15, -0.1, 0.2, -0.2, 0};
+  for (int k = 0; k < 8; ++k) ASSERT_TRUE(v.Add(0, 0.5 * k + jitter[k], Metrics({{"a", {10 * k, 0}}})).ok());
+  auto rows = Rows(v.Snapshot(4)->strategies[0]);
+  for (int b = 0; b < 7; ++b) EXPECT_EQ((rows[{0.5 * b, "a"}].first), 10u) << "bucket " << b;
 }
 
 TEST(ScrapeView, OneStrategyPerChannel) {

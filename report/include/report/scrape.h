@@ -2,7 +2,10 @@
 // any service that serves ServeChannelMetrics) into a Report the dashboard draws like a live
 // report folder: one strategy per `channel` label, one timeline bucket per scrape interval whose
 // per-pod rows are the counter increases since the previous scrape of each source, summed over
-// the sources (the client replicas of one deployment), per pod.
+// the sources (the client replicas of one deployment), per pod. A scrape at t measures about
+// (t - interval, t]: its increase goes to the bucket holding t - interval/2 (the first bucket
+// for t < interval/2), so scrapes at k·interval with jitter under half an interval fill one
+// bucket each.
 //
 // Counting: `ok` is the increase of k8slb_endpoint_successes_total, `failed` of
 // k8slb_endpoint_failures_total, plus k8slb_channel_no_endpoint_failures_total under the pod
