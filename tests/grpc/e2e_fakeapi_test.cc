@@ -385,6 +385,22 @@ int KernelChosenPort(const char* host) {
   return port;
 }
 
+// Starts `args` with stdout and stderr to `out_path` (and `envp`, or this process's environment);
+// returns the pid, or -1.
+pid_t SpawnWithOutput(std::vector<std::string> args, const std::string& out_path, char* const* envp = environ) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&files);
+  return rc == 0 ? pid : -1;
+}
+
 #ifdef K8SLB_DASHBOARD_BINARY
 // `k8slb-dashboard --scrape URL --screenshot` on the offscreen platform against the running
 // client: the PNG has the requested size, and what it was drawn from (--state-json) has every
@@ -395,9 +411,6 @@ void ExpectDashboardScrapeDrawsEveryPod(const std::string& url, const std::map<s
   std::vector<std::string> args = {K8SLB_DASHBOARD_BINARY, "--scrape", url, "--scrape-interval", "0.2",
                                    "--scrape-rounds", "4", "--screenshot", png, "--state-json", state,
                                    "--size", "1000x700"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::vector<std::string> env_strings = {"QT_QPA_PLATFORM=offscreen"};
   for (char** e = environ; *e != nullptr; ++e) {
     if (std::string_view(*e).rfind("QT_QPA_PLATFORM=", 0) != 0) env_strings.emplace_back(*e);
@@ -405,13 +418,8 @@ void ExpectDashboardScrapeDrawsEveryPod(const std::string& url, const std::map<s
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
   envp.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&files, 1, 2);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), envp.data()), 0);
-  posix_spawn_file_actions_destroy(&files);
+  const pid_t pid = SpawnWithOutput(args, log, envp.data());
+  ASSERT_GT(pid, 0);
   int wstatus = 0;
   ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);  // bounded by the dashboard's own round deadline
   std::ifstream log_in(log);
@@ -468,16 +476,8 @@ TEST(EndToEndFakeApiTest, ClientBinaryServesMetricsThatMatchItsOwnCounts) {
                                    "--requests", "60", "--concurrency", "2", "--policy", "round-robin",
                                    "--output", "json", "--metrics-listen", "127.0.0.1:0",
                                    "--metrics-linger", "300"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&files, 1, 2);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&files);
+  const pid_t pid = SpawnWithOutput(args, out_path);
+  ASSERT_GT(pid, 0);
   struct Reap {
     pid_t pid;
     std::string path;
