@@ -1,5 +1,6 @@
 // k8slb-dashboard: shows where requests went, per pod and over time, for each strategy of a
-// k8slb-sim report folder (recorded or live). See docs/dashboard.md.
+// k8slb-sim report folder (recorded or live), or live from the /metrics of running clients
+// (--scrape). See docs/dashboard.md.
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
@@ -7,13 +8,22 @@
 #include <QImage>
 #include <QRegularExpression>
 #include <QWindow>
+#include <QEventLoop>
+#include <QTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include "input/numeric_flag.h"
 #include "k8slb/version.h"
 #include "main_window.h"
 #include "report/folder.h"
+#include "report/scrape.h"
+#include "scrape_follower.h"
 
 namespace {
 
@@ -25,23 +35,53 @@ int Fail(const QString& message, int code = 2) {
   return code;
 }
 
-// --screenshot: load synchronously, lay the window out at the requested size, render it, exit.
-int Screenshot(MainWindow& window, const QString& dir, bool follow, const QString& strategy, const QSize& size,
-               const QString& file) {
-  k8slb::report::FolderReader reader(
-      dir.toStdString(), follow ? k8slb::report::ReadMode::kFollow : k8slb::report::ReadMode::kRecorded);
-  auto polled = reader.Poll();
-  if (!polled.ok()) {
-    return Fail(QString("cannot read the report folder %1: %2").arg(dir, QString::fromStdString(std::string(polled.status().message()))),
-                1);
+// --state-json: what the window drew, for scripts and tests: per strategy the per-pod totals and
+// the number of rate series, the header and the banner.
+bool WriteState(const MainWindow& window, const QString& file) {
+  QJsonObject root;
+  const auto report = window.displayed_report();
+  QJsonArray strategies;
+  const std::vector<int> series = window.rate_series_counts();
+  const std::vector<QString> titles = window.rate_chart_titles();
+  if (report != nullptr) {
+    for (const auto& s : report->strategies) {
+      QJsonObject o;
+      o["name"] = QString::fromStdString(s.name);
+      o["ok"] = static_cast<double>(s.ok);
+      o["failed"] = static_cast<double>(s.failed);
+      QJsonObject per_pod;
+      for (const auto& [pod, n] : s.per_pod) per_pod[QString::fromStdString(pod)] = static_cast<double>(n);
+      o["per_pod"] = per_pod;
+      uint64_t rows_ok = 0;
+      s.timeline.ForEachRow([&](const k8slb::report::TimelineRow& r) { rows_ok += r.ok; });
+      o["timeline_ok"] = static_cast<double>(rows_ok);
+      strategies.append(o);
+    }
+    root["duration_s"] = report->duration_s;
+    root["pods"] = static_cast<int>(report->pods.size());
   }
-  for (const auto& w : reader.snapshot()->warnings) {
-    std::fprintf(stderr, "k8slb-dashboard: warning: %s\n", w.c_str());
+  root["strategies"] = strategies;
+  QJsonArray counts;
+  for (size_t i = 0; i < series.size(); ++i) {
+    QJsonObject c;
+    c["title"] = i < titles.size() ? titles[i] : QString();
+    c["series"] = series[i];
+    counts.append(c);
   }
-  window.SetReport(reader.snapshot());
+  root["rate_charts"] = counts;
+  root["header"] = window.header_text();
+  root["banner"] = window.banner_text();
+  QFile out(file);
+  if (!out.open(QIODevice::WriteOnly | QIODevice::Truncate)) return false;
+  return out.write(QJsonDocument(root).toJson()) > 0;
+}
+
+// Lays the window out at the requested size, renders it to `file`, exits.
+int RenderScreenshot(MainWindow& window, const QString& source, const QString& strategy, const QSize& size,
+                     const QString& file, const QString& state_file) {
   if (!strategy.isEmpty() && !window.SelectStrategy(strategy)) {
     return Fail(QString("--strategy %1: no such strategy in %2 (it has: %3, or \"all\")")
-                    .arg(strategy, dir, window.strategy_names().join(", ")));
+                    .arg(strategy, source, window.strategy_names().join(", ")));
   }
   window.resize(size);
   window.show();
@@ -63,9 +103,58 @@ int Screenshot(MainWindow& window, const QString& dir, bool follow, const QStrin
   QImage image = window.RenderImage();
   if (image.size() != size) image = image.scaled(size, Qt::IgnoreAspectRatio, Qt::SmoothTransformation);
   if (!image.save(file, "PNG")) return Fail(QString("--screenshot %1: cannot write the file").arg(file), 1);
+  if (!state_file.isEmpty() && !WriteState(window, state_file)) {
+    return Fail(QString("--state-json %1: cannot write the file").arg(state_file), 1);
+  }
   std::printf("wrote %s (%dx%d, platform %s)\n", file.toLocal8Bit().constData(), image.width(), image.height(),
               QApplication::platformName().toLocal8Bit().constData());
   return 0;
+}
+
+// --screenshot of a report folder: load synchronously.
+int Screenshot(MainWindow& window, const QString& dir, bool follow, const QString& strategy, const QSize& size,
+               const QString& file, const QString& state_file) {
+  k8slb::report::FolderReader reader(
+      dir.toStdString(), follow ? k8slb::report::ReadMode::kFollow : k8slb::report::ReadMode::kRecorded);
+  auto polled = reader.Poll();
+  if (!polled.ok()) {
+    return Fail(QString("cannot read the report folder %1: %2").arg(dir, QString::fromStdString(std::string(polled.status().message()))),
+                1);
+  }
+  for (const auto& w : reader.snapshot()->warnings) {
+    std::fprintf(stderr, "k8slb-dashboard: warning: %s\n", w.c_str());
+  }
+  window.SetReport(reader.snapshot());
+  return RenderScreenshot(window, dir, strategy, size, file, state_file);
+}
+
+// --screenshot --scrape: scrape `rounds` times on this thread, then draw the last snapshot.
+int ScrapeScreenshot(MainWindow& window, k8slb::report::ScrapeView view, int rounds, const QString& strategy,
+                     const QSize& size, const QString& file, const QString& state_file) {
+  const double interval_s = view.interval_s();
+  QStringList urls;
+  for (const auto& h : view.health()) urls << QString::fromStdString(h.url);
+  k8slb::dashboard::ScrapeFollower follower(std::move(view));
+  k8slb::dashboard::ReportPtr last;
+  QEventLoop loop;
+  QObject::connect(&follower, &k8slb::dashboard::ScrapeFollower::reportChanged, &loop,
+                   [&](k8slb::dashboard::ReportPtr r) { last = std::move(r); });
+  QObject::connect(&follower, &k8slb::dashboard::ScrapeFollower::roundFinished, &loop, [&](int n) {
+    if (n >= rounds) loop.quit();
+  });
+  // Bounded: every round ends within max(2 s, interval) per request timeout plus the interval.
+  QTimer::singleShot(static_cast<int>(std::min(86400.0, rounds * (2 * interval_s + 2) + 30) * 1000), &loop,
+                     &QEventLoop::quit);
+  follower.start();
+  loop.exec();
+  if (last == nullptr || follower.rounds() < rounds) {
+    return Fail(QString("--scrape %1: %2 of %3 rounds finished in time").arg(urls.join(",")).arg(follower.rounds()).arg(rounds),
+                1);
+  }
+  for (const auto& w : last->warnings) std::fprintf(stderr, "k8slb-dashboard: warning: %s\n", w.c_str());
+  window.SetScraping(true);
+  window.SetReport(last);
+  return RenderScreenshot(window, urls.join(","), strategy, size, file, state_file);
 }
 
 }  // namespace
@@ -89,7 +178,24 @@ int main(int argc, char** argv) {
                                       "FILE.png");
   const QCommandLineOption size("size", "Window size, also of the --screenshot image (default 1400x900).", "WxH",
                                 "1400x900");
-  parser.addOptions({help, version, follow, strategy, top, merge, screenshot, size});
+  const QCommandLineOption scrape(
+      "scrape",
+      "Scrape the Prometheus /metrics of running k8slb clients (k8slb-client --metrics-listen, or any\n"
+      "service serving ServeChannelMetrics) and draw them live: URLs http://HOST:PORT/PATH, comma-\n"
+      "separated; several are summed per pod (the replicas of one deployment).",
+      "URL[,URL...]");
+  const QCommandLineOption scrape_interval("scrape-interval",
+                                           "Seconds between scrapes, also the chart's bucket (0.05-3600, default 1).",
+                                           "S", "1");
+  const QCommandLineOption scrape_rounds("scrape-rounds",
+                                         "With --screenshot and --scrape: scrape N times, then draw (1-10000, default 3).",
+                                         "N", "3");
+  const QCommandLineOption state_json("state-json",
+                                      "With --screenshot: also write what was drawn (per-pod totals, series, header, "
+                                      "banner) as JSON to FILE.",
+                                      "FILE");
+  parser.addOptions({help, version, follow, strategy, top, merge, screenshot, size, scrape, scrape_interval, scrape_rounds,
+                     state_json});
   parser.addPositionalArgument("DIR", "A report folder written by k8slb-sim run --out DIR.", "[DIR]");
   QStringList args;
   for (int i = 0; i < argc; ++i) args << QString::fromLocal8Bit(argv[i]);
@@ -123,7 +229,32 @@ int main(int argc, char** argv) {
   const auto height = int_flag("--size height", m.captured(2), 16, 16384);
   if (!height.ok()) return Fail(QString::fromStdString(std::string(height.status().message())));
   const QSize window_size(static_cast<int>(*width), static_cast<int>(*height));
-  if (parser.isSet(screenshot) && dir.isEmpty()) return Fail("--screenshot needs a report folder (DIR or --follow DIR)");
+  std::optional<k8slb::report::ScrapeView> scrape_view;
+  int rounds = 3;
+  if (parser.isSet(scrape)) {
+    if (!dir.isEmpty()) return Fail("give either a report folder (DIR, --follow DIR) or --scrape URL, not both");
+    const auto interval = k8slb::input::ParseDoubleFlag("--scrape-interval", parser.value(scrape_interval).toStdString(),
+                                                        k8slb::report::kMinScrapeIntervalS,
+                                                        k8slb::report::kMaxScrapeIntervalS);
+    if (!interval.ok()) return Fail(QString::fromStdString(std::string(interval.status().message())));
+    const auto n = int_flag("--scrape-rounds", parser.value(scrape_rounds), 1, 10000);
+    if (!n.ok()) return Fail(QString::fromStdString(std::string(n.status().message())));
+    rounds = static_cast<int>(*n);
+    std::vector<std::string> urls;
+    for (const QString& u : parser.value(scrape).split(',')) urls.push_back(u.trimmed().toStdString());
+    auto view = k8slb::report::ScrapeView::Create(std::move(urls), *interval);
+    if (!view.ok()) return Fail(QString::fromStdString(std::string(view.status().message())));
+    scrape_view.emplace(*std::move(view));
+  } else {
+    for (const auto* o : {&scrape_interval, &scrape_rounds}) {
+      if (parser.isSet(*o)) return Fail(QString("--%1 needs --scrape URL").arg(o->names().front()));
+    }
+  }
+  if (parser.isSet(scrape_rounds) && !parser.isSet(screenshot)) return Fail("--scrape-rounds needs --screenshot");
+  if (parser.isSet(state_json) && !parser.isSet(screenshot)) return Fail("--state-json needs --screenshot");
+  if (parser.isSet(screenshot) && dir.isEmpty() && !scrape_view) {
+    return Fail("--screenshot needs a report folder (DIR or --follow DIR) or --scrape URL");
+  }
 
   const bool no_display = qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM") && qEnvironmentVariableIsEmpty("DISPLAY") &&
                           qEnvironmentVariableIsEmpty("WAYLAND_DISPLAY");
@@ -145,10 +276,19 @@ int main(int argc, char** argv) {
   if (parser.isSet(strategy)) options.strategy = parser.value(strategy);
   MainWindow window(options);
 
-  if (parser.isSet(screenshot)) {
-    return Screenshot(window, dir, parser.isSet(follow), parser.value(strategy), window_size, parser.value(screenshot));
+  if (parser.isSet(screenshot) && scrape_view) {
+    return ScrapeScreenshot(window, *std::move(scrape_view), rounds, parser.value(strategy), window_size,
+                            parser.value(screenshot), parser.value(state_json));
   }
-  if (!dir.isEmpty()) window.OpenFolder(dir, parser.isSet(follow) ? FollowMode::kFollow : FollowMode::kOnce);
+  if (parser.isSet(screenshot)) {
+    return Screenshot(window, dir, parser.isSet(follow), parser.value(strategy), window_size, parser.value(screenshot),
+                      parser.value(state_json));
+  }
+  if (scrape_view) {
+    window.OpenScrape(*std::move(scrape_view));
+  } else if (!dir.isEmpty()) {
+    window.OpenFolder(dir, parser.isSet(follow) ? FollowMode::kFollow : FollowMode::kOnce);
+  }
   window.resize(window_size);
   window.show();
   return QApplication::exec();

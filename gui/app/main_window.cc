@@ -25,6 +25,8 @@
 #include <cmath>
 #include <memory>
 
+#include "scrape_follower.h"
+
 namespace k8slb::dashboard {
 namespace {
 
@@ -197,6 +199,7 @@ void MainWindow::OpenFolder(const QString& dir, FollowMode mode) {
   StopReader();
   folder_ = dir;
   follow_mode_ = mode;
+  scraping_ = false;
   read_error_.clear();
   report_.reset();
   zoom_.reset();
@@ -208,6 +211,25 @@ void MainWindow::OpenFolder(const QString& dir, FollowMode mode) {
   follower_ = follower;
   if (!reader_thread_.isRunning()) reader_thread_.start();
   QMetaObject::invokeMethod(follower, &ReportFollower::start, Qt::QueuedConnection);
+  Rebuild();
+}
+
+void MainWindow::OpenScrape(report::ScrapeView view) {
+  StopReader();
+  QStringList urls;
+  for (const auto& h : view.health()) urls << Q(h.url);
+  folder_ = urls.join(", ");
+  follow_mode_ = FollowMode::kFollow;
+  scraping_ = true;
+  read_error_.clear();
+  report_.reset();
+  zoom_.reset();
+  auto* follower = new ScrapeFollower(std::move(view));
+  follower->moveToThread(&reader_thread_);
+  connect(follower, &ScrapeFollower::reportChanged, this, &MainWindow::OnReportChanged);
+  follower_ = follower;
+  if (!reader_thread_.isRunning()) reader_thread_.start();
+  QMetaObject::invokeMethod(follower, &ScrapeFollower::start, Qt::QueuedConnection);
   Rebuild();
 }
 
@@ -278,7 +300,10 @@ void MainWindow::UpdateBanner() {
       errors << QString("No strategy \"%1\" in this report; it has: %2. Showing all.")
                     .arg(options_.strategy, strategy_names().join(", "));
     }
-    for (const auto& w : report_->warnings) notes << Q(w);
+    // A scrape's warnings are its failing sources (URL and problem): errors, not notes.
+    for (const auto& w : report_->warnings) (scraping_ ? errors : notes) << Q(w);
+  } else if (scraping_) {
+    notes << QString("Scraping %1 …").arg(folder_);
   } else if (folder_.isEmpty()) {
     notes << "No report folder open: use Open… or start as  k8slb-dashboard DIR  (DIR written by k8slb-sim run).";
   } else if (read_error_.isEmpty()) {
@@ -321,13 +346,35 @@ void MainWindow::Rebuild() {
     header_->setText(folder_.isEmpty() ? QString() : QString("<b>%1</b>").arg(folder_.toHtmlEscaped()));
   } else {
     QString text = QString("<b>%1</b>").arg(Q(Describe(*report_)).toHtmlEscaped());
-    if (follow_mode_ == FollowMode::kFollow) {
+    if (scraping_) {
+      text = QString("<b>%1</b> · %2 pods · %3 s").arg(Q(report_->scenario).toHtmlEscaped()).arg(report_->pods.size())
+                 .arg(report_->duration_s, 0, 'f', 1);
+      text += "  <span style='color:#c62828'>● live</span>";
+      if (auto it = report_->environment.find("sources"); it != report_->environment.end()) {
+        text += QString(" · sources: %1").arg(Q(it->second).toHtmlEscaped());
+      }
+    } else if (follow_mode_ == FollowMode::kFollow) {
       text += report_->complete ? "  <span style='color:#2e7d32'>● finished</span>"
                                 : "  <span style='color:#c62828'>● live</span>";
     }
     QStringList parts;
     for (const auto& s : report_->strategies) {
       const auto imb = Imbalance(*report_, s);
+      if (scraping_) {
+        // /metrics has counts and gauges, no latency distribution: say what it has.
+        auto env = [&](const char* key) {
+          auto it = report_->environment.find(s.name + ": " + key);
+          return it == report_->environment.end() ? QString("?") : Q(it->second).toHtmlEscaped();
+        };
+        parts << QString("<span style='color:#%1'><b>%2</b></span> %3 ok, %4 failed, in flight %5, ejected %6, "
+                         "imbalance %7<br>discovery: %8")
+                     .arg(QString::number(StrategyColor(*report_, s.name), 16).rightJustified(6, '0'),
+                          Q(s.name).toHtmlEscaped())
+                     .arg(s.ok)
+                     .arg(s.failed)
+                     .arg(env("in flight"), env("ejected"), ImbalanceText(imb), env("discovery"));
+        continue;
+      }
       parts << QString("<span style='color:#%1'><b>%2</b></span> %3 ok, %4 failed, p50 %5 ms, p99 %6 ms, imbalance %7")
                    .arg(QString::number(StrategyColor(*report_, s.name), 16).rightJustified(6, '0'), Q(s.name).toHtmlEscaped())
                    .arg(s.ok)

@@ -19,6 +19,7 @@
 
 #include "chart_view.h"
 #include "model/dashboard_model.h"
+#include "report/scrape.h"
 #include "report_follower.h"
 
 class QComboBox;
@@ -49,6 +50,10 @@ class MainWindow : public QMainWindow {
 
   // Starts reading `dir` on a worker thread (once, or following a live run).
   void OpenFolder(const QString& dir, FollowMode mode);
+  // Starts scraping the view's /metrics URLs on a worker thread (report/scrape.h), live.
+  void OpenScrape(report::ScrapeView view);
+  // The window shows scrapes (set by OpenScrape, or for SetReport by --screenshot --scrape).
+  void SetScraping(bool scraping) { scraping_ = scraping; }
   // Shows a snapshot now (the UI thread's own load, as --screenshot does).
   void SetReport(ReportPtr report);
   // Shows `message` in the banner (errors red, notes yellow); empty hides it.
@@ -105,7 +110,8 @@ class MainWindow : public QMainWindow {
   bool syncing_zoom_ = false;
 
   QThread reader_thread_;
-  QPointer<ReportFollower> follower_;
+  QPointer<QObject> follower_;  // the ReportFollower or ScrapeFollower whose snapshots are shown
+  bool scraping_ = false;
   QTimer* rebuild_timer_ = nullptr;  // coalesces snapshots to at most one rebuild per 200 ms
 
   QLabel* banner_ = nullptr;

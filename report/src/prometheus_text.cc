@@ -122,12 +122,13 @@ absl::StatusOr<PromScrape> ParsePrometheusText(std::string_view input) {
     PromSample sample;
     absl::string_view rest = line;
     if (!ConsumeName(rest, /*allow_colon=*/true, &sample.name)) return fail("bad metric name");
+    if (sample.name.size() > 256) return fail("metric name over 256 characters");
     if (absl::ConsumePrefix(&rest, "{")) {
       if (absl::Status s = ParseLabels(rest, &sample.labels); !s.ok()) return fail(s.message());
     }
     std::vector<absl::string_view> fields = absl::StrSplit(rest, ' ', absl::SkipEmpty());
     if (fields.empty() || fields.size() > 2) return fail("expected a value and an optional timestamp");
-    if (!ParseValue(fields[0], &sample.value)) return fail(absl::StrCat("bad value \"", fields[0], "\""));
+    if (!ParseValue(fields[0], &sample.value)) return fail(absl::StrCat("bad value \"", fields[0].substr(0, 32), fields[0].size() > 32 ? "...\"" : "\""));
     int64_t ts = 0;
     if (fields.size() == 2 && !absl::SimpleAtoi(fields[1], &ts)) return fail("bad timestamp");
     out.samples.push_back(std::move(sample));

@@ -385,6 +385,82 @@ int KernelChosenPort(const char* host) {
   return port;
 }
 
+// Starts `args` with stdout and stderr to `out_path` (and `envp`, or this process's environment);
+// returns the pid, or -1.
+pid_t SpawnWithOutput(std::vector<std::string> args, const std::string& out_path, char* const* envp = environ) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), envp);
+  posix_spawn_file_actions_destroy(&files);
+  return rc == 0 ? pid : -1;
+}
+
+#ifdef K8SLB_DASHBOARD_BINARY
+// `k8slb-dashboard --scrape URL --screenshot` on the offscreen platform against the running
+// client: the PNG has the requested size, and what it was drawn from (--state-json) has every
+// pod the client used with the client's own counts, one rate series per pod, and no banner.
+void ExpectDashboardScrapeDrawsEveryPod(const std::string& url, const std::map<std::string, int>& answered) {
+  const std::string base = (std::filesystem::temp_directory_path() / ("k8slb-scrape-" + std::to_string(::getpid()))).string();
+  const std::string png = base + ".png", state = base + ".json", log = base + ".log";
+  std::vector<std::string> args = {K8SLB_DASHBOARD_BINARY, "--scrape", url, "--scrape-interval", "0.2",
+                                   "--scrape-rounds", "4", "--screenshot", png, "--state-json", state,
+                                   "--size", "1000x700"};
+  std::vector<std::string> env_strings = {"QT_QPA_PLATFORM=offscreen"};
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (std::string_view(*e).rfind("QT_QPA_PLATFORM=", 0) != 0) env_strings.emplace_back(*e);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t pid = SpawnWithOutput(args, log, envp.data());
+  ASSERT_GT(pid, 0);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);  // bounded by the dashboard's own round deadline
+  std::ifstream log_in(log);
+  const std::string output((std::istreambuf_iterator<char>(log_in)), std::istreambuf_iterator<char>());
+  ASSERT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << output;
+  // PNG: signature, then the IHDR chunk's big-endian width and height at bytes 16..23.
+  std::ifstream png_in(png, std::ios::binary);
+  std::string head(24, '\0');
+  png_in.read(head.data(), 24);
+  ASSERT_EQ(png_in.gcount(), 24) << output;
+  EXPECT_EQ(head.substr(1, 3), "PNG");
+  auto be32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(head[at + i]);
+    return v;
+  };
+  EXPECT_EQ(be32(16), 1000u);
+  EXPECT_EQ(be32(20), 700u);
+  std::ifstream state_in(state);
+  const nlohmann::json j = nlohmann::json::parse(state_in, nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(j.is_object() && j.contains("strategies")) << output;
+  ASSERT_EQ(j["strategies"].size(), 1u) << j.dump();
+  const auto& s = j["strategies"][0];
+  EXPECT_EQ(s["name"], "default/echo:grpc");
+  int total = 0;
+  std::map<std::string, int> drawn;
+  for (const auto& [pod, n] : s["per_pod"].items()) drawn[pod] = n.get<int>();
+  for (const auto& [pod, n] : answered) total += n;
+  EXPECT_EQ(drawn, answered) << j.dump();
+  EXPECT_EQ(s["ok"], total);
+  EXPECT_EQ(s["failed"], 0);
+  EXPECT_EQ(s["timeline_ok"], total) << "the charts' rows hold every counted RPC";
+  EXPECT_EQ(j["pods"], static_cast<int>(answered.size()));
+  ASSERT_EQ(j["rate_charts"].size(), 1u);
+  EXPECT_EQ(j["rate_charts"][0]["series"], static_cast<int>(answered.size())) << "one series per pod";
+  EXPECT_EQ(j["banner"], "") << "the source answered every scrape";
+  EXPECT_NE(j["header"].get<std::string>().find("1 of 1 answering"), std::string::npos) << j["header"];
+  for (const auto& f : {png, state, log}) std::filesystem::remove(f);
+}
+#endif
+
 TEST(EndToEndFakeApiTest, ClientBinaryServesMetricsThatMatchItsOwnCounts) {
   const int port = KernelChosenPort("127.0.81.1");
   ASSERT_GT(port, 0);
@@ -400,16 +476,8 @@ TEST(EndToEndFakeApiTest, ClientBinaryServesMetricsThatMatchItsOwnCounts) {
                                    "--requests", "60", "--concurrency", "2", "--policy", "round-robin",
                                    "--output", "json", "--metrics-listen", "127.0.0.1:0",
                                    "--metrics-linger", "300"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&files, 1, 2);
-  pid_t pid = 0;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &files, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&files);
+  const pid_t pid = SpawnWithOutput(args, out_path);
+  ASSERT_GT(pid, 0);
   struct Reap {
     pid_t pid;
     std::string path;
@@ -490,6 +558,9 @@ TEST(EndToEndFakeApiTest, ClientBinaryServesMetricsThatMatchItsOwnCounts) {
   EXPECT_LE(started, static_cast<double>(std::time(nullptr)) + 1);
   EXPECT_GT(value("process_resident_memory_bytes", {}), 1 << 20);
   EXPECT_GE(value("process_cpu_seconds_total", {}), 0);
+#ifdef K8SLB_DASHBOARD_BINARY
+  ExpectDashboardScrapeDrawsEveryPod(url, answered);
+#endif
 
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
   int wstatus = 0;

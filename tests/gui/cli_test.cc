@@ -3,7 +3,16 @@
 // under Xvfb, and broken folders (a clear message on stderr, a non-zero exit, no PNG).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <QColor>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QFileInfo>
 #include <QImage>
 #include <QProcess>
@@ -105,7 +114,8 @@ std::set<int> Range(int n) {
 TEST(DashboardCli, Help) {
   const ProcResult r = Dashboard({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  for (const char* opt : {"--follow", "--strategy", "--screenshot", "--size", "--top", "--merge"}) {
+  for (const char* opt : {"--follow", "--strategy", "--screenshot", "--size", "--top", "--merge", "--scrape",
+                          "--scrape-interval", "--scrape-rounds", "--state-json"}) {
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt << " missing from --help:\n" << r.out;
   }
 }
@@ -127,6 +137,58 @@ TEST(DashboardCli, BadOptionsExitNonZeroWithAReason) {
   r = Dashboard({"a", "b"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("at most one DIR"), std::string::npos) << r.err;
+}
+
+TEST(DashboardCli, BadScrapeFlagsExitTwoWithAReason) {
+  const std::vector<std::pair<QStringList, std::string>> cases = {
+      {{"--scrape", "127.0.0.1:9464/metrics"}, "--scrape 127.0.0.1:9464/metrics: expected http://HOST[:PORT]/PATH"},
+      {{"--scrape", "https://a/metrics"}, "https is not supported"},
+      {{"--scrape", "http://a:70000/metrics"}, "port \"70000\" is not in 1..65535"},
+      {{"--scrape", "http://a/m,http://a/m"}, "--scrape http://a/m: given twice"},
+      {{"--scrape", "http://a/m,"}, "--scrape : expected http://"},
+      {{"--scrape", "http://a/m", "--scrape-interval", "0"}, "--scrape-interval: \"0\" is out of range"},
+      {{"--scrape", "http://a/m", "--scrape-interval", "nan"}, "--scrape-interval"},
+      {{"--scrape", "http://a/m", "--scrape-rounds", "0", "--screenshot", "x.png"}, "--scrape-rounds: \"0\" is out of range"},
+      {{"--scrape", "http://a/m", "--scrape-rounds", "2"}, "--scrape-rounds needs --screenshot"},
+      {{"--scrape-interval", "1"}, "--scrape-interval needs --scrape URL"},
+      {{"--scrape", "http://a/m", "somedir"}, "either a report folder (DIR, --follow DIR) or --scrape URL, not both"},
+      {{"--state-json", "x.json", "somedir"}, "--state-json needs --screenshot"},
+  };
+  for (const auto& [args, want] : cases) {
+    const ProcResult r = Dashboard(args);
+    EXPECT_EQ(r.exit_code, 2) << args.join(" ").toStdString() << ": " << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << args.join(" ").toStdString() << ": " << r.err;
+  }
+}
+
+// A source that refuses connections: the screenshot still renders, the banner names the URL.
+TEST(DashboardScrape, AnUnreachableSourceIsNamedInTheBanner) {
+  TempDir dir;
+  // A loopback port the kernel chose and nothing listens on any more.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  ::close(fd);
+  const QString url = QString("http://127.0.0.1:%1/metrics").arg(ntohs(addr.sin_port));
+  const fs::path png = dir.path() / "down.png";
+  const fs::path state = dir.path() / "down.json";
+  const ProcResult r = Dashboard({"--scrape", url, "--scrape-interval", "0.1", "--scrape-rounds", "2", "--screenshot",
+                                  Str(png), "--state-json", Str(state), "--size", "800x600"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: " + url.toStdString() + ": Connection refused (no good scrape yet)"), std::string::npos)
+      << r.err;
+  const QImage image(QString::fromStdString(png.string()));
+  EXPECT_EQ(image.size(), QSize(800, 600));
+  QFile f(QString::fromStdString(state.string()));
+  ASSERT_TRUE(f.open(QIODevice::ReadOnly));
+  const QJsonObject j = QJsonDocument::fromJson(f.readAll()).object();
+  EXPECT_EQ(j["banner"].toString(), url + ": Connection refused (no good scrape yet)");
+  EXPECT_TRUE(j["strategies"].toArray().isEmpty());
+  EXPECT_NE(j["header"].toString().indexOf("0 of 1 answering"), -1) << j["header"].toString().toStdString();
 }
 
 TEST(DashboardCli, NoDisplayIsAOneLineReasonNotACrash) {
