@@ -462,6 +462,16 @@ TEST(BalancedChannelTest, PeakEwmaAvoidsASlowPodThatIsNotBusy) {
   }
 }
 
+// `n` calls one after another, each of which must succeed; `counts` gets the answering pods.
+void EchoInTurn(EchoClient& client, int n, std::map<std::string, int>* counts) {
+  for (int i = 0; i < n; ++i) {
+    grpc::ClientContext ctx;
+    echo::EchoResponse resp;
+    ASSERT_TRUE(client->Echo(&ctx, Request(i), &resp).ok());
+    ++(*counts)[resp.pod_name()];
+  }
+}
+
 TEST(BalancedChannelTest, ZoneAwarePrefersInZoneHints) {
   auto pods = StartPods(4, 0, 21);
   auto source = std::make_shared<ManualEndpointSource>("default/echo:grpc");
@@ -473,12 +483,7 @@ TEST(BalancedChannelTest, ZoneAwarePrefersInZoneHints) {
   auto channel = MakeChannel(source, options);
   EchoClient client(channel);
   std::map<std::string, int> counts;
-  for (int i = 0; i < 100; ++i) {
-    grpc::ClientContext ctx;
-    echo::EchoResponse resp;
-    ASSERT_TRUE(client->Echo(&ctx, Request(i), &resp).ok());
-    ++counts[resp.pod_name()];
-  }
+  ASSERT_NO_FATAL_FAILURE(EchoInTurn(client, 100, &counts));
   EXPECT_EQ(counts["echo-0"] + counts["echo-1"], 0);
   EXPECT_EQ(counts["echo-2"] + counts["echo-3"], 100);
   EXPECT_EQ(channel->Metrics().client_zone.value_or(""), "zone-b");
@@ -501,12 +506,7 @@ TEST(BalancedChannelTest, NodeHintsKeepCallsOnTheClientsNode) {
   auto channel = MakeChannel(source, options);
   EchoClient client(channel);
   std::map<std::string, int> counts;
-  for (int i = 0; i < 50; ++i) {
-    grpc::ClientContext ctx;
-    echo::EchoResponse resp;
-    ASSERT_TRUE(client->Echo(&ctx, Request(i), &resp).ok());
-    ++counts[resp.pod_name()];
-  }
+  ASSERT_NO_FATAL_FAILURE(EchoInTurn(client, 50, &counts));
   EXPECT_EQ(counts["echo-3"], 50);
 }
 
