@@ -3,6 +3,8 @@
 // points of its window (seeded picks, binomial bounds), after it appears and after its ejection.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -180,6 +182,40 @@ TEST(SlowStartPicker, ANewEndpointsShareFollowsTheRamp) {
         ExpectShare(hits, kPicks, ExpectedShare(p, f, 5),
                     std::string(p.name) + " aggression " + std::to_string(aggression) + " at " + std::to_string(at));
       }
+    }
+  }
+}
+
+// Several new endpoints at once (a scale-up): round robin gives them k·f / (m + k·f) together
+// (m old ones); P2C redraws a pair of two new endpoints that both declined, so together they get
+// [P(nn)·(1 − (1 − f)²) + P(on)·f/2] / [1 − P(nn)·(1 − f)²] at idle, where P(nn) and P(on) are
+// the chances that a pair holds two new endpoints or one of each.
+TEST(SlowStartPicker, SeveralNewEndpointsShareByTheRule) {
+  constexpr int kPicks = 40'000;
+  constexpr size_t kOld = 4, kNew = 4, kN = kOld + kNew;
+  for (const Policy& p : kPolicies) {
+    Growth g = Grow(kOld, kNew);
+    const int64_t t0 = 100 * kSecond;
+    StartSlowStartRamps(g.before.get(), *g.after, t0);
+    auto clock = std::make_shared<ManualClock>(t0);
+    auto picker = MakePicker(g.after, With(p, clock, Ramp(), 9));
+    for (double at : {0.0, 0.5}) {
+      clock->SetNanos(t0 + static_cast<int64_t>(at * kWindow));
+      const double f = SlowStartFactor(Ramp(), static_cast<int64_t>(at * kWindow));
+      double expected = 0;
+      if (p.policy == PickPolicy::kRoundRobin) {
+        expected = kNew * f / (kOld + kNew * f);
+      } else {
+        const double pairs = kN * (kN - 1.0);
+        const double nn = kNew * (kNew - 1.0) / pairs, on = 2.0 * kOld * kNew / pairs;
+        expected = (nn * (1 - (1 - f) * (1 - f)) + on * f / 2) / (1 - nn * (1 - f) * (1 - f));
+      }
+      int hits = 0;
+      for (int i = 0; i < kPicks; ++i) {
+        const size_t k = static_cast<size_t>(picker->Pick() - g.after->endpoints().data());
+        hits += std::find(g.added.begin(), g.added.end(), k) != g.added.end();
+      }
+      ExpectShare(hits, kPicks, expected, std::string(p.name) + " four new at " + std::to_string(at));
     }
   }
 }

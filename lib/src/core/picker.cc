@@ -57,6 +57,10 @@ class EligibilityCheck {
 // endpoints are not eligible. Small: with a few failing endpoints a retry almost always succeeds,
 // and the scan bounds the worst case (all failing) at O(n).
 constexpr int kMaxRetries = 4;
+// How many times slow start may turn a pick away from ramping endpoints (a declined round-robin
+// turn, a P2C pair of two ramping endpoints that both declined) before the pick takes what it has:
+// enough for a few new neighbours at the 10 % floor, and a bound on the extra cost per pick.
+constexpr int kMaxRampSkips = 16;
 
 // One candidate set (all endpoints, or the in-zone ones), derived from the snapshot once by the
 // thread that builds the picker and read-only afterwards.
@@ -223,14 +227,22 @@ class RoundRobin {
   // caller sees the real error.
   const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
     const size_t n = candidates_.size();
-    size_t first = NextIndex();
-    if (eligible(candidates_.load(first)) && Admitted(first, random, eligible)) return candidates_.At(first);
+    const size_t first = NextIndex();
     // Skip ineligible endpoints by advancing the shared counter (keeps the rotation fair for the
-    // eligible ones), a bounded number of times; then scan. A ramping endpoint that declined its
-    // turn is skipped the same way, and may still be taken by the scan.
-    for (int r = 0; r < kMaxRetries && static_cast<size_t>(r) + 1 < n; ++r) {
-      size_t i = NextIndex();
-      if (eligible(candidates_.load(i)) && Admitted(i, random, eligible)) return candidates_.At(i);
+    // eligible ones), a bounded number of times; then scan. A ramping endpoint that declines its
+    // turn is skipped the same way, on a budget of its own (several new endpoints may be
+    // neighbours in the rotation); past it, the eligible endpoint at hand takes the call.
+    size_t k = first;
+    size_t misses = 0;
+    int declined = 0;
+    for (;;) {
+      if (eligible(candidates_.load(k))) {
+        if (declined >= kMaxRampSkips || Admitted(k, random, eligible)) return candidates_.At(k);
+        ++declined;
+      } else if (++misses > static_cast<size_t>(kMaxRetries) || misses >= n) {
+        break;
+      }
+      k = NextIndex();
     }
     if (std::optional<size_t> i = candidates_.ScanEligible(first + 1, eligible)) return candidates_.At(*i);
     return must_be_eligible ? nullptr : candidates_.At(first);
@@ -275,16 +287,24 @@ class PowerOfTwoChoices {
     }
     const DistinctPair first = SampleDistinctPair(random.Next(), n);
     DistinctPair p = first;
-    for (int attempt = 0;; ++attempt) {
+    for (int attempt = 0, declined = 0;;) {
       // Both records are cache misses at 10k+ endpoints: start the second before the first's
       // checks branch, so the two misses overlap instead of queueing.
       __builtin_prefetch(&candidates_.load(p.second));
       bool ea = eligible(candidates_.load(p.first));
       bool eb = eligible(candidates_.load(p.second));
-      if (ea && eb) return candidates_.At(Admitted(p, random, eligible));
-      if (ea) return candidates_.At(p.first);
-      if (eb) return candidates_.At(p.second);
-      if (attempt == kMaxRetries) break;
+      if (ea && eb) {
+        if (std::optional<size_t> k = Admitted(p, random, eligible, declined < kMaxRampSkips)) {
+          return candidates_.At(*k);
+        }
+        ++declined;  // two ramping endpoints both declined: draw another pair
+      } else if (ea) {
+        return candidates_.At(p.first);
+      } else if (eb) {
+        return candidates_.At(p.second);
+      } else if (attempt++ == kMaxRetries) {
+        break;
+      }
       p = SampleDistinctPair(random.Next(), n);
     }
     if (std::optional<size_t> k = candidates_.ScanEligible(first.first, eligible)) return candidates_.At(*k);
@@ -294,9 +314,11 @@ class PowerOfTwoChoices {
 
  private:
   // Slow start: each of two eligible candidates takes part with probability its factor (one draw
-  // for both, only when one is ramping); when exactly one takes part it wins, else the less
-  // loaded does. Both declining compares them as usual, so equal factors leave shares equal.
-  size_t Admitted(const DistinctPair& p, RandomSource& random, EligibilityCheck& time) const {
+  // for both, only when one is ramping); when exactly one takes part it wins, when both do the
+  // less loaded does. When neither does: nullopt (the caller draws another pair) while
+  // `may_decline`, else the less loaded. Equal factors leave shares equal.
+  std::optional<size_t> Admitted(const DistinctPair& p, RandomSource& random, EligibilityCheck& time,
+                                 bool may_decline) const {
     if (ramp_.enabled()) {
       const double fa = ramp_.Factor(p.first, time);
       const double fb = ramp_.Factor(p.second, time);
@@ -305,6 +327,7 @@ class PowerOfTwoChoices {
         const bool a = SlowStartRamp::Admit(fa, static_cast<uint32_t>(u >> 32));
         const bool b = SlowStartRamp::Admit(fb, static_cast<uint32_t>(u));
         if (a != b) return a ? p.first : p.second;
+        if (!a && may_decline) return std::nullopt;
       }
     }
     return Better(p, time);
