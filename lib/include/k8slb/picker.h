@@ -47,10 +47,11 @@ struct PickerOptions {
   std::optional<std::string> client_zone;
   std::optional<std::string> client_node = std::nullopt;
   // Ramp endpoints up after they became ready or left ejection (slow_start.h; off by default).
-  // Round robin admits a ramping endpoint's turn with probability factor (else the next one
+  // Round robin admits a ramping endpoint's turn with probability factor f (else the next one
   // takes it): share f/(n-1+f) among n-1 others at full weight. Least-request admits a ramping
-  // endpoint into its pair's comparison with probability factor (else the other one wins): at
-  // equal load a share of f/n, and never above 2f/n however idle it is.
+  // endpoint into its pair's comparison with probability f (else the other one wins; two ramping
+  // endpoints that both decline: another pair): alone among n, a share of f/n at equal load and
+  // never above 2f/n however idle it is (docs/policies.md, "Slow start").
   SlowStartOptions slow_start = {};
   std::shared_ptr<RandomSource> random;  // null: MakeThreadLocalRandom(seed)
   std::shared_ptr<Clock> clock;          // null: steady clock (for Eligible())
