@@ -5,6 +5,9 @@
 //                                           round robin <= 1.5x the floor, least-request <= 4x the
 //                                           floor and <= 40 ns, at 100k <= 1.3x its cost at 100);
 //                                           peak_ewma is least-request over the peak-EWMA signal
+//   BM_PickSlowStart/<policy>_<ramping|after>/<endpoints>  Pick() with slow start on: one endpoint
+//                                           mid-ramp (the clock is read per pick), or every ramp
+//                                           over (no clock read; one relaxed load more)
 //
 // The figures: build/bench/core/k8slb_core_bench --benchmark_repetitions=5
 //   --benchmark_report_aggregates_only=true
@@ -29,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "k8slb/picker.h"
 #include "k8slb/slice_store.h"
+#include "k8slb/slow_start.h"
 
 namespace k8slb {
 namespace {
@@ -110,6 +114,45 @@ BENCHMARK_CAPTURE(BM_Pick, zone_least_request, PickPolicy::kLeastRequest, LoadSi
     ->Arg(1000)->Arg(100000)->Threads(1);
 BENCHMARK_CAPTURE(BM_Pick, peak_ewma, PickPolicy::kLeastRequest, LoadSignal::kPeakEwmaLatency, false)
     ->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->Threads(1)->UseRealTime();
+
+// Slow start enabled (a 1 h window, linear, 10 % floor), with one endpoint in the middle of its
+// ramp (`ramping`), or with every ramp over (the picker then reads no clock): the cost of slow
+// start beside BM_Pick's (slow start off) and BM_AtomicFloor in the same run.
+const Picker& GetSlowStartPicker(PickPolicy policy, int endpoints, bool ramping) {
+  static absl::Mutex mu;
+  static std::map<std::tuple<PickPolicy, int, bool>, PickFixture> fixtures;  // under mu
+  absl::MutexLock lock(&mu);
+  PickFixture& f = fixtures[{policy, endpoints, ramping}];
+  if (f.picker == nullptr) {
+    f.store = std::make_unique<SliceStore>(EchoOptions());
+    f.store->Replace(MakeService(endpoints));
+    const std::shared_ptr<const EndpointSet> set = f.store->Current();
+    int i = 0;
+    for (const Endpoint& e : set->endpoints()) e.stats->in_flight.store(i++ % 4);
+    const std::chrono::nanoseconds window = std::chrono::hours(1);
+    const int64_t now = MakeSteadyClock()->NowNanos();
+    set->endpoints()[set->size() / 2].stats->ready_since_nanos.store(ramping ? now - window.count() / 2
+                                                                             : now - 2 * window.count());
+    PickerOptions options{.policy = policy, .client_zone = std::nullopt, .random = nullptr, .clock = nullptr, .seed = 1};
+    options.slow_start = SlowStartOptions{.window = window, .aggression = 1.0, .min_weight = 0.1};
+    f.picker = MakePicker(set, options);
+  }
+  return *f.picker;
+}
+
+void BM_PickSlowStart(benchmark::State& state, PickPolicy policy, bool ramping) {
+  const Picker& picker = GetSlowStartPicker(policy, static_cast<int>(state.range(0)), ramping);
+  for (auto _ : state) benchmark::DoNotOptimize(picker.Pick());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(BM_PickSlowStart, round_robin_ramping, PickPolicy::kRoundRobin, true)
+    ->Arg(100)->Arg(100000)->Threads(1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PickSlowStart, round_robin_after, PickPolicy::kRoundRobin, false)
+    ->Arg(100)->Arg(100000)->Threads(1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PickSlowStart, least_request_ramping, PickPolicy::kLeastRequest, true)
+    ->Arg(100)->Arg(100000)->Threads(1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PickSlowStart, least_request_after, PickPolicy::kLeastRequest, false)
+    ->Arg(100)->Arg(100000)->Threads(1)->UseRealTime();
 
 // The floor a pick is measured against: one relaxed fetch_add on a shared counter (round robin's
 // only write), in the same run, so ratios hold on any CPU. Targets: round robin <= 1.5x,

@@ -231,6 +231,7 @@ int CmdRun(const RunArgs& args) {
     std::cout << "\n";
     if (!report.events.empty()) std::cout << "events:\n" << sim::FormatEvents(report);
     std::cout << "\n" << sim::FormatPodTable(report) << "\n" << sim::FormatComparison(report);
+    if (!sc->clients.slow_start.empty()) std::cout << "\n" << sim::FormatNewPodShares(report);
     for (const auto& note : summary->notes) std::cout << "note: " << note << "\n";
     std::cout << absl::StrFormat(
         "\n%d RPCs in %.3g s wall (%s); report: %s/report.json\n"

@@ -1,12 +1,42 @@
 #include "sim/engine/check.h"
 
+#include <cmath>
+#include <optional>
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
 namespace k8slb::sim {
 namespace {
 
-void CheckOne(const StrategyReport& s, const scenario::Expectation& x, bool complete,
+// The largest share of `s`'s ok RPCs that a pod got in the first `early_s` seconds of a usable
+// interval starting after t=0 (timeline buckets from the one holding the start up to start +
+// early_s), and the pod; nullopt when no pod became usable after t=0 or the timeline is empty.
+struct EarlyShare {
+  double share = 0;
+  std::string pod;
+  int intervals = 0;
+};
+std::optional<EarlyShare> MaxEarlyShare(const Report& report, const StrategyReport& s, double early_s) {
+  if (s.timeline.row_count == 0) return std::nullopt;
+  std::optional<EarlyShare> worst;
+  for (const ReportPod& pod : report.pods) {
+    for (const auto& [start, end] : pod.usable) {
+      if (start <= 0) continue;
+      const double share = PodShareInWindow(s, pod.name, BucketStart(report, start), start + early_s).share();
+      if (!worst) worst = EarlyShare{};
+      ++worst->intervals;
+      if (share >= worst->share) {
+        worst->share = share;
+        worst->pod = pod.name;
+      }
+    }
+  }
+  return worst;
+}
+
+void CheckOne(const Report& report, const StrategyReport& s, const scenario::Expectation& x, bool complete,
               std::vector<CheckResult>* out) {
   auto add = [&](std::string check, bool passed, std::string message) {
     if (!complete) {
@@ -78,6 +108,16 @@ void CheckOne(const StrategyReport& s, const scenario::Expectation& x, bool comp
         absl::StrCat("pods used ", s.pods_used, s.pods_used <= *x.max_pods_used ? " <= " : " > ",
                      *x.max_pods_used));
   }
+  if (x.max_early_share) {
+    if (const std::optional<EarlyShare> e = MaxEarlyShare(report, s, x.early_s); !e) {
+      skip("maxEarlyShare", "nothing to measure (no pod became usable after t=0, or no timeline)");
+    } else {
+      add("maxEarlyShare", e->share <= *x.max_early_share,
+          absl::StrFormat("largest share in the first %gs after becoming usable %.4f (%s) %s %.4f over %d "
+                          "intervals", x.early_s, e->share, e->pod, e->share <= *x.max_early_share ? "<=" : ">",
+                          *x.max_early_share, e->intervals));
+    }
+  }
   if (x.max_p99_ms) {
     add("maxP99Ms", s.latency_ms.p99 <= *x.max_p99_ms,
         absl::StrFormat("p99 %.3fms %s %.3fms", s.latency_ms.p99,
@@ -87,12 +127,31 @@ void CheckOne(const StrategyReport& s, const scenario::Expectation& x, bool comp
 
 }  // namespace
 
+WindowShare PodShareInWindow(const StrategyReport& s, std::string_view pod, double from_s, double to_s) {
+  int32_t index = -1;
+  for (size_t i = 0; i < s.timeline.pod_names.size(); ++i) {
+    if (s.timeline.pod_names[i] == pod) index = static_cast<int32_t>(i);
+  }
+  WindowShare w;
+  s.timeline.ForEachRow([&](const report::TimelineRow& row) {
+    if (row.t_s + 1e-9 < from_s || row.t_s + 1e-9 >= to_s) return;
+    w.total_ok += row.ok;
+    if (row.pod == index) w.pod_ok += row.ok;
+  });
+  return w;
+}
+
+double BucketStart(const Report& report, double t_s) {
+  const double bucket = report.timeline_bucket_s > 0 ? report.timeline_bucket_s : 0.5;
+  return std::floor(t_s / bucket + 1e-9) * bucket;
+}
+
 std::vector<CheckResult> EvaluateExpectations(const Report& report,
                                               const std::vector<scenario::Expectation>& expect) {
   std::vector<CheckResult> out;
   for (const auto& x : expect) {
     if (x.strategy == "*") {
-      for (const auto& s : report.strategies) CheckOne(s, x, report.complete, &out);
+      for (const auto& s : report.strategies) CheckOne(report, s, x, report.complete, &out);
       continue;
     }
     const StrategyReport* s = report.FindStrategy(x.strategy);
@@ -104,7 +163,7 @@ std::vector<CheckResult> EvaluateExpectations(const Report& report,
                      .line = x.line});
       continue;
     }
-    CheckOne(*s, x, report.complete, &out);
+    CheckOne(report, *s, x, report.complete, &out);
   }
   return out;
 }

@@ -3,7 +3,9 @@
 #ifndef K8SLB_SIM_ENGINE_CHECK_H_
 #define K8SLB_SIM_ENGINE_CHECK_H_
 
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/engine/recorder.h"
@@ -26,6 +28,18 @@ struct CheckResult {
 // the report. An incomplete report fails every check (the run did not finish).
 std::vector<CheckResult> EvaluateExpectations(const Report& report,
                                               const std::vector<scenario::Expectation>& expect);
+
+// What `pod` got of `s`'s ok RPCs in the timeline buckets that start in [from_s, to_s) (the
+// timeline in memory after a run, or as FolderReader read it).
+struct WindowShare {
+  uint64_t pod_ok = 0;
+  uint64_t total_ok = 0;
+  double share() const { return total_ok == 0 ? 0 : static_cast<double>(pod_ok) / static_cast<double>(total_ok); }
+};
+WindowShare PodShareInWindow(const StrategyReport& s, std::string_view pod, double from_s, double to_s);
+
+// The start of the timeline bucket holding `t_s`.
+double BucketStart(const Report& report, double t_s);
 
 // True when no result failed.
 bool AllPassed(const std::vector<CheckResult>& results);

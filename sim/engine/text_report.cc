@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "sim/engine/check.h"
 
 namespace k8slb::sim {
 
@@ -146,6 +147,32 @@ std::string FormatComparison(const Report& report) {
   absl::StrAppend(&out,
                   "(imbalance = max/mean over pods alive all run; react = worst time from a pod "
                   "becoming ready to its first RPC / from leaving to its last RPC)\n");
+  return out;
+}
+
+std::string FormatNewPodShares(const Report& report, int seconds) {
+  std::string out;
+  for (const auto& s : report.strategies) {
+    if (s.timeline.row_count == 0) continue;
+    for (const auto& pod : report.pods) {
+      for (const auto& [start, end] : pod.usable) {
+        if (start <= 0 || start + seconds > report.duration_s) continue;
+        if (out.empty()) {
+          absl::StrAppend(&out, "new pods' share of each strategy's RPCs (%), second by second after becoming usable\n",
+                          absl::StrFormat("%-14s %-12s %8s", "strategy", "pod", "ready s"));
+          for (int k = 0; k < seconds; ++k) absl::StrAppend(&out, absl::StrFormat(" %5d", k));
+          absl::StrAppend(&out, "\n");
+        }
+        absl::StrAppend(&out, absl::StrFormat("%-14s %-12s %8.2f", s.name, pod.name, start));
+        const double from = BucketStart(report, start);
+        for (int k = 0; k < seconds; ++k) {
+          const WindowShare w = PodShareInWindow(s, pod.name, from + k, from + k + 1);
+          absl::StrAppend(&out, absl::StrFormat(" %5.1f", 100 * w.share()));
+        }
+        absl::StrAppend(&out, "\n");
+      }
+    }
+  }
   return out;
 }
 

@@ -22,6 +22,11 @@ std::string FormatPodTable(const Report& report);
 // One row per strategy: requests, failures, imbalance, pods used, latency, reaction times.
 std::string FormatComparison(const Report& report);
 
+// Slow start made visible: for each pod that became usable after t=0, its share of each
+// strategy's ok RPCs per second after that (from the timeline in memory or read back), for
+// `seconds` seconds. Empty when no pod became usable after t=0 or there is no timeline.
+std::string FormatNewPodShares(const Report& report, int seconds = 12);
+
 // The scenario's events, one per line ("  5.000s  scale     scale to 8"), at most `max` lines.
 std::string FormatEvents(const Report& report, size_t max = 12);
 

@@ -36,7 +36,8 @@
 //   headless-dns: resolve the ready set at start, round robin over it, re-resolve only when a
 //   connection breaks or fails, at most every 30 s (gRPC's DNS resolver min interval).
 //   round-robin / least-request / peak-ewma: the library's SliceStore + MakePicker per client,
-//   under the library's named policy (kNamedPolicies).
+//   under the library's named policy (kNamedPolicies), with the scenario's clients.slowStart for
+//   that strategy (the library's StartSlowStartRamps on each new snapshot, on the virtual clock).
 // Determinism: all randomness comes from SplitMix64 streams seeded from (seed, strategy name,
 // client); ties in time break by insertion order.
 #include <algorithm>
@@ -61,6 +62,7 @@
 #include "k8slb/picker.h"
 #include "k8slb/random.h"
 #include "k8slb/slice_store.h"
+#include "k8slb/slow_start.h"
 #include "k8slb/topology.h"
 #include "sim/engine/engine.h"
 #include "util/fnv1a.h"
@@ -174,6 +176,7 @@ struct Client {
   std::vector<int> endpoint_pod;  // picker's set index → pod index
   std::shared_ptr<RandomSource> pick_random;
   NamedPolicy policy = PolicyOf("least-request");
+  SlowStartOptions slow_start;  // clients.slowStart of this strategy (off when absent)
 };
 
 struct Strategy {
@@ -352,6 +355,9 @@ absl::Status Simulation::Setup() {
                                                         absl::StrCat(st.name, "/", ci));
         cl.pick_random = MakeSeededRandom(Mix(client_seed, 0x9e37));
         cl.policy = PolicyOf(st.name);
+        if (auto it = sc_.clients.slow_start.find(st.name); it != sc_.clients.slow_start.end()) {
+          cl.slow_start = it->second;
+        }
         RebuildPicker(cl);
       } else if (st.kind == StrategyKind::kHeadlessDns) {
         Resolve(cl);
@@ -483,7 +489,12 @@ void Simulation::RebuildPicker(Client& cl) {
   po.client_node = sc_.clients.node;
   po.random = cl.pick_random;
   po.clock = clock_;
+  po.slow_start = cl.slow_start;
   auto set = cl.store->Current();
+  if (cl.slow_start.enabled()) {
+    // The library's rule on the virtual clock: endpoints new since the last picker start a ramp.
+    StartSlowStartRamps(cl.picker != nullptr ? &cl.picker->set() : nullptr, *set, clock_->NowNanos());
+  }
   cl.endpoint_pod.clear();
   cl.endpoint_pod.reserve(set->size());
   for (const Endpoint& ep : set->endpoints()) {

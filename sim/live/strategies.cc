@@ -80,6 +80,13 @@ absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::st
     bc.no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;
     bc.log = env.log;
     ApplyDiscoveryOverrides(env.discovery, &bc.discovery);
+    if (auto it = env.slow_start.find(strategy); it != env.slow_start.end()) {
+      bc.slow_start = it->second;
+      // The window is scenario time; the channel's steady clock runs `speed` times slower.
+      const double speed = env.clock != nullptr ? env.clock->speed() : 1.0;
+      bc.slow_start.window = std::chrono::nanoseconds(
+          static_cast<int64_t>(static_cast<double>(bc.slow_start.window.count()) / speed));
+    }
     auto channel = BalancedChannel::Create(env.target, env.kube_config, bc);
     if (!channel.ok()) {
       return absl::Status(channel.status().code(),

@@ -37,6 +37,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -81,6 +82,8 @@ struct StrategyEnvironment {
   std::string target;               // "kubernetes:///echo.default:grpc"
   KubeConfig kube_config;           // how k8slb clients reach the run's API server
   scenario::DiscoveryOverrides discovery;  // the scenario's explicit overrides
+  // clients.slowStart per k8slb strategy, windows in scenario seconds (scaled by the run's speed).
+  std::map<std::string, SlowStartOptions> slow_start;
   std::string client_zone;          // "" when the scenario names none
   std::string client_node;          // "" when the scenario names none
   std::string clusterip_address;    // the ClusterIP proxy, "ip:port"

@@ -6,6 +6,7 @@
 #include "sim/scenario/scenario.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <iterator>
 #include <set>
@@ -19,6 +20,7 @@
 #include "fakeapi/scenario/cluster_scenario_yaml.h"
 #include "fakeapi/scenario/cluster_sections.h"
 #include "fakeapi/scenario/yaml_reader.h"
+#include "k8slb/picker.h"
 
 namespace k8slb::scenario {
 namespace {
@@ -31,7 +33,7 @@ using fake::yaml::MapReader;
 
 constexpr int64_t kMaxInt = INT32_MAX;
 constexpr std::string_view kClientKeys[] = {"count", "zone", "node", "rateRps", "concurrency", "durationSeconds",
-                                            "discovery"};
+                                            "discovery", "slowStart"};
 
 absl::Status ParseDiscovery(const Errors& e, const YAML::Node& node, DiscoveryOverrides* d) {
   MapReader r(e, node, "clients.discovery");
@@ -48,6 +50,38 @@ absl::Status ParseDiscovery(const Errors& e, const YAML::Node& node, DiscoveryOv
   if (d->backoff_initial_s && d->backoff_max_s && *d->backoff_max_s < *d->backoff_initial_s) {
     return r.ErrorAt("backoffMaxSeconds", absl::StrFormat("must be at least backoffInitialSeconds (%g), got %g",
                                                           *d->backoff_initial_s, *d->backoff_max_s));
+  }
+  return absl::OkStatus();
+}
+
+// clients.slowStart: {STRATEGY: {windowSeconds, aggression, minWeight}}, STRATEGY a k8slb one.
+absl::Status ParseSlowStart(const Errors& e, const YAML::Node& node, ClientSpec* c) {
+  if (!node.IsMap()) {
+    return e.At(node, "clients.slowStart",
+                absl::StrCat("expected a mapping of strategy name to options, got ", fake::yaml::TypeName(node)));
+  }
+  for (const auto& kv : node) {
+    const std::string name = kv.first.as<std::string>();
+    const std::string path = absl::StrCat("clients.slowStart.", name);
+    if (!FindNamedPolicy(name)) {
+      std::vector<std::string_view> names;
+      for (const NamedPolicy& p : kNamedPolicies) names.push_back(p.name);
+      return e.At(kv.first, path, absl::StrCat("not a k8slb strategy (known: ", JoinViews(names), ")"));
+    }
+    MapReader r(e, kv.second, path);
+    K8SLB_RETURN_IF_ERROR(r.Check({"windowSeconds", "aggression", "minWeight"}));
+    if (!r.Has("windowSeconds")) return e.At(kv.second, path, "windowSeconds is required");
+    double window_s = 0;
+    SlowStartOptions o;
+    K8SLB_RETURN_IF_ERROR(r.Number("windowSeconds", 0, false, 3600, &window_s));
+    K8SLB_RETURN_IF_ERROR(r.Number("aggression", 0, true, 1000, &o.aggression));
+    K8SLB_RETURN_IF_ERROR(r.Number("minWeight", 0, false, 1, &o.min_weight));
+    o.window = std::chrono::nanoseconds(static_cast<int64_t>(window_s * 1e9));
+    // The library's rule too, so a value the bounds above let through cannot reach a picker.
+    if (absl::Status valid = ValidateSlowStartOptions(o, path); !valid.ok()) {
+      return e.At(kv.second, path, std::string(valid.message()));
+    }
+    c->slow_start[name] = o;
   }
   return absl::OkStatus();
 }
@@ -72,6 +106,7 @@ absl::Status ParseClients(const Errors& e, const YAML::Node& node, ClientSpec* c
   K8SLB_RETURN_IF_ERROR(r.IntAs("concurrency", 1, 100000, &c->concurrency));
   K8SLB_RETURN_IF_ERROR(r.Number("durationSeconds", 0, true, 86400, &c->duration_s));
   if (r.Has("discovery")) K8SLB_RETURN_IF_ERROR(ParseDiscovery(e, r.Value("discovery"), &c->discovery));
+  if (r.Has("slowStart")) K8SLB_RETURN_IF_ERROR(ParseSlowStart(e, r.Value("slowStart"), c));
   return absl::OkStatus();
 }
 
@@ -80,7 +115,8 @@ absl::Status ParseExpectation(const Errors& e, const YAML::Node& node, size_t in
   const std::string path = absl::StrCat("expect[", index, "]");
   MapReader r(e, node, path);
   K8SLB_RETURN_IF_ERROR(r.Check({"strategy", "maxFailed", "maxFailedRatio", "maxImbalance", "maxReactionSeconds",
-                                 "maxRemovalReactionSeconds", "minPodsUsed", "maxPodsUsed", "maxP99Ms"}));
+                                 "maxRemovalReactionSeconds", "minPodsUsed", "maxPodsUsed", "maxP99Ms", "maxEarlyShare",
+                                 "earlySeconds"}));
   x->line = r.Line();
   K8SLB_RETURN_IF_ERROR(r.String("strategy", &x->strategy));
   if (x->strategy != "*" &&
@@ -111,6 +147,8 @@ absl::Status ParseExpectation(const Errors& e, const YAML::Node& node, size_t in
   K8SLB_RETURN_IF_ERROR(opt_int("minPodsUsed", 0, kMaxInt, &x->min_pods_used));
   K8SLB_RETURN_IF_ERROR(opt_int("maxPodsUsed", 0, kMaxInt, &x->max_pods_used));
   K8SLB_RETURN_IF_ERROR(opt_num("maxP99Ms", 0, true, kHugeNumber, &x->max_p99_ms));
+  K8SLB_RETURN_IF_ERROR(opt_num("maxEarlyShare", 0, false, 1, &x->max_early_share));
+  K8SLB_RETURN_IF_ERROR(r.Number("earlySeconds", 0, true, 3600, &x->early_s));
   if (x->min_pods_used && x->max_pods_used && *x->min_pods_used > *x->max_pods_used) {
     return r.ErrorAt("maxPodsUsed", "must not be below minPodsUsed");
   }

@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "fakeapi/model/cluster_scenario.h"
+#include "k8slb/slow_start.h"
 #include "report/schema.h"
 
 namespace k8slb::scenario {
@@ -44,6 +45,9 @@ struct ClientSpec {
   int concurrency = 4;
   double duration_s = 30;           // traffic runs from t=0 to duration_s
   DiscoveryOverrides discovery;
+  // Slow start per k8slb strategy (clients.slowStart: strategy name → options); a strategy
+  // without an entry runs without it, as the library's default.
+  std::map<std::string, SlowStartOptions> slow_start;
 };
 
 // Checks a report against: each field is optional; `strategy` is a name or "*" for all.
@@ -57,6 +61,10 @@ struct Expectation {
   std::optional<int> min_pods_used;          // distinct pods that served at least one RPC
   std::optional<int> max_pods_used;
   std::optional<double> max_p99_ms;
+  // Slow start: every pod that became usable after t=0 got at most this share of the strategy's
+  // ok RPCs in its first early_s seconds (timeline buckets starting in [start, start + early_s)).
+  std::optional<double> max_early_share;
+  double early_s = 2;
   int line = 0;
 };
 

@@ -482,6 +482,23 @@ TEST(Picker, PickDoesNotAllocate) {
   }
 }
 
+TEST(Picker, PickDoesNotAllocateWhileAnEndpointRamps) {
+  std::vector<Endpoint> endpoints = MakeEndpoints(5);
+  const int64_t start = 1'000'000'000;
+  endpoints[2].stats->ready_since_nanos = start;
+  auto set = MakeSet(std::move(endpoints));
+  auto clock = std::make_shared<ManualClock>(start + 500'000'000);  // half way through a 1 s window
+  for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
+    PickerOptions options = Options(policy, nullptr, std::nullopt, clock);
+    options.slow_start = SlowStartOptions{.window = std::chrono::seconds(1), .aggression = 2.0, .min_weight = 0.1};
+    auto picker = MakePicker(set, options);
+    picker->Pick();
+    const int64_t before = g_allocations.load();
+    for (int i = 0; i < 1000; ++i) picker->Pick();
+    EXPECT_EQ(g_allocations.load(), before) << PickPolicyName(policy);
+  }
+}
+
 // ---- InFlightGuard -----------------------------------------------------------------------------------
 
 TEST(InFlightGuard, CountsForItsLifetimeAndMoves) {

@@ -5,6 +5,9 @@
 // thread and in which order; waits are liveness bounds only.
 #include <gtest/gtest.h>
 
+#include <limits>
+#include <optional>
+
 #include <grpcpp/create_channel.h>
 
 #include <set>
@@ -202,6 +205,39 @@ TEST(ControlThreadTest, ALargeSetIsPublishedInGrowingBatchesUntilComplete) {
   EXPECT_LT(max_seen_while_making.load(), 200u);
 }
 
+// Slow start's ramp starts come from the channel's clock through the library's rule: endpoints of
+// the first snapshot start none, a later one starts at the clock's time, and keeps it after.
+TEST(ControlThreadTest, SlowStartRampsStartWhenAnEndpointAppears) {
+  ScriptedFactory factory;
+  auto source = std::make_shared<ManualEndpointSource>("default/echo:grpc");
+  auto clock = std::make_shared<ManualClock>(5'000'000'000);
+  BalancedChannelOptions options = TestOptions();
+  options.channel_factory = factory.AsFactory();
+  options.clock = clock;
+  options.slow_start.window = milliseconds(10000);
+  auto made = BalancedChannel::Create(source, options);
+  ASSERT_TRUE(made.ok()) << made.status();
+  std::shared_ptr<BalancedChannel> channel = *made;
+  auto ramp_start = [&](const std::string& host_port) {
+    std::shared_ptr<const EndpointSet> set = channel->CurrentSet();
+    std::optional<size_t> k = set->Find(host_port);
+    return k ? set->endpoints()[*k].stats->ready_since_nanos.load() : int64_t{-1};
+  };
+  source->SetEndpoints({Unreachable(1), Unreachable(2)});
+  ASSERT_TRUE(WaitFor([&] { return channel->CurrentSet()->size() == 2; }, milliseconds(10000)));
+  EXPECT_EQ(ramp_start("127.0.0.1:1"), kNoRampStart);
+  clock->SetNanos(7'000'000'000);
+  source->SetEndpoints({Unreachable(1), Unreachable(2), Unreachable(3)});
+  ASSERT_TRUE(WaitFor([&] { return channel->CurrentSet()->size() == 3; }, milliseconds(10000)));
+  EXPECT_EQ(ramp_start("127.0.0.3:1"), 7'000'000'000);
+  clock->SetNanos(9'000'000'000);
+  source->SetEndpoints({Unreachable(1), Unreachable(2), Unreachable(3), Unreachable(4)});
+  ASSERT_TRUE(WaitFor([&] { return channel->CurrentSet()->size() == 4; }, milliseconds(10000)));
+  EXPECT_EQ(ramp_start("127.0.0.3:1"), 7'000'000'000);
+  EXPECT_EQ(ramp_start("127.0.0.4:1"), 9'000'000'000);
+  EXPECT_EQ(ramp_start("127.0.0.2:1"), kNoRampStart);
+}
+
 TEST(ControlThreadTest, BothCreatePathsRefuseTheSameBadOptions) {
   auto source = std::make_shared<ManualEndpointSource>("default/echo:grpc");
   KubeConfig config;
@@ -223,6 +259,15 @@ TEST(ControlThreadTest, BothCreatePathsRefuseTheSameBadOptions) {
        "k8slb: connectivity_poll must be positive"},
       {"wait", [](BalancedChannelOptions& o) { o.max_wait_without_deadline = milliseconds(-5); },
        "k8slb: max_wait_without_deadline must not be negative"},
+      {"slow start window", [](BalancedChannelOptions& o) { o.slow_start.window = milliseconds(-1); },
+       "k8slb: slow_start.window must not be negative, got -1000000 ns"},
+      {"slow start aggression", [](BalancedChannelOptions& o) { o.slow_start.aggression = 0; },
+       "k8slb: slow_start.aggression must be a positive number, got 0"},
+      {"slow start aggression NaN",
+       [](BalancedChannelOptions& o) { o.slow_start.aggression = std::numeric_limits<double>::quiet_NaN(); },
+       "k8slb: slow_start.aggression must be a positive number, got nan"},
+      {"slow start min weight", [](BalancedChannelOptions& o) { o.slow_start.min_weight = 1.5; },
+       "k8slb: slow_start.min_weight must be in [0, 1], got 1.5"},
   };
   for (const Case& c : cases) {
     BalancedChannelOptions options = TestOptions();

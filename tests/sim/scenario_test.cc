@@ -121,6 +121,21 @@ TEST(ScenarioParse, DescribeAndKindNames) {
   EXPECT_EQ(EventKindName(EventKind::kZoneDown), "zoneDown");
 }
 
+TEST(ScenarioParse, SlowStartPerStrategy) {
+  auto sc = ParseScenario("clients:\n  slowStart:\n    least-request: {windowSeconds: 2.5, aggression: 2}\n"
+                          "expect:\n  - {strategy: \"*\", maxEarlyShare: 0.05, earlySeconds: 3}\n",
+                          "s.yaml");
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  ASSERT_EQ(sc->clients.slow_start.size(), 1u);
+  const SlowStartOptions& o = sc->clients.slow_start.at("least-request");
+  EXPECT_EQ(o.window.count(), 2'500'000'000);
+  EXPECT_EQ(o.aggression, 2.0);
+  EXPECT_EQ(o.min_weight, 0.1);  // the library's default
+  ASSERT_EQ(sc->expect.size(), 1u);
+  EXPECT_EQ(sc->expect[0].max_early_share, 0.05);
+  EXPECT_EQ(sc->expect[0].early_s, 3.0);
+}
+
 struct BadCase {
   const char* what;
   const char* yaml;
@@ -147,6 +162,20 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadCase{"unknown top-level key", "name: x\nreplicas: 3\n", "bad.yaml:2: replicas:",
                 "unknown field"},
+        BadCase{"slow start for a strategy without a picker", "clients:\n  slowStart:\n    clusterip: {windowSeconds: 5}\n",
+                "bad.yaml:3: clients.slowStart.clusterip:", "not a k8slb strategy"},
+        BadCase{"slow start negative window", "clients:\n  slowStart:\n    least-request: {windowSeconds: -1}\n",
+                "bad.yaml:3: clients.slowStart.least-request.windowSeconds:", "at least 0"},
+        BadCase{"slow start aggression 0", "clients:\n  slowStart:\n    round-robin: {windowSeconds: 5, aggression: 0}\n",
+                "bad.yaml:3: clients.slowStart.round-robin.aggression:", "greater than 0"},
+        BadCase{"slow start aggression NaN", "clients:\n  slowStart:\n    round-robin: {windowSeconds: 5, aggression: .nan}\n",
+                "bad.yaml:3: clients.slowStart.round-robin.aggression:", "expected a number"},
+        BadCase{"slow start min weight above 1", "clients:\n  slowStart:\n    peak-ewma: {windowSeconds: 5, minWeight: 1.5}\n",
+                "bad.yaml:3: clients.slowStart.peak-ewma.minWeight:", "at most 1"},
+        BadCase{"slow start without a window", "clients:\n  slowStart:\n    peak-ewma: {aggression: 2}\n",
+                "bad.yaml:3: clients.slowStart.peak-ewma:", "windowSeconds is required"},
+        BadCase{"early share above 1", "expect:\n  - {maxEarlyShare: 1.5}\n",
+                "bad.yaml:2: expect[0].maxEarlyShare:", "at most 1"},
         BadCase{"unknown nested key", "pods:\n  replica: 3\n", "bad.yaml:2: pods.replica:",
                 "unknown field"},
         BadCase{"wrong type", "pods:\n  replicas: three\n", "bad.yaml:2: pods.replicas:",

@@ -92,6 +92,26 @@ TEST_P(ShippedScenario, K8slbExpectationsFailForAWeakerStrategy) {
       << GetParam() << ": least-request's checks also pass for " << weaker;
 }
 
+// slow-start's checks measure slow start: the same scenario with clients.slowStart removed fails
+// least-request's maxEarlyShare (a new pod gets about the even share at once).
+TEST(SlowStartScenario, FailsItsChecksWithoutSlowStart) {
+  auto sc = scenario::LoadScenario(ScenarioPath("slow-start"));
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  ASSERT_FALSE(sc->clients.slow_start.empty());
+  sc->clients.slow_start.clear();
+  RunOptions options;
+  options.seed = sc->seed;
+  RunRecorder recorder(MakeRunInfo(*sc, options));
+  auto summary = RunVirtual(*sc, options, recorder);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  const Report report = recorder.Snapshot(RunDurationS(*sc, options), true);
+  int failed_early_share = 0;
+  for (const CheckResult& r : EvaluateExpectations(report, sc->expect)) {
+    if (r.check == "maxEarlyShare" && r.outcome == CheckOutcome::kFailed) ++failed_early_share;
+  }
+  EXPECT_GE(failed_early_share, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, ShippedScenario, ::testing::ValuesIn(VirtualScenarios()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string n = info.param;

@@ -61,6 +61,7 @@
 #include "k8slb/outlier_detector.h"
 #include "k8slb/picker.h"
 #include "k8slb/random.h"
+#include "k8slb/slow_start.h"
 
 namespace k8slb {
 
@@ -90,6 +91,9 @@ struct BalancedChannelOptions {
   LoadSignal load_signal = LoadSignal::kInFlight;
   // Decay time of the latency EWMA (peak-EWMA signal only); must be positive.
   std::chrono::milliseconds ewma_decay{kDefaultLatencyDecay};
+  // Slow start (slow_start.h): an endpoint that appears after the channel's first snapshot, or
+  // returns from ejection, ramps its share up over the window. Off (window 0) by default.
+  SlowStartOptions slow_start = {};
   // Zone-aware picking (hints.forZones). nullopt: read the environment variable below (set it from
   // the downward API, e.g. a topology.kubernetes.io/zone label); empty variable: zone-unaware.
   std::optional<std::string> client_zone;

@@ -69,6 +69,10 @@ class EndpointStats {
   // by OutlierDetector while it holds its mutex.
   std::atomic<uint32_t> ejection_multiplier{0};
   std::atomic<int64_t> last_ejection_end_nanos{0};
+  // When this client first saw the endpoint ready (slow start's ramp start; INT64_MIN: there from
+  // the start, no ramp). Written by the control plane (StartSlowStartRamps, slow_start.h), read
+  // when a picker is built: not on the pick path, so not in the hot record.
+  std::atomic<int64_t> ready_since_nanos{INT64_MIN};
 
   // Whether a picker should prefer this endpoint now (not failing, not ejected).
   bool Eligible(int64_t now_nanos) const {

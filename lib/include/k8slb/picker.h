@@ -22,6 +22,7 @@
 #include "k8slb/endpoint_set.h"
 #include "k8slb/load_signal.h"
 #include "k8slb/random.h"
+#include "k8slb/slow_start.h"
 
 namespace k8slb {
 
@@ -45,6 +46,13 @@ struct PickerOptions {
   // rule (topology.h: same node, else same zone, else all), while one of those is eligible.
   std::optional<std::string> client_zone;
   std::optional<std::string> client_node = std::nullopt;
+  // Ramp endpoints up after they became ready or left ejection (slow_start.h; off by default).
+  // Round robin admits a ramping endpoint's turn with probability factor f (else the next one
+  // takes it): share f/(n-1+f) among n-1 others at full weight. Least-request admits a ramping
+  // endpoint into its pair's comparison with probability f (else the other one wins; two ramping
+  // endpoints that both decline: another pair): alone among n, a share of f/n at equal load and
+  // never above 2f/n however idle it is (docs/policies.md, "Slow start").
+  SlowStartOptions slow_start = {};
   std::shared_ptr<RandomSource> random;  // null: MakeThreadLocalRandom(seed)
   std::shared_ptr<Clock> clock;          // null: steady clock (for Eligible())
   uint64_t seed = 0;

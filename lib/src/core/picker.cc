@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -56,6 +57,10 @@ class EligibilityCheck {
 // endpoints are not eligible. Small: with a few failing endpoints a retry almost always succeeds,
 // and the scan bounds the worst case (all failing) at O(n).
 constexpr int kMaxRetries = 4;
+// How many times slow start may turn a pick away from ramping endpoints (a declined round-robin
+// turn, a P2C pair of two ramping endpoints that both declined) before the pick takes what it has:
+// enough for a few new neighbours at the 10 % floor, and a bound on the extra cost per pick.
+constexpr int kMaxRampSkips = 16;
 
 // One candidate set (all endpoints, or the in-zone ones), derived from the snapshot once by the
 // thread that builds the picker and read-only afterwards.
@@ -116,6 +121,70 @@ class Candidates {
   std::vector<uint32_t> index_;        // candidate → set index; empty = identity (all endpoints)
 };
 
+// Slow start over one candidate set (slow_start.h): each candidate's share factor at the pick's
+// time. Built with the candidates by the control plane; Factor() runs on the pick path from any
+// thread. The ramp starts known when the picker is built (EndpointStats::ready_since_nanos) are
+// copied into a dense array, and only while one of them can still be inside its window does a pick
+// read the clock for them: the first pick past the last window's end clears `ramping_`, and from
+// then on an endpoint costs one relaxed load more (its ejection end, which eligibility has read
+// already). An ejection ended less than a window ago is a ramp start too, known from the hot
+// record; its clock read is the one eligibility makes for any endpoint ever ejected.
+class SlowStartRamp {
+ public:
+  // `subset` as Candidates': the candidates' indices into the set; empty: the identity. `now`: the
+// clock when the picker is built (ramps already over are dropped).
+  SlowStartRamp(const Candidates& candidates, const EndpointSet& set, const std::vector<uint32_t>& subset,
+                const PickerOptions& options, int64_t now)
+      : candidates_(candidates), options_(options.slow_start) {
+    if (!options_.enabled() || candidates.empty()) return;
+    const int64_t window = options_.window.count();
+    int64_t latest = kNoRampStart;
+    std::vector<int64_t> starts(candidates.size(), kNoRampStart);
+    for (size_t k = 0; k < starts.size(); ++k) {
+      const Endpoint& e = set.endpoints()[subset.empty() ? k : subset[k]];
+      const int64_t start = e.stats->ready_since_nanos.load(std::memory_order_relaxed);
+      if (start == kNoRampStart || start > INT64_MAX - window || start + window <= now) continue;
+      starts[k] = start;
+      latest = std::max(latest, start);
+    }
+    if (latest != kNoRampStart) {
+      ready_since_ = std::move(starts);
+      ramp_until_ = latest + window;
+      ramping_.store(true, std::memory_order_relaxed);
+    }
+  }
+  SlowStartRamp(const SlowStartRamp&) = delete;
+  SlowStartRamp& operator=(const SlowStartRamp&) = delete;
+
+  bool enabled() const { return options_.enabled(); }
+
+  // Candidate k's factor in (0, 1] now; 1 outside every window. Call only when enabled().
+  double Factor(size_t k, EligibilityCheck& time) const {
+    int64_t start = kNoRampStart;
+    if (ramping_.load(std::memory_order_relaxed)) {
+      if (time.Now() < ramp_until_) {
+        start = ready_since_[k];
+      } else {
+        ramping_.store(false, std::memory_order_relaxed);  // every window of this snapshot is over
+      }
+    }
+    const int64_t ejected_until = candidates_.load(k).ejected_until_nanos.load(std::memory_order_relaxed);
+    if (ejected_until != 0) start = std::max(start, ejected_until);  // ejection end restarts the ramp
+    if (start == kNoRampStart) return 1.0;
+    return SlowStartFactor(options_, time.Now() - start);
+  }
+
+  // Whether a candidate with factor `f` takes its turn, from a fresh 32-bit uniform `u32`.
+  static bool Admit(double f, uint32_t u32) { return f >= 1.0 || static_cast<double>(u32) < f * 0x1p32; }
+
+ private:
+  const Candidates& candidates_;
+  const SlowStartOptions options_;
+  std::vector<int64_t> ready_since_;  // per candidate; empty unless a ramp was open at build time
+  int64_t ramp_until_ = 0;            // the latest ramp's end
+  mutable std::atomic<bool> ramping_{false};
+};
+
 // Load signals as costs over one candidate set (lower is less loaded). A signal is built once per
 // candidate set, so it may precompute per-snapshot data; operator() runs on the pick path, on any
 // thread, and reads only atomics.
@@ -148,23 +217,32 @@ class PeakEwmaCost {
 // does the same, so clients created together spread out). Pick() from any thread.
 class RoundRobin {
  public:
-  RoundRobin(const Candidates& candidates, RandomSource& random, const PickerOptions& /*options*/)
-      : candidates_(candidates) {
+  RoundRobin(const Candidates& candidates, RandomSource& random, const SlowStartRamp& ramp)
+      : candidates_(candidates), ramp_(ramp) {
     if (!candidates_.empty()) next_.store(random.Uniform(candidates_.size()));
   }
 
   // An eligible endpoint when one exists. When none is: with `must_be_eligible`, nullptr (the
   // zone-aware wrapper then falls back to all endpoints); without, the next one anyway so the
   // caller sees the real error.
-  const Endpoint* Pick(RandomSource& /*random*/, EligibilityCheck& eligible, bool must_be_eligible) const {
+  const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
     const size_t n = candidates_.size();
-    size_t first = NextIndex();
-    if (eligible(candidates_.load(first))) return candidates_.At(first);
+    const size_t first = NextIndex();
     // Skip ineligible endpoints by advancing the shared counter (keeps the rotation fair for the
-    // eligible ones), a bounded number of times; then scan.
-    for (int r = 0; r < kMaxRetries && static_cast<size_t>(r) + 1 < n; ++r) {
-      size_t i = NextIndex();
-      if (eligible(candidates_.load(i))) return candidates_.At(i);
+    // eligible ones), a bounded number of times; then scan. A ramping endpoint that declines its
+    // turn is skipped the same way, on a budget of its own (several new endpoints may be
+    // neighbours in the rotation); past it, the eligible endpoint at hand takes the call.
+    size_t k = first;
+    size_t misses = 0;
+    int declined = 0;
+    for (;;) {
+      if (eligible(candidates_.load(k))) {
+        if (declined >= kMaxRampSkips || Admitted(k, random, eligible)) return candidates_.At(k);
+        ++declined;
+      } else if (++misses > static_cast<size_t>(kMaxRetries) || misses >= n) {
+        break;
+      }
+      k = NextIndex();
     }
     if (std::optional<size_t> i = candidates_.ScanEligible(first + 1, eligible)) return candidates_.At(*i);
     return must_be_eligible ? nullptr : candidates_.At(first);
@@ -177,7 +255,15 @@ class RoundRobin {
     return candidates_.Mod(static_cast<uint32_t>(next_.fetch_add(1, std::memory_order_relaxed)));
   }
 
+  // Slow start: a ramping endpoint takes its turn with probability factor.
+  bool Admitted(size_t k, RandomSource& random, EligibilityCheck& time) const {
+    if (!ramp_.enabled()) return true;
+    const double f = ramp_.Factor(k, time);
+    return f >= 1.0 || SlowStartRamp::Admit(f, static_cast<uint32_t>(random.Next()));
+  }
+
   const Candidates& candidates_;
+  const SlowStartRamp& ramp_;
   // On its own cache line: every pick writes it, and the candidate arrays are read by every pick
   // on every thread.
   alignas(64) mutable std::atomic<uint64_t> next_{0};
@@ -189,8 +275,8 @@ class RoundRobin {
 template <typename Cost>
 class PowerOfTwoChoices {
  public:
-  PowerOfTwoChoices(const Candidates& candidates, RandomSource& /*random*/, const PickerOptions& options)
-      : candidates_(candidates), cost_(candidates, options) {}
+  PowerOfTwoChoices(const Candidates& candidates, const PickerOptions& options, const SlowStartRamp& ramp)
+      : candidates_(candidates), cost_(candidates, options), ramp_(ramp) {}
 
   // Same contract as RoundRobin::Pick.
   const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
@@ -201,16 +287,24 @@ class PowerOfTwoChoices {
     }
     const DistinctPair first = SampleDistinctPair(random.Next(), n);
     DistinctPair p = first;
-    for (int attempt = 0;; ++attempt) {
+    for (int attempt = 0, declined = 0;;) {
       // Both records are cache misses at 10k+ endpoints: start the second before the first's
       // checks branch, so the two misses overlap instead of queueing.
       __builtin_prefetch(&candidates_.load(p.second));
       bool ea = eligible(candidates_.load(p.first));
       bool eb = eligible(candidates_.load(p.second));
-      if (ea && eb) return candidates_.At(Better(p, eligible));
-      if (ea) return candidates_.At(p.first);
-      if (eb) return candidates_.At(p.second);
-      if (attempt == kMaxRetries) break;
+      if (ea && eb) {
+        if (std::optional<size_t> k = Admitted(p, random, eligible, declined < kMaxRampSkips)) {
+          return candidates_.At(*k);
+        }
+        ++declined;  // two ramping endpoints both declined: draw another pair
+      } else if (ea) {
+        return candidates_.At(p.first);
+      } else if (eb) {
+        return candidates_.At(p.second);
+      } else if (attempt++ == kMaxRetries) {
+        break;
+      }
       p = SampleDistinctPair(random.Next(), n);
     }
     if (std::optional<size_t> k = candidates_.ScanEligible(first.first, eligible)) return candidates_.At(*k);
@@ -219,6 +313,26 @@ class PowerOfTwoChoices {
   }
 
  private:
+  // Slow start: each of two eligible candidates takes part with probability its factor (one draw
+  // for both, only when one is ramping); when exactly one takes part it wins, when both do the
+  // less loaded does. When neither does: nullopt (the caller draws another pair) while
+  // `may_decline`, else the less loaded. Equal factors leave shares equal.
+  std::optional<size_t> Admitted(const DistinctPair& p, RandomSource& random, EligibilityCheck& time,
+                                 bool may_decline) const {
+    if (ramp_.enabled()) {
+      const double fa = ramp_.Factor(p.first, time);
+      const double fb = ramp_.Factor(p.second, time);
+      if (fa < 1.0 || fb < 1.0) {
+        const uint64_t u = random.Next();
+        const bool a = SlowStartRamp::Admit(fa, static_cast<uint32_t>(u >> 32));
+        const bool b = SlowStartRamp::Admit(fb, static_cast<uint32_t>(u));
+        if (a != b) return a ? p.first : p.second;
+        if (!a && may_decline) return std::nullopt;
+      }
+    }
+    return Better(p, time);
+  }
+
   // The less loaded of the two; on a tie the pair's coin (always keeping the first would make the
   // choice depend on the sampling order).
   size_t Better(const DistinctPair& p, EligibilityCheck& time) const {
@@ -231,19 +345,38 @@ class PowerOfTwoChoices {
 
   const Candidates& candidates_;
   Cost cost_;
+  const SlowStartRamp& ramp_;
 };
 
 // A candidate set with its strategy; the strategy refers to the candidates, so a group never moves.
 template <typename Strategy>
 struct Group {
-  template <typename... Members>
-  Group(RandomSource& random, const PickerOptions& options, const EndpointSet& set, Members&&... members)
-      : candidates(set, std::forward<Members>(members)...), strategy(candidates, random, options) {}
+  // Every endpoint of the set.
+  Group(RandomSource& random, const PickerOptions& options, int64_t now, const EndpointSet& set)
+      : candidates(set), ramp(candidates, set, {}, options, now),
+        strategy(MakeStrategy(candidates, random, options, ramp)) {}
+  // The endpoints at `subset` (indices into the set; empty: none).
+  Group(RandomSource& random, const PickerOptions& options, int64_t now, const EndpointSet& set,
+        const std::vector<uint32_t>& subset)
+      : candidates(set, subset),
+        ramp(candidates, set, subset, options, now),
+        strategy(MakeStrategy(candidates, random, options, ramp)) {}
   Group(const Group&) = delete;
   Group& operator=(const Group&) = delete;
 
   Candidates candidates;
+  SlowStartRamp ramp;
   Strategy strategy;
+
+ private:
+  static Strategy MakeStrategy(const Candidates& c, RandomSource& random, const PickerOptions& options,
+                               const SlowStartRamp& ramp) {
+    if constexpr (std::is_same_v<Strategy, RoundRobin>) {
+      return Strategy(c, random, ramp);
+    } else {
+      return Strategy(c, options, ramp);
+    }
+  }
 };
 
 // A published set never has null stats; a set built by hand might. Give such endpoints a private
@@ -270,8 +403,8 @@ class StrategyPicker final : public Picker {
       : set_(WithStats(std::move(set))),
         random_(options.random != nullptr ? options.random : MakeThreadLocalRandom(options.seed)),
         clock_(options.clock != nullptr ? options.clock : MakeSteadyClock()),
-        all_(*random_, options, *set_),
-        preferred_(*random_, options, *set_,
+        all_(*random_, options, BuildTime(options), *set_),
+        preferred_(*random_, options, BuildTime(options), *set_,
                    ChooseTopology(set_->endpoints(), ClientTopology{.zone = options.client_zone,
                                                                     .node = options.client_node})
                        .preferred) {}
@@ -292,6 +425,14 @@ class StrategyPicker final : public Picker {
   const EndpointSet& set() const override { return *set_; }
 
  private:
+  // Slow start's "now" for pruning ramps that are over: one clock read per build, none when off.
+  int64_t BuildTime(const PickerOptions& options) {
+    if (!options.slow_start.enabled()) return 0;
+    if (build_now_ == std::numeric_limits<int64_t>::min()) build_now_ = clock_->NowNanos();
+    return build_now_;
+  }
+
+  int64_t build_now_ = std::numeric_limits<int64_t>::min();  // declared first: set while building
   std::shared_ptr<const EndpointSet> set_;
   std::shared_ptr<RandomSource> random_;
   std::shared_ptr<Clock> clock_;

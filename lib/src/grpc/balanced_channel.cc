@@ -103,6 +103,7 @@ class BalancedChannel::Impl {
     picker_options_.policy = options_.policy;
     picker_options_.load_signal = options_.load_signal;
     picker_options_.latency_decay = options_.ewma_decay;
+    picker_options_.slow_start = options_.slow_start;
     picker_options_.client_zone = ResolveClientZone(options_);
     picker_options_.client_node = ResolveClientNode(options_);
     picker_options_.random = options_.random != nullptr ? options_.random : MakeThreadLocalRandom(options_.seed);
@@ -293,6 +294,11 @@ class BalancedChannel::Impl {
     applied_any_ = true;
     applied_version_ = set->version();
     set = WithStats(std::move(set));
+    if (options_.slow_start.enabled()) {
+      // Endpoints new since the last snapshot start their ramp now; the others keep theirs.
+      StartSlowStartRamps(ramped_set_.get(), *set, clock_->NowNanos());
+      ramped_set_ = set;
+    }
 
     std::map<std::string, std::shared_ptr<EndpointConn>> next;
     std::vector<const Endpoint*> missing;
@@ -513,6 +519,7 @@ class BalancedChannel::Impl {
   std::map<std::string, std::shared_ptr<EndpointConn>> conns_;
   bool applied_any_ = false;
   uint64_t applied_version_ = 0;
+  std::shared_ptr<const EndpointSet> ramped_set_;  // the last snapshot slow start saw (null: none yet)
   std::vector<std::shared_ptr<const PickState>> retired_;
 
   // Endpoints that left the set, kept until their last call ends (metrics).
@@ -536,6 +543,9 @@ absl::Status ValidateBalancedChannelOptions(const BalancedChannelOptions& option
     return bad(util::StdView(outlier.message()));
   }
   if (options.ewma_decay.count() <= 0) return bad("ewma_decay must be positive");
+  if (absl::Status slow_start = ValidateSlowStartOptions(options.slow_start); !slow_start.ok()) {
+    return bad(util::StdView(slow_start.message()));
+  }
   if (options.max_reconnect_backoff.count() <= 0 || options.max_reconnect_backoff.count() > INT_MAX) {
     return bad("max_reconnect_backoff must be positive and at most " + std::to_string(INT_MAX) + " ms");
   }
