@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   bool all_namespaces = false;
   double idle_watch_grace_s = 60;
   double stats_interval_s = 0;
+  int notify_threads = 1;
   bool verbose = false;
   std::string metrics_listen;
   // Numbers and addresses are checked as text before CLI11 converts them (input/cli_flags.h).
@@ -85,6 +86,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--stats-interval", stats_interval_s, "print a stats line on stderr every N seconds (0: never)")
       ->check(k8slb::input::RealIn(0, 86400))
+      ->capture_default_str();
+  app.add_option("--notify-threads", notify_threads,
+                 "threads that help a watch's thread push one change to many streams (0: none)")
+      ->check(k8slb::input::IntegerIn(0, 64))
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen,
                  "serve Prometheus /metrics on HOST:PORT (numeric host; port 0: any, printed on stderr)")
@@ -152,6 +157,7 @@ int main(int argc, char** argv) {
     options.namespaces = namespaces.empty() ? std::vector<std::string>{config->default_namespace} : namespaces;
   }
   options.idle_watch_grace = std::chrono::milliseconds(static_cast<int64_t>(idle_watch_grace_s * 1000));
+  options.notify_threads = notify_threads;
   options.log = [verbose](k8slb::LogLevel level, const std::string& line) {
     if (verbose || level >= k8slb::LogLevel::kWarning) std::cerr << line << "\n";
   };

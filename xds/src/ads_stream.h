@@ -18,9 +18,10 @@
 //    Listeners. Unknown type URLs are answered with an empty response of that type.
 //
 // Threading: gRPC calls the reactions (OnReadDone, OnWriteDone, OnCancel, OnDone) on its threads;
-// the registry calls OnServiceChanged on a source's publishing thread. All state is guarded by
-// the core's mutex; Start* calls are made outside it (gRPC may run a reaction inline). At most one
-// write is outstanding; pushes that arrive meanwhile are coalesced into the next response.
+// the registry calls OnServiceChanged on a source's publishing thread or one of its notify
+// helper threads. All state is guarded by the core's mutex; Start* calls are made outside it
+// (gRPC may run a reaction inline). At most one write is outstanding; pushes that arrive
+// meanwhile are coalesced into the next response.
 #ifndef K8SLB_XDS_SRC_ADS_STREAM_H_
 #define K8SLB_XDS_SRC_ADS_STREAM_H_
 

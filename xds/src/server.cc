@@ -74,6 +74,7 @@ class XdsServer::Impl {
             },
         .idle_grace = options_.idle_watch_grace,
         .janitor_period = std::chrono::milliseconds(50),
+        .notify_threads = options_.notify_threads,
         .log = options_.log,
     });
     context_.registry = registry_.get();

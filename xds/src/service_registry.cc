@@ -1,5 +1,6 @@
 #include "service_registry.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -36,7 +37,66 @@ bool Available(const EndpointSource& source, const EndpointSet& set) {
 
 }  // namespace
 
+NotifyPool::NotifyPool(int helpers) {
+  for (int i = 0; i < helpers; ++i) helpers_.emplace_back([this] { HelperLoop(); });
+}
+
+NotifyPool::~NotifyPool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& helper : helpers_) helper.join();
+}
+
+void NotifyPool::Run(size_t count, const std::function<void(size_t)>& fn) {
+  absl::MutexLock run(&run_mu_);
+  {
+    absl::MutexLock lock(&mu_);
+    fn_ = &fn;
+    count_ = count;
+    next_ = 0;
+    done_ = 0;
+  }
+  Work();
+  absl::MutexLock lock(&mu_);
+  auto all_done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ == count_; };
+  mu_.Await(absl::Condition(&all_done));
+  fn_ = nullptr;
+}
+
+void NotifyPool::Work() {
+  for (;;) {
+    const std::function<void(size_t)>* fn = nullptr;
+    size_t index = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      if (fn_ == nullptr || next_ == count_) return;
+      fn = fn_;
+      index = next_++;
+    }
+    (*fn)(index);
+    absl::MutexLock lock(&mu_);
+    ++done_;
+  }
+}
+
+void NotifyPool::HelperLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || (fn_ != nullptr && next_ < count_);
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (stopping_) return;
+    }
+    Work();
+  }
+}
+
 ServiceRegistry::ServiceRegistry(ServiceRegistryOptions options) : options_(std::move(options)) {
+  if (options_.notify_threads > 0) notify_pool_ = std::make_unique<NotifyPool>(options_.notify_threads);
   janitor_ = std::thread([this] { JanitorLoop(); });
 }
 
@@ -139,7 +199,16 @@ void ServiceRegistry::Notify(const std::shared_ptr<Entry>& entry) {
     }
     notifications_ += observers.size();
   }
-  for (const auto& observer : observers) observer->OnServiceChanged(entry->key);
+  if (notify_pool_ == nullptr || observers.size() < options_.parallel_notify_min) {
+    for (const auto& observer : observers) observer->OnServiceChanged(entry->key);
+    return;
+  }
+  // In blocks, so that claiming one (a lock) costs little beside the writes it starts.
+  constexpr size_t kBlock = 16;
+  notify_pool_->Run((observers.size() + kBlock - 1) / kBlock, [&](size_t block) {
+    const size_t end = std::min(observers.size(), (block + 1) * kBlock);
+    for (size_t i = block * kBlock; i < end; ++i) observers[i]->OnServiceChanged(entry->key);
+  });
 }
 
 std::optional<CachedAssignment> ServiceRegistry::Assignment(const ServiceKey& key, const std::string& zone) {

@@ -4,7 +4,8 @@
 //
 // Threading. Acquire/Release/Assignment/Describe may be called from any thread (gRPC's callback
 // threads). Sources publish on their own threads; the registry then calls the observers of that
-// service on the publisher's thread, outside the registry's lock; observers must not block. A
+// service outside the registry's lock, on the publisher's thread and, when there are many, on
+// `notify_threads` helper threads as well; observers must not block. A
 // janitor thread notices first syncs that changed nothing (an empty Service publishes no
 // snapshot) and stops the sources no stream has used for `idle_grace`: a source is never
 // destroyed on its own publishing thread or under a stream's lock.
@@ -50,6 +51,14 @@ struct ServiceRegistryOptions {
   std::chrono::milliseconds idle_grace{60000};
   // How often the janitor looks for first syncs and idle sources.
   std::chrono::milliseconds janitor_period{50};
+  // Threads that help the publishing thread notify one snapshot's observers. Each notification
+  // builds and starts that stream's write, and gRPC runs the HTTP/2 write (the sendmsg) on the
+  // calling thread: with 1,000 streams one thread would issue every write in turn. 0: the
+  // publishing thread notifies alone.
+  int notify_threads = 1;
+  // A snapshot with fewer observers is notified by the publishing thread alone (a hand-off
+  // costs more than a few writes).
+  size_t parallel_notify_min = 64;
   LogSink log;
 };
 
@@ -65,6 +74,33 @@ struct RegistryStats {
   size_t synced = 0;          // of which synced
   uint64_t assignments_built = 0;
   uint64_t notifications = 0;  // observer calls
+};
+
+// Runs a batch of calls on the caller's thread and `helpers` threads of its own, and returns
+// once every call has returned. One batch at a time (a second caller waits for the first).
+class NotifyPool {
+ public:
+  explicit NotifyPool(int helpers);
+  ~NotifyPool();  // joins the helpers
+  NotifyPool(const NotifyPool&) = delete;
+  NotifyPool& operator=(const NotifyPool&) = delete;
+
+  // Calls fn(i) for every i in [0, count), each once, on any of the threads.
+  void Run(size_t count, const std::function<void(size_t)>& fn) ABSL_LOCKS_EXCLUDED(run_mu_, mu_);
+
+ private:
+  void HelperLoop() ABSL_LOCKS_EXCLUDED(mu_);
+  // Claims and runs items of the current batch until none is left.
+  void Work() ABSL_LOCKS_EXCLUDED(mu_);
+
+  absl::Mutex run_mu_;  // held by the caller of Run for its whole batch
+  absl::Mutex mu_;
+  const std::function<void(size_t)>* fn_ ABSL_GUARDED_BY(mu_) = nullptr;
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t done_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> helpers_;
 };
 
 class ServiceRegistry {
@@ -101,6 +137,7 @@ class ServiceRegistry {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t assignments_built_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t notifications_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<NotifyPool> notify_pool_;  // null when notify_threads is 0
   std::thread janitor_;
 };
 

@@ -50,6 +50,9 @@ struct XdsServerOptions {
   EndpointSourceFactory source_factory;
   // A watch no stream uses any more is stopped after this long.
   std::chrono::milliseconds idle_watch_grace{60000};
+  // Threads that help a source's publishing thread push one change to its streams (each push
+  // runs that stream's HTTP/2 write on the calling thread); 0: the publishing thread alone.
+  int notify_threads = 1;
   LogSink log;  // null: warnings and errors to stderr
 };
 
