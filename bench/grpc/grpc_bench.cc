@@ -4,7 +4,9 @@
 //  1. overhead: unary echo QPS and p50/p99 through BalancedChannel (least-request and round robin)
 //     vs a native grpc++ channel ("ipv4:a,b,c" + round_robin) to the same pods, same closed-loop
 //     load generator, same concurrency; rounds alternate and medians are reported.
-//  2. tail: one pod 10x slower; p50/p99 and the slow pod's share, least-request vs round robin.
+//  2. tail: one pod 10x slower; p50/p99 and the slow pod's share, least-request, peak-ewma and
+//     round robin, beside the same policies on a second fleet of equal pods in the same rounds
+//     (the tail's floor: what the policy's p99 would be with no slow pod).
 //  3. scale-up: time from publishing a snapshot with a new pod to its first answered RPC.
 //  4. bigset (only with --only bigset): a SliceStore source publishes one snapshot of N endpoints
 //     (a relist: one Replace of N/100 slices), then at once a one-endpoint change, on the bench
@@ -353,13 +355,31 @@ int main(int argc, char** argv) {
     k8slb::Client<Echo> lr(lr_channel);
     k8slb::Client<Echo> rr(rr_channel);
     k8slb::Client<Echo> ew(ewma_channel);
+    // The same fleet with no slow pod, loaded only between the slow fleet's runs.
+    auto equal_pods = StartPods(pods_n, 181, slow_base_ms);
+    std::vector<k8slb::Endpoint> equal_endpoints;
+    for (auto& p : equal_pods) equal_endpoints.push_back(EndpointOf(*p));
+    auto equal_source = std::make_shared<k8slb::ManualEndpointSource>("bench/echo-equal");
+    equal_source->SetEndpoints(equal_endpoints);
+    auto lr_equal_channel = Balanced(equal_source, k8slb::PickPolicy::kLeastRequest);
+    auto ewma_equal_channel =
+        Balanced(equal_source, k8slb::PickPolicy::kLeastRequest, k8slb::LoadSignal::kPeakEwmaLatency);
+    k8slb::Client<Echo> lr_equal(lr_equal_channel);
+    k8slb::Client<Echo> ew_equal(ewma_equal_channel);
     std::printf("[tail] pods at %.1f ms, echo-0 at %.1f ms (10x), concurrency %d, medians of %d rounds\n", slow_base_ms,
                 slow_base_ms * 10, concurrency, rounds);
     std::vector<double> lq, l50, l99, l999, lshare, rq, r50, r99, r999, rshare, eq, e50, e99, e999, eshare;
+    std::vector<double> lq_equal, l50_equal, l99_equal, l999_equal, eq_equal, e50_equal, e99_equal, e999_equal;
     for (int r = 0; r < rounds; ++r) {
       RunResult l = Run(BalancedCall(lr), concurrency, seconds);
       RunResult b = Run(BalancedCall(rr), concurrency, seconds);
       RunResult e = Run(BalancedCall(ew), concurrency, seconds);
+      RunResult le = Run(BalancedCall(lr_equal), concurrency, seconds);
+      RunResult ee = Run(BalancedCall(ew_equal), concurrency, seconds);
+      lq_equal.push_back(le.qps), l50_equal.push_back(le.p50_ms), l99_equal.push_back(le.p99_ms);
+      l999_equal.push_back(le.p999_ms);
+      eq_equal.push_back(ee.qps), e50_equal.push_back(ee.p50_ms), e99_equal.push_back(ee.p99_ms);
+      e999_equal.push_back(ee.p999_ms);
       eq.push_back(e.qps), e50.push_back(e.p50_ms), e99.push_back(e.p99_ms), e999.push_back(e.p999_ms);
       eshare.push_back(100.0 * static_cast<double>(e.per_pod["echo-0"]) / static_cast<double>(std::max<uint64_t>(1, e.total)));
       lq.push_back(l.qps), l50.push_back(l.p50_ms), l99.push_back(l.p99_ms), l999.push_back(l.p999_ms);
@@ -378,6 +398,12 @@ int main(int argc, char** argv) {
                 Median(e999), Median(eshare));
     std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %11.2f%%\n", "round-robin", Median(rq), Median(r50), Median(r99),
                 Median(r999), Median(rshare));
+    std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %12s\n", "lr, no slow", Median(lq_equal), Median(l50_equal),
+                Median(l99_equal), Median(l999_equal), "-");
+    std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %12s\n", "ewma, no slow", Median(eq_equal), Median(e50_equal),
+                Median(e99_equal), Median(e999_equal), "-");
+    std::printf("  p99 with the slow pod / without it: least-request %.2fx, lr+peak-ewma %.2fx\n",
+                Median(l99) / std::max(1e-9, Median(l99_equal)), Median(e99) / std::max(1e-9, Median(e99_equal)));
     std::printf("  p99 round-robin / least-request: %.2fx; p50: %.2fx; qps least-request / round-robin: %.2fx\n\n",
                 Median(r99) / std::max(1e-9, Median(l99)), Median(r50) / std::max(1e-9, Median(l50)),
                 Median(lq) / std::max(1e-9, Median(rq)));
