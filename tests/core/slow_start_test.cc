@@ -119,6 +119,22 @@ TEST(StartSlowStartRamps, NewEndpointsStartPresentOnesKeepTheirTime) {
   EXPECT_EQ(rebuilt->endpoints()[g.added[0]].stats->ready_since_nanos.load(), 13 * kSecond);
 }
 
+// A snapshot that keeps none of the previous one's endpoints is like a first one: every endpoint
+// is new, so none ramps (an empty snapshot before the first endpoints, a complete replacement).
+TEST(StartSlowStartRamps, NothingKeptStartsNoRamp) {
+  Growth g = Grow(2, 2);
+  StartSlowStartRamps(MakeSet({}).get(), *g.before, 5 * kSecond);
+  for (const Endpoint& e : g.before->endpoints()) EXPECT_EQ(e.stats->ready_since_nanos.load(), kNoRampStart);
+  std::vector<Endpoint> replaced(g.after->endpoints().begin() + 2, g.after->endpoints().end());
+  auto replacement = MakeSet(replaced, 2);
+  StartSlowStartRamps(g.before.get(), *replacement, 7 * kSecond);
+  for (const Endpoint& e : replacement->endpoints()) EXPECT_EQ(e.stats->ready_since_nanos.load(), kNoRampStart);
+  // One endpoint kept is enough for the others to ramp.
+  StartSlowStartRamps(replacement.get(), *g.after, 9 * kSecond);
+  for (size_t k : g.added) EXPECT_EQ(g.after->endpoints()[k].stats->ready_since_nanos.load(), kNoRampStart);
+  EXPECT_EQ(g.after->endpoints()[0].stats->ready_since_nanos.load(), 9 * kSecond);
+}
+
 struct Policy {
   const char* name;
   PickPolicy policy;

@@ -51,8 +51,9 @@ inline constexpr int64_t kNoRampStart = INT64_MIN;
 // Control plane, once per new snapshot `next` that follows `previous` (null for a client's first
 // snapshot): an endpoint (by HostPort) that `previous` did not hold starts its ramp at
 // `now_nanos`; one it held keeps its start (copied when the two snapshots do not share its
-// stats). The first snapshot starts no ramp: with every endpoint new, all would ramp together
-// and get the same share anyway.
+// stats). The first snapshot starts no ramp, nor does one that keeps none of `previous`'s
+// endpoints (the first endpoints after an empty snapshot, a complete replacement): with every
+// endpoint new, all would ramp together and get the same share anyway.
 void StartSlowStartRamps(const EndpointSet* previous, const EndpointSet& next, int64_t now_nanos);
 
 }  // namespace k8slb

@@ -37,6 +37,11 @@ double SlowStartFactor(const SlowStartOptions& options, int64_t elapsed_nanos) {
 
 void StartSlowStartRamps(const EndpointSet* previous, const EndpointSet& next, int64_t now_nanos) {
   if (previous == nullptr) return;
+  // Nothing kept (the first endpoints after an empty snapshot, a complete replacement): every
+  // endpoint would ramp together at the same share, so none does.
+  const bool keeps_one = std::any_of(next.endpoints().begin(), next.endpoints().end(),
+                                     [&](const Endpoint& e) { return previous->Find(e.HostPort()).has_value(); });
+  if (!keeps_one) return;
   for (const Endpoint& e : next.endpoints()) {
     if (e.stats == nullptr) continue;
     const std::optional<size_t> before = previous->Find(e.HostPort());
