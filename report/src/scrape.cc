@@ -328,23 +328,20 @@ std::shared_ptr<const Report> ScrapeView::Snapshot(double now_s) const {
     }
     for (const auto& [pod, n] : totals.failed) s.failed += n;
     // /metrics has no latency distribution: latency_ms stays 0 and the rows have none (NaN).
-    auto rows = std::make_shared<std::vector<TimelineRow>>();
+    std::vector<TimelineRow> rows;
     std::map<std::string, int32_t> index;
     for (const auto& [key, counts] : totals.rows) {
       const auto& [bucket, pod] = key;
       auto [it, added] = index.emplace(pod, static_cast<int32_t>(s.timeline.pod_names.size()));
       if (added) s.timeline.pod_names.push_back(pod);
-      rows->push_back(TimelineRow{.t_s = static_cast<double>(bucket) * interval_s_,
-                                  .pod = it->second,
-                                  .ok = counts.first,
-                                  .failed = counts.second,
-                                  .p50_ms = std::nan(""),
-                                  .p99_ms = std::nan("")});
-      s.timeline.total += counts.first + counts.second;
-      s.timeline.max_t_s = std::max(s.timeline.max_t_s, rows->back().t_s);
+      rows.push_back(TimelineRow{.t_s = static_cast<double>(bucket) * interval_s_,
+                                 .pod = it->second,
+                                 .ok = counts.first,
+                                 .failed = counts.second,
+                                 .p50_ms = std::nan(""),
+                                 .p99_ms = std::nan("")});
     }
-    s.timeline.row_count = rows->size();
-    s.timeline.chunks.push_back(std::move(rows));
+    s.timeline.AppendChunk(std::move(rows));
     r->duration_s = std::min(horizon, std::max(r->duration_s, s.timeline.max_t_s + interval_s_));
     const std::string prefix = absl::StrCat(s.name, ": ");
     r->environment[prefix + "in flight"] = absl::StrFormat("%.0f", in_flight[channel]);

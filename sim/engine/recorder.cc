@@ -396,17 +396,14 @@ Report RunRecorder::SnapshotLocked(double covered_s, bool complete) const {
       // The final rows as FolderReader would read them from the CSV, so checks on the timeline
       // (maxEarlyShare) work on a report fresh from the engine too. Once, at the end of a run.
       for (const auto& p : pods_) out.timeline.pod_names.push_back(p->rec.name);
-      auto rows = std::make_shared<std::vector<report::TimelineRow>>();
-      rows->reserve(s.rows.size());
+      std::vector<report::TimelineRow> rows;
+      rows.reserve(s.rows.size());
       for (const Row& row : s.rows) {
-        rows->push_back({.t_s = static_cast<double>(row.bucket) * info_.timeline_bucket_s, .pod = row.pod,
-                         .ok = row.ok, .failed = row.failed, .p50_ms = row.p50, .p99_ms = row.p99,
-                         .provisional = false});
-        out.timeline.total += row.ok + row.failed;
-        out.timeline.max_t_s = std::max(out.timeline.max_t_s, rows->back().t_s);
+        rows.push_back({.t_s = static_cast<double>(row.bucket) * info_.timeline_bucket_s, .pod = row.pod,
+                        .ok = row.ok, .failed = row.failed, .p50_ms = row.p50, .p99_ms = row.p99,
+                        .provisional = false});
       }
-      out.timeline.row_count = rows->size();
-      out.timeline.chunks.push_back(std::move(rows));
+      out.timeline.AppendChunk(std::move(rows));
     }
     if (!complete) {
       // The rows the CSV does not hold yet: closed but unwritten (only between writes), then the

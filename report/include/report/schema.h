@@ -127,6 +127,18 @@ struct Timeline {
   // every row is final.
   std::optional<double> provisional_from_s;
 
+  // Adds `rows` (in file order, after every row held) as one chunk, keeping total, max_t_s and
+  // row_count in step with it.
+  void AppendChunk(std::vector<TimelineRow> rows) {
+    if (rows.empty()) return;
+    for (const TimelineRow& row : rows) {
+      total += row.ok + row.failed;
+      if (row.t_s > max_t_s) max_t_s = row.t_s;
+    }
+    row_count += rows.size();
+    chunks.push_back(std::make_shared<const std::vector<TimelineRow>>(std::move(rows)));
+  }
+
   // Calls f(const TimelineRow&) for every row in file order.
   template <typename F>
   void ForEachRow(F&& f) const {
