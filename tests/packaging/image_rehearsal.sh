@@ -75,12 +75,15 @@ for i in "${!POD_IPS[@]}"; do
     --set-arg="--listen=${POD_IPS[$i]}:50051" --set-arg="--metrics-listen=${POD_IPS[$i]}:9464"
   names+=("$name")
   "$repo/scripts/image" podman run -d --pull=never --name "$name" --network "$netns" "${spec[@]}" >/dev/null
+  # The log is read whole before grep: with pipefail, `podman logs | grep -q` fails when grep
+  # exits at the first match while podman is still writing the next line (SIGPIPE).
+  logs=""
   for ((t = 0; t < 100; t++)); do
-    "$repo/scripts/image" podman logs "$name" 2>&1 | grep -q "listening on" && break
+    logs=$("$repo/scripts/image" podman logs "$name" 2>&1 || true)
+    grep -q "listening on" <<<"$logs" && break
     sleep 0.1
   done
-  "$repo/scripts/image" podman logs "$name" 2>&1 | grep -q "listening on" ||
-    fail "echo container $name is not serving: $("$repo/scripts/image" podman logs "$name" 2>&1)"
+  grep -q "listening on" <<<"$logs" || fail "echo container $name is not serving: $logs"
 done
 
 podman_args "$repo/k8s/client-job.yaml" client --field metadata.name=k8slb-client-rehearsal \

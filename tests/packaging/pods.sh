@@ -61,8 +61,8 @@ start_fakeapi() {
   FAKEAPI_PID=$!
   PIDS+=("$FAKEAPI_PID")
   wait_for_line "$WORK/fakeapi.log" "serving https://" 20 "$FAKEAPI_PID"
-  FAKEAPI_URL=$(sed -n 's/^k8slb-fakeapi: serving \(https:\/\/[0-9.:]*\).*/\1/p' "$WORK/fakeapi.log" | head -n1)
-  ADMIN_TOKEN=$(sed -n 's/^ *token: *//p' "$WORK/kubeconfig" | head -n1)
+  FAKEAPI_URL=$(sed -n 's/^k8slb-fakeapi: serving \(https:\/\/[0-9.:]*\).*/\1/p;T;q' "$WORK/fakeapi.log")
+  ADMIN_TOKEN=$(sed -n 's/^ *token: *//p;T;q' "$WORK/kubeconfig")
   [[ -n "$FAKEAPI_URL" && -n "$ADMIN_TOKEN" ]] || fail "cannot read the URL or the admin token of k8slb-fakeapi"
 }
 
