@@ -35,6 +35,7 @@
 #include <k8slb/proto/echo.grpc.pb.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/synchronization/mutex.h"
 #include "echo_server/echo_server.h"
 #include "envoy/service/discovery/v3/ads.grpc.pb.h"
@@ -94,40 +95,11 @@ std::unique_ptr<k8slb::fakeapi::FakeApiServer> StartApi() {
 
 // ---- fanout ----
 
-// One ADS stream subscribed to echo's assignment; records when each new version arrives.
-class EdsStream final : public grpc::ClientBidiReactor<DiscoveryRequest, DiscoveryResponse> {
+// One ADS stream subscribed to echo's assignment: records when each new version arrives and ACKs
+// it. Two implementations of the client side, selected by --client-api.
+class FanoutStream {
  public:
-  explicit EdsStream(AggregatedDiscoveryService::Stub* stub) {
-    stub->async()->StreamAggregatedResources(&context_, this);
-    request_.set_type_url(kEds);
-    request_.add_resource_names("echo.default:grpc");
-    request_.mutable_node()->set_id("bench");
-    StartWrite(&request_);
-    StartRead(&response_);
-    StartCall();
-  }
-  void OnReadDone(bool ok) override {
-    if (!ok) return;
-    {
-      absl::MutexLock lock(&mu_);
-      ++responses_;
-      last_ = Clock::now();
-      pending_ack_ = Ack{response_.version_info(), response_.nonce()};
-    }
-    MaybeAck();
-    StartRead(&response_);
-  }
-  void OnWriteDone(bool ok) override {
-    {
-      absl::MutexLock lock(&mu_);
-      writing_ = false;
-    }
-    if (ok) MaybeAck();
-  }
-  void OnDone(const grpc::Status&) override {
-    absl::MutexLock lock(&mu_);
-    done_ = true;
-  }
+  virtual ~FanoutStream() = default;
   // Responses so far and the arrival time of the last.
   std::pair<uint64_t, Clock::time_point> Received() {
     absl::MutexLock lock(&mu_);
@@ -139,26 +111,48 @@ class EdsStream final : public grpc::ClientBidiReactor<DiscoveryRequest, Discove
     return done_;
   }
 
- private:
-  void MaybeAck() {
-    {
-      absl::MutexLock lock(&mu_);
-      if (writing_ || !pending_ack_) return;
-      writing_ = true;
-      ack_.Clear();
-      ack_.set_type_url(kEds);
-      ack_.add_resource_names("echo.default:grpc");
-      ack_.set_version_info(pending_ack_->version);
-      ack_.set_response_nonce(pending_ack_->nonce);
-      pending_ack_.reset();
-    }
-    StartWrite(&ack_);
+ protected:
+  FanoutStream() {
+    request_.set_type_url(kEds);
+    request_.add_resource_names("echo.default:grpc");
+    request_.mutable_node()->set_id("bench");
+  }
+  // A response arrived in response_: count it and note what to ACK. Then MaybeAck.
+  void Arrived() {
+    absl::MutexLock lock(&mu_);
+    ++responses_;
+    last_ = Clock::now();
+    pending_ack_ = Ack{response_.version_info(), response_.nonce()};
+  }
+  // The previous write finished.
+  void WriteFinished() {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+  }
+  void Finished() {
+    absl::MutexLock lock(&mu_);
+    done_ = true;
+  }
+  // The ACK to write now, or null (a write is in flight, or nothing to ACK). One write at a time.
+  DiscoveryRequest* NextAck() {
+    absl::MutexLock lock(&mu_);
+    if (writing_ || !pending_ack_) return nullptr;
+    writing_ = true;
+    ack_.Clear();
+    ack_.set_type_url(kEds);
+    ack_.add_resource_names("echo.default:grpc");
+    ack_.set_version_info(pending_ack_->version);
+    ack_.set_response_nonce(pending_ack_->nonce);
+    pending_ack_.reset();
+    return &ack_;
   }
 
   grpc::ClientContext context_;
   DiscoveryRequest request_;
+  DiscoveryResponse response_;  // only the read path touches it: one read in flight at a time
+
+ private:
   DiscoveryRequest ack_;
-  DiscoveryResponse response_;
   absl::Mutex mu_;
   uint64_t responses_ ABSL_GUARDED_BY(mu_) = 0;
   Clock::time_point last_ ABSL_GUARDED_BY(mu_);
@@ -169,6 +163,105 @@ class EdsStream final : public grpc::ClientBidiReactor<DiscoveryRequest, Discove
   std::optional<Ack> pending_ack_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = true;  // the initial request
   bool done_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// grpc++'s callback API. In grpc++ 1.51 with the epoll1 poller its reactions run on the
+// "callback alternative" completion queue, whose threads poll with a 1-s deadline and sleep
+// 100 ms after each timeout (src/cpp/common/completion_queue_cc.cc, CallbackAlternativeCQ): a
+// client idle for a second sees its next message up to 100 ms late. Kept to show that.
+class CallbackStream final : public FanoutStream,
+                             public grpc::ClientBidiReactor<DiscoveryRequest, DiscoveryResponse> {
+ public:
+  explicit CallbackStream(AggregatedDiscoveryService::Stub* stub) {
+    stub->async()->StreamAggregatedResources(&context_, this);
+    StartWrite(&request_);
+    StartRead(&response_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    Arrived();
+    if (DiscoveryRequest* ack = NextAck()) StartWrite(ack);
+    StartRead(&response_);
+  }
+  void OnWriteDone(bool ok) override {
+    WriteFinished();
+    if (!ok) return;
+    if (DiscoveryRequest* ack = NextAck()) StartWrite(ack);
+  }
+  void OnDone(const grpc::Status&) override { Finished(); }
+};
+
+// The completion-queue API, driven by threads that block in CompletionQueue::Next with no
+// deadline (CqDriver): a message is handled when it arrives, however long the client was idle.
+class CqStream final : public FanoutStream {
+ public:
+  CqStream(AggregatedDiscoveryService::Stub* stub, grpc::CompletionQueue* cq)
+      : rpc_(stub->PrepareAsyncStreamAggregatedResources(&context_, cq)) {
+    rpc_->StartCall(&start_);
+  }
+  // One completed operation of this stream (CqDriver's threads; a read and a write may complete
+  // on two threads at once).
+  void Handle(void* tag, bool ok) {
+    if (tag == &start_) {
+      if (!ok) return Finish();
+      rpc_->Write(request_, &write_);
+      rpc_->Read(&response_, &read_);
+    } else if (tag == &read_) {
+      if (!ok) return Finish();
+      Arrived();
+      if (DiscoveryRequest* ack = NextAck()) rpc_->Write(*ack, &write_);
+      rpc_->Read(&response_, &read_);
+    } else if (tag == &write_) {
+      WriteFinished();
+      if (!ok) return;
+      if (DiscoveryRequest* ack = NextAck()) rpc_->Write(*ack, &write_);
+    } else if (tag == &finish_) {
+      Finished();
+    }
+  }
+  // Each tag's address names the operation; `owner` leads back to the stream.
+  struct Tag {
+    CqStream* owner;
+  };
+
+ private:
+  void Finish() { rpc_->Finish(&status_, &finish_); }
+
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<DiscoveryRequest, DiscoveryResponse>> rpc_;
+  grpc::Status status_;
+  Tag start_{this};
+  Tag read_{this};
+  Tag write_{this};
+  Tag finish_{this};
+};
+
+// Threads that drain one completion queue for CqStreams until it is shut down and empty.
+class CqDriver {
+ public:
+  explicit CqDriver(int threads) {
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this] {
+        void* tag = nullptr;
+        bool ok = false;
+        while (cq_.Next(&tag, &ok)) static_cast<CqStream::Tag*>(tag)->owner->Handle(tag, ok);
+      });
+    }
+  }
+  ~CqDriver() { Drain(); }
+  // Shuts the queue down and waits until every operation on it has been delivered: call it once
+  // every stream is cancelled, before the streams are destroyed. Idempotent.
+  void Drain() {
+    if (threads_.empty()) return;
+    cq_.Shutdown();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+  grpc::CompletionQueue* cq() { return &cq_; }
+
+ private:
+  grpc::CompletionQueue cq_;
+  std::vector<std::thread> threads_;
 };
 
 long ReadRssKb(pid_t pid) {
@@ -199,7 +292,14 @@ double SelfCpuMs() {
   return ms(u.ru_utime) + ms(u.ru_stime);
 }
 
-int Fanout(const std::string& xds_binary, int streams, int updates, int endpoints, bool client_bdp_probe) {
+// How long the clients sit idle: after every stream has its first assignment, and between updates.
+struct FanoutPacing {
+  int idle_ms = 1000;
+  int gap_ms = 200;
+};
+
+int Fanout(const std::string& xds_binary, int streams, int updates, int endpoints, bool client_bdp_probe,
+           const FanoutPacing& pacing, bool callback_api) {
   auto api = StartApi();
   std::vector<std::string> ips;
   for (int i = 0; i < endpoints; ++i) ips.push_back("10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1));
@@ -240,7 +340,10 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
 
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   std::vector<std::unique_ptr<AggregatedDiscoveryService::Stub>> stubs;
-  std::vector<std::unique_ptr<EdsStream>> all;
+  // Declared before the streams: destroyed after them, once their calls have ended.
+  std::optional<CqDriver> driver;
+  if (!callback_api) driver.emplace(2);  // grpc++'s callback queue has 2 threads on 2 cores too
+  std::vector<std::unique_ptr<FanoutStream>> all;
   for (int i = 0; i < streams; ++i) {
     grpc::ChannelArguments args;
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -250,8 +353,18 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
     if (!client_bdp_probe) args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
     channels.push_back(grpc::CreateCustomChannel(listen, grpc::InsecureChannelCredentials(), args));
     stubs.push_back(AggregatedDiscoveryService::NewStub(channels.back()));
-    all.push_back(std::make_unique<EdsStream>(stubs.back().get()));
+    if (callback_api) {
+      all.push_back(std::make_unique<CallbackStream>(stubs.back().get()));
+    } else {
+      all.push_back(std::make_unique<CqStream>(stubs.back().get(), driver->cq()));
+    }
   }
+  // On every way out: end the calls, then let the driver deliver their last operations before
+  // the streams are destroyed.
+  absl::Cleanup end_streams = [&] {
+    for (auto& s : all) s->Cancel();
+    if (driver) driver->Drain();
+  };
   auto wait_all = [&](uint64_t count, std::chrono::seconds limit) {
     const auto deadline = Clock::now() + limit;
     for (;;) {
@@ -266,7 +379,7 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
     }
   };
   bool ok = wait_all(1, std::chrono::seconds(60));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(pacing.idle_ms));
   const long rss1 = ReadRssKb(child);
 
   std::vector<double> latencies;
@@ -285,7 +398,7 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
     }
     update_p99.push_back(Percentile(these, 0.99));
     latencies.insert(latencies.end(), these.begin(), these.end());
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(std::chrono::milliseconds(pacing.gap_ms));
   }
   const double cpu1 = ReadCpuMs(child);
   const double self1 = SelfCpuMs();
@@ -299,12 +412,20 @@ int Fanout(const std::string& xds_binary, int streams, int updates, int endpoint
   if (!ok) return 1;
 
   std::printf("k8slb-xds fan-out: %d ADS streams (one connection each), %d slice updates, %d endpoints,"
-              " client BDP probe %s\n",
-              streams, updates, endpoints, client_bdp_probe ? "on" : "off");
+              " client BDP probe %s, client API %s\n",
+              streams, updates, endpoints, client_bdp_probe ? "on" : "off", callback_api ? "callback" : "cq");
   std::printf("  slice write -> every stream has the new assignment (ms): p50 %.1f  p99 %.1f  max %.1f"
               "  (median of per-update p99: %.1f)\n",
               Percentile(latencies, 0.5), Percentile(latencies, 0.99), Percentile(latencies, 1.0),
               Percentile(update_p99, 0.5));
+  // The first update follows the longer idle time; printed apart, since a grpc++ client process
+  // that has been idle wakes up late (docs/xds.md, "The first update").
+  if (updates > 1) {
+    std::printf("  per update p99 (ms): first %.1f, later ones median %.1f max %.1f  (idle %d ms before the first,"
+                " %d ms between)\n",
+                update_p99.front(), Percentile(std::vector<double>(update_p99.begin() + 1, update_p99.end()), 0.5),
+                *std::max_element(update_p99.begin() + 1, update_p99.end()), pacing.idle_ms, pacing.gap_ms);
+  }
   std::printf("  k8slb-xds RSS: %ld KiB idle, %ld KiB with the streams: %.1f KiB per stream\n", rss0, rss1,
               static_cast<double>(rss1 - rss0) / streams);
   std::printf("  k8slb-xds CPU per update (user+sys, all %d streams): %.1f ms (%.1f us per stream)\n", streams,
@@ -470,6 +591,19 @@ int main(int argc, char** argv) {
   bool client_bdp_probe = true;
   fanout->add_option("--client-bdp-probe", client_bdp_probe, "the bench clients' HTTP/2 BDP probe (gRPC's default: on)")
       ->capture_default_str();
+  FanoutPacing pacing;
+  fanout->add_option("--idle-ms", pacing.idle_ms, "idle time after every stream has its first assignment")
+      ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
+  fanout->add_option("--gap-ms", pacing.gap_ms, "idle time after each update")
+      ->check(CLI::Range(0, 60000))
+      ->capture_default_str();
+  std::string client_api = "cq";
+  fanout->add_option("--client-api", client_api,
+                     "the bench clients' grpc++ API: cq (threads block in CompletionQueue::Next) or callback"
+                     " (reactors; grpc++ 1.51 polls them with a 1-s deadline and sleeps 100 ms after a timeout)")
+      ->check(CLI::IsMember({"cq", "callback"}))
+      ->capture_default_str();
   auto* reaction = app.add_subcommand("reaction", "slice change -> first RPC on the new pod: grpc++ xDS vs BalancedChannel");
   int trials = 20;
   reaction->add_option("--trials", trials)->check(CLI::Range(1, 1000))->capture_default_str();
@@ -483,6 +617,6 @@ int main(int argc, char** argv) {
   // Debian's Abseil is built without NDEBUG: its Mutex deadlock detection would add to the
   // clients' CPU on the same cores as k8slb-xds (which turns it off too).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  if (fanout->parsed()) return Fanout(binary, streams, updates, endpoints, client_bdp_probe);
+  if (fanout->parsed()) return Fanout(binary, streams, updates, endpoints, client_bdp_probe, pacing, client_api == "callback");
   return Reaction(trials);
 }
