@@ -117,7 +117,7 @@ class FanoutStream {
     request_.add_resource_names("echo.default:grpc");
     request_.mutable_node()->set_id("bench");
   }
-  // A response arrived in response_: count it and note what to ACK. Then MaybeAck.
+  // A response arrived in response_: count it and note what to ACK (the caller then writes NextAck()).
   void Arrived() {
     absl::MutexLock lock(&mu_);
     ++responses_;
@@ -172,8 +172,8 @@ class FanoutStream {
 class CallbackStream final : public FanoutStream,
                              public grpc::ClientBidiReactor<DiscoveryRequest, DiscoveryResponse> {
  public:
-  explicit CallbackStream(AggregatedDiscoveryService::Stub* stub) {
-    stub->async()->StreamAggregatedResources(&context_, this);
+  explicit CallbackStream(AggregatedDiscoveryService::Stub* ads) {
+    ads->async()->StreamAggregatedResources(&context_, this);
     StartWrite(&request_);
     StartRead(&response_);
     StartCall();
@@ -196,8 +196,8 @@ class CallbackStream final : public FanoutStream,
 // deadline (CqDriver): a message is handled when it arrives, however long the client was idle.
 class CqStream final : public FanoutStream {
  public:
-  CqStream(AggregatedDiscoveryService::Stub* stub, grpc::CompletionQueue* cq)
-      : rpc_(stub->PrepareAsyncStreamAggregatedResources(&context_, cq)) {
+  CqStream(AggregatedDiscoveryService::Stub* ads, grpc::CompletionQueue* cq)
+      : rpc_(ads->PrepareAsyncStreamAggregatedResources(&context_, cq)) {
     rpc_->StartCall(&start_);
   }
   // One completed operation of this stream (CqDriver's threads; a read and a write may complete
