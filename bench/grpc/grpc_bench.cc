@@ -4,9 +4,9 @@
 //  1. overhead: unary echo QPS and p50/p99 through BalancedChannel (least-request and round robin)
 //     vs a native grpc++ channel ("ipv4:a,b,c" + round_robin) to the same pods, same closed-loop
 //     load generator, same concurrency; rounds alternate and medians are reported.
-//  2. tail: one pod 10x slower; p50/p99 and the slow pod's share, least-request, peak-ewma and
-//     round robin, beside the same policies on a second fleet of equal pods in the same rounds
-//     (the tail's floor: what the policy's p99 would be with no slow pod).
+//  2. tail: one pod 10x slower; p50/p99 and the slow pod's share under every named policy
+//     (kNamedPolicies), beside the same policies on a second fleet of equal pods in the same
+//     rounds (the tail's floor: what the policy's p99 would be with no slow pod).
 //  3. scale-up: time from publishing a snapshot with a new pod to its first answered RPC.
 //  4. bigset (only with --only bigset): a SliceStore source publishes one snapshot of N endpoints
 //     (a relist: one Replace of N/100 slices), then at once a one-endpoint change, on the bench
@@ -312,8 +312,10 @@ int main(int argc, char** argv) {
     source->SetEndpoints(endpoints);
     auto lr_channel = Balanced(source, k8slb::PickPolicy::kLeastRequest);
     auto rr_channel = Balanced(source, k8slb::PickPolicy::kRoundRobin);
+    auto le_channel = Balanced(source, k8slb::PickPolicy::kLeastRequest, k8slb::LoadSignal::kLatencyEwma);
     k8slb::Client<Echo> lr(lr_channel);
     k8slb::Client<Echo> rr(rr_channel);
+    k8slb::Client<Echo> le(le_channel);
     grpc::ChannelArguments args;
     args.SetLoadBalancingPolicyName("round_robin");
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
@@ -321,95 +323,98 @@ int main(int argc, char** argv) {
     native_channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5));
     auto native_stub = Echo::NewStub(native_channel);
 
-    std::vector<double> nq, n50, n99, lq, l50, l99, rq, r50, r99;
+    std::vector<double> nq, n50, n99, lq, l50, l99, rq, r50, r99, eq, e50, e99;
     for (int r = 0; r < rounds; ++r) {
       RunResult n = Run(StubCall(*native_stub), concurrency, seconds);
       RunResult l = Run(BalancedCall(lr), concurrency, seconds);
       RunResult b = Run(BalancedCall(rr), concurrency, seconds);
+      RunResult e = Run(BalancedCall(le), concurrency, seconds);
       nq.push_back(n.qps), n50.push_back(n.p50_ms), n99.push_back(n.p99_ms);
       lq.push_back(l.qps), l50.push_back(l.p50_ms), l99.push_back(l.p99_ms);
       rq.push_back(b.qps), r50.push_back(b.p50_ms), r99.push_back(b.p99_ms);
-      std::printf("  round %d: native %.0f qps, least-request %.0f qps, round-robin %.0f qps (failures %lu/%lu/%lu)\n",
-                  r + 1, n.qps, l.qps, b.qps, static_cast<unsigned long>(n.failures),
-                  static_cast<unsigned long>(l.failures), static_cast<unsigned long>(b.failures));
+      eq.push_back(e.qps), e50.push_back(e.p50_ms), e99.push_back(e.p99_ms);
+      std::printf("  round %d: native %.0f qps, least-request %.0f qps, round-robin %.0f qps, latency-ewma %.0f qps "
+                  "(failures %lu/%lu/%lu/%lu)\n",
+                  r + 1, n.qps, l.qps, b.qps, e.qps, static_cast<unsigned long>(n.failures),
+                  static_cast<unsigned long>(l.failures), static_cast<unsigned long>(b.failures),
+                  static_cast<unsigned long>(e.failures));
     }
     std::printf("\n[overhead] unary echo, 0 ms service time, medians of %d rounds\n", rounds);
     std::printf("  %-28s %10s %9s %9s\n", "variant", "qps", "p50_ms", "p99_ms");
     PrintRow("native grpc++ round_robin", nq, n50, n99);
     PrintRow("BalancedChannel least-req", lq, l50, l99);
     PrintRow("BalancedChannel round-robin", rq, r50, r99);
+    PrintRow("BalancedChannel latency-ewma", eq, e50, e99);
     std::printf("  ratio least-request/native: qps %.3f, p99 %.3f\n", Median(lq) / Median(nq), Median(l99) / Median(n99));
-    std::printf("  ratio round-robin/native:   qps %.3f, p99 %.3f\n\n", Median(rq) / Median(nq), Median(r99) / Median(n99));
+    std::printf("  ratio round-robin/native:   qps %.3f, p99 %.3f\n", Median(rq) / Median(nq), Median(r99) / Median(n99));
+    std::printf("  ratio latency-ewma/native:  qps %.3f, p99 %.3f\n\n", Median(eq) / Median(nq), Median(e99) / Median(n99));
   }
 
   if (only.empty() || only == "tail") {
+    // Every named policy on two fleets: one with echo-0 ten times slower, one of equal pods (the
+    // tail's floor: the policy's p99 with no slow pod). Each channel has its own endpoint source,
+    // so no two share per-endpoint state (in-flight counts, the latency signal); runs alternate
+    // policy by policy within each round.
     auto pods = StartPods(pods_n, 121, slow_base_ms);
     pods[0]->SetLatency(slow_base_ms * 10, 0);
-    std::vector<k8slb::Endpoint> endpoints;
-    for (auto& p : pods) endpoints.push_back(EndpointOf(*p));
-    auto source = std::make_shared<k8slb::ManualEndpointSource>("bench/echo");
-    source->SetEndpoints(endpoints);
-    auto lr_channel = Balanced(source, k8slb::PickPolicy::kLeastRequest);
-    auto rr_channel = Balanced(source, k8slb::PickPolicy::kRoundRobin);
-    auto ewma_channel = Balanced(source, k8slb::PickPolicy::kLeastRequest, k8slb::LoadSignal::kPeakEwmaLatency);
-    k8slb::Client<Echo> lr(lr_channel);
-    k8slb::Client<Echo> rr(rr_channel);
-    k8slb::Client<Echo> ew(ewma_channel);
-    // The same fleet with no slow pod, loaded only between the slow fleet's runs.
     auto equal_pods = StartPods(pods_n, 181, slow_base_ms);
-    std::vector<k8slb::Endpoint> equal_endpoints;
-    for (auto& p : equal_pods) equal_endpoints.push_back(EndpointOf(*p));
-    auto equal_source = std::make_shared<k8slb::ManualEndpointSource>("bench/echo-equal");
-    equal_source->SetEndpoints(equal_endpoints);
-    auto lr_equal_channel = Balanced(equal_source, k8slb::PickPolicy::kLeastRequest);
-    auto ewma_equal_channel =
-        Balanced(equal_source, k8slb::PickPolicy::kLeastRequest, k8slb::LoadSignal::kPeakEwmaLatency);
-    k8slb::Client<Echo> lr_equal(lr_equal_channel);
-    k8slb::Client<Echo> ew_equal(ewma_equal_channel);
+    auto channel_to = [](const std::vector<std::unique_ptr<k8slb::echo::EchoServer>>& fleet, const char* name,
+                         const k8slb::NamedPolicy& named) {
+      std::vector<k8slb::Endpoint> endpoints;
+      for (auto& p : fleet) endpoints.push_back(EndpointOf(*p));
+      auto source = std::make_shared<k8slb::ManualEndpointSource>(name);
+      source->SetEndpoints(endpoints);
+      return Balanced(source, named.policy, named.load_signal);
+    };
+    struct Variant {
+      k8slb::NamedPolicy named;
+      std::shared_ptr<k8slb::BalancedChannel> slow_channel, equal_channel;
+      std::unique_ptr<k8slb::Client<Echo>> slow, equal;
+      std::vector<double> qps, p50, p99, p999, share, equal_p99;
+    };
+    std::vector<Variant> variants;
+    for (const k8slb::NamedPolicy& named : k8slb::kNamedPolicies) {
+      Variant v;
+      v.named = named;
+      v.slow_channel = channel_to(pods, "bench/echo-slow", named);
+      v.equal_channel = channel_to(equal_pods, "bench/echo-equal", named);
+      v.slow = std::make_unique<k8slb::Client<Echo>>(v.slow_channel);
+      v.equal = std::make_unique<k8slb::Client<Echo>>(v.equal_channel);
+      variants.push_back(std::move(v));
+    }
     std::printf("[tail] pods at %.1f ms, echo-0 at %.1f ms (10x), concurrency %d, medians of %d rounds\n", slow_base_ms,
                 slow_base_ms * 10, concurrency, rounds);
-    std::vector<double> lq, l50, l99, l999, lshare, rq, r50, r99, r999, rshare, eq, e50, e99, e999, eshare;
-    std::vector<double> lq_equal, l50_equal, l99_equal, l999_equal, eq_equal, e50_equal, e99_equal, e999_equal;
     for (int r = 0; r < rounds; ++r) {
-      RunResult l = Run(BalancedCall(lr), concurrency, seconds);
-      RunResult b = Run(BalancedCall(rr), concurrency, seconds);
-      RunResult e = Run(BalancedCall(ew), concurrency, seconds);
-      RunResult le = Run(BalancedCall(lr_equal), concurrency, seconds);
-      RunResult ee = Run(BalancedCall(ew_equal), concurrency, seconds);
-      lq_equal.push_back(le.qps), l50_equal.push_back(le.p50_ms), l99_equal.push_back(le.p99_ms);
-      l999_equal.push_back(le.p999_ms);
-      eq_equal.push_back(ee.qps), e50_equal.push_back(ee.p50_ms), e99_equal.push_back(ee.p99_ms);
-      e999_equal.push_back(ee.p999_ms);
-      eq.push_back(e.qps), e50.push_back(e.p50_ms), e99.push_back(e.p99_ms), e999.push_back(e.p999_ms);
-      eshare.push_back(100.0 * static_cast<double>(e.per_pod["echo-0"]) / static_cast<double>(std::max<uint64_t>(1, e.total)));
-      lq.push_back(l.qps), l50.push_back(l.p50_ms), l99.push_back(l.p99_ms), l999.push_back(l.p999_ms);
-      rq.push_back(b.qps), r50.push_back(b.p50_ms), r99.push_back(b.p99_ms), r999.push_back(b.p999_ms);
-      lshare.push_back(100.0 * static_cast<double>(l.per_pod["echo-0"]) / static_cast<double>(std::max<uint64_t>(1, l.total)));
-      rshare.push_back(100.0 * static_cast<double>(b.per_pod["echo-0"]) / static_cast<double>(std::max<uint64_t>(1, b.total)));
+      for (Variant& v : variants) {
+        RunResult slow = Run(BalancedCall(*v.slow), concurrency, seconds);
+        RunResult equal = Run(BalancedCall(*v.equal), concurrency, seconds);
+        v.qps.push_back(slow.qps), v.p50.push_back(slow.p50_ms), v.p99.push_back(slow.p99_ms);
+        v.p999.push_back(slow.p999_ms);
+        v.share.push_back(100.0 * static_cast<double>(slow.per_pod["echo-0"]) /
+                          static_cast<double>(std::max<uint64_t>(1, slow.total)));
+        v.equal_p99.push_back(equal.p99_ms);
+      }
     }
-    for (const auto& e : ewma_channel->Metrics().endpoints) {
-      std::printf("  peak-ewma %s: ewma %.3f ms, picks %lu\n", e.pod_name.c_str(), e.latency_ewma_ms,
-                  static_cast<unsigned long>(e.picks));
+    for (const Variant& v : variants) {
+      if (v.named.load_signal == k8slb::LoadSignal::kInFlight) continue;
+      for (const auto& e : v.slow_channel->Metrics().endpoints) {
+        std::printf("  %s %s: ewma %.3f ms, picks %lu\n", std::string(v.named.name).c_str(), e.pod_name.c_str(),
+                    e.latency_ewma_ms, static_cast<unsigned long>(e.picks));
+      }
     }
-    std::printf("  %-14s %10s %9s %9s %9s %12s\n", "policy", "qps", "p50_ms", "p99_ms", "p999_ms", "slow_share");
-    std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %11.2f%%\n", "least-request", Median(lq), Median(l50), Median(l99),
-                Median(l999), Median(lshare));
-    std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %11.2f%%\n", "lr+peak-ewma", Median(eq), Median(e50), Median(e99),
-                Median(e999), Median(eshare));
-    std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %11.2f%%\n", "round-robin", Median(rq), Median(r50), Median(r99),
-                Median(r999), Median(rshare));
-    std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %12s\n", "lr, no slow", Median(lq_equal), Median(l50_equal),
-                Median(l99_equal), Median(l999_equal), "-");
-    std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %12s\n", "ewma, no slow", Median(eq_equal), Median(e50_equal),
-                Median(e99_equal), Median(e999_equal), "-");
-    std::printf("  p99 with the slow pod / without it: least-request %.2fx, lr+peak-ewma %.2fx\n",
-                Median(l99) / std::max(1e-9, Median(l99_equal)), Median(e99) / std::max(1e-9, Median(e99_equal)));
-    std::printf("  p99 round-robin / least-request: %.2fx; p50: %.2fx; qps least-request / round-robin: %.2fx\n\n",
-                Median(r99) / std::max(1e-9, Median(l99)), Median(r50) / std::max(1e-9, Median(l50)),
-                Median(lq) / std::max(1e-9, Median(rq)));
-    std::printf("  p99 round-robin / lr+peak-ewma: %.2fx; p50: %.2fx; qps lr+peak-ewma / round-robin: %.2fx\n\n",
-                Median(r99) / std::max(1e-9, Median(e99)), Median(r50) / std::max(1e-9, Median(e50)),
-                Median(eq) / std::max(1e-9, Median(rq)));
+    double rr_p99 = 0;
+    for (const Variant& v : variants) {
+      if (v.named.policy == k8slb::PickPolicy::kRoundRobin) rr_p99 = Median(v.p99);
+    }
+    std::printf("  %-14s %10s %9s %9s %9s %11s %12s %13s %11s\n", "policy", "qps", "p50_ms", "p99_ms", "p999_ms",
+                "slow_share", "no_slow_p99", "p99/no_slow", "rr_p99/p99");
+    for (const Variant& v : variants) {
+      std::printf("  %-14s %10.0f %9.3f %9.3f %9.3f %10.2f%% %12.3f %12.2fx %10.2fx\n",
+                  std::string(v.named.name).c_str(), Median(v.qps), Median(v.p50), Median(v.p99), Median(v.p999),
+                  Median(v.share), Median(v.equal_p99), Median(v.p99) / std::max(1e-9, Median(v.equal_p99)),
+                  rr_p99 / std::max(1e-9, Median(v.p99)));
+    }
+    std::printf("  targets for the default: rr_p99/p99 >= 5, p99/no_slow <= 1.5, slow_share <= 1 %%\n\n");
   }
 
   if (only.empty() || only == "scaleup") {

@@ -176,6 +176,9 @@ struct Client {
   std::vector<int> endpoint_pod;  // picker's set index → pod index
   std::shared_ptr<RandomSource> pick_random;
   NamedPolicy policy = PolicyOf("least-request");
+  // The library's latency recording rule for this policy's signal, on the virtual clock (as
+  // BalancedChannel makes one per channel); null for a policy that reads no latency.
+  std::unique_ptr<const LatencySignal> latency;
   SlowStartOptions slow_start;  // clients.slowStart of this strategy (off when absent)
 };
 
@@ -225,7 +228,7 @@ class Simulation {
  public:
   Simulation(const scenario::Scenario& sc, const RunOptions& options, RunRecorder& recorder)
       : sc_(sc), options_(options), recorder_(recorder),
-        clock_(std::make_shared<ManualClock>(0)), latency_(kDefaultLatencyDecay, clock_),
+        clock_(std::make_shared<ManualClock>(0)),
         watch_timing_(MakeWatchTiming(sc.clients.discovery)) {}
 
   absl::StatusOr<RunSummary> Run();
@@ -271,7 +274,6 @@ class Simulation {
   const RunOptions& options_;
   RunRecorder& recorder_;
   std::shared_ptr<ManualClock> clock_;
-  LatencySignal latency_;  // the library's rule, on clock_
   const WatchTiming watch_timing_;
   std::unique_ptr<fake::Cluster> cluster_;
   int64_t now_ = 0;
@@ -355,6 +357,9 @@ absl::Status Simulation::Setup() {
                                                         absl::StrCat(st.name, "/", ci));
         cl.pick_random = MakeSeededRandom(Mix(client_seed, 0x9e37));
         cl.policy = PolicyOf(st.name);
+        if (cl.policy.load_signal != LoadSignal::kInFlight) {
+          cl.latency = std::make_unique<const LatencySignal>(kDefaultLatencyDecay, clock_, cl.policy.load_signal);
+        }
         if (auto it = sc_.clients.slow_start.find(st.name); it != sc_.clients.slow_start.end()) {
           cl.slow_start = it->second;
         }
@@ -484,9 +489,10 @@ void Simulation::RebuildPicker(Client& cl) {
   PickerOptions po;
   po.policy = cl.policy.policy;
   po.load_signal = cl.policy.load_signal;
-  po.latency_decay = std::chrono::nanoseconds(latency_.decay_nanos());
+  po.latency_decay = kDefaultLatencyDecay;
   po.client_zone = sc_.clients.zone;
   po.client_node = sc_.clients.node;
+  po.topology_spill = sc_.clients.topology_spill;
   po.random = cl.pick_random;
   po.clock = clock_;
   po.slow_start = cl.slow_start;
@@ -733,7 +739,7 @@ void Simulation::NoteFailure(Client& cl, EndpointStats* stats) {
 }
 
 void Simulation::NoteSuccess(Client& cl, EndpointStats& stats, int64_t sent) {
-  latency_.Record(stats, sent, CallOutcome::kSuccess);
+  if (cl.latency != nullptr) cl.latency->Record(stats, sent, CallOutcome::kSuccess);
   cl.detector->Record(stats, CallOutcome::kSuccess);
 }
 

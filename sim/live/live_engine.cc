@@ -549,6 +549,7 @@ absl::StatusOr<RunSummary> RunLive(const scenario::Scenario& scenario_in, const 
   env.kube_config = config;
   env.discovery = scenario.clients.discovery;
   env.slow_start = scenario.clients.slow_start;
+  env.topology_spill = scenario.clients.topology_spill;
   env.client_zone = scenario.clients.zone.value_or("");
   env.client_node = scenario.clients.node.value_or("");
   env.clusterip_address = needs_proxy ? proxy.address() : "";

@@ -76,6 +76,7 @@ absl::StatusOr<std::unique_ptr<StrategyClient>> MakeStrategyClient(const std::st
     bc.load_signal = named->load_signal;
     bc.client_zone = env.client_zone;
     bc.client_node = env.client_node;
+    bc.topology_spill = env.topology_spill;
     bc.seed = env.seed * 1000003 + strategy_index * 1009 + static_cast<uint64_t>(client_index);
     bc.no_endpoint_mode = NoEndpointMode::kWaitForEndpoints;
     bc.log = env.log;

@@ -86,6 +86,7 @@ struct StrategyEnvironment {
   std::map<std::string, SlowStartOptions> slow_start;
   std::string client_zone;          // "" when the scenario names none
   std::string client_node;          // "" when the scenario names none
+  TopologySpillOptions topology_spill;  // clients.topologySpill (every k8slb strategy)
   std::string clusterip_address;    // the ClusterIP proxy, "ip:port"
   // grpc-dns: "dns://127.0.0.1:PORT/echo-headless.default.svc.cluster.local:50051" ("" when
   // the run has no cluster DNS).

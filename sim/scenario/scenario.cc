@@ -33,7 +33,7 @@ using fake::yaml::MapReader;
 
 constexpr int64_t kMaxInt = INT32_MAX;
 constexpr std::string_view kClientKeys[] = {"count", "zone", "node", "rateRps", "concurrency", "durationSeconds",
-                                            "discovery", "slowStart"};
+                                            "discovery", "slowStart", "topologySpill"};
 
 absl::Status ParseDiscovery(const Errors& e, const YAML::Node& node, DiscoveryOverrides* d) {
   MapReader r(e, node, "clients.discovery");
@@ -86,6 +86,21 @@ absl::Status ParseSlowStart(const Errors& e, const YAML::Node& node, ClientSpec*
   return absl::OkStatus();
 }
 
+// clients.topologySpill: {enabled, lowLoad, highLoad} (k8slb/topology.h).
+absl::Status ParseTopologySpill(const Errors& e, const YAML::Node& node, ClientSpec* c) {
+  MapReader r(e, node, "clients.topologySpill");
+  K8SLB_RETURN_IF_ERROR(r.Check({"enabled", "lowLoad", "highLoad"}));
+  TopologySpillOptions& o = c->topology_spill;
+  K8SLB_RETURN_IF_ERROR(r.Bool("enabled", &o.enabled));
+  K8SLB_RETURN_IF_ERROR(r.Number("lowLoad", 0, false, 1e6, &o.low_load));
+  K8SLB_RETURN_IF_ERROR(r.Number("highLoad", 0, true, 1e6, &o.high_load));
+  if (o.high_load <= o.low_load) {
+    return r.ErrorAt(r.Has("highLoad") ? "highLoad" : "lowLoad",
+                     absl::StrFormat("highLoad (%g) must be above lowLoad (%g)", o.high_load, o.low_load));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseClients(const Errors& e, const YAML::Node& node, ClientSpec* c) {
   MapReader r(e, node, "clients");
   K8SLB_RETURN_IF_ERROR(r.Check(kClientKeys));
@@ -107,6 +122,7 @@ absl::Status ParseClients(const Errors& e, const YAML::Node& node, ClientSpec* c
   K8SLB_RETURN_IF_ERROR(r.Number("durationSeconds", 0, true, 86400, &c->duration_s));
   if (r.Has("discovery")) K8SLB_RETURN_IF_ERROR(ParseDiscovery(e, r.Value("discovery"), &c->discovery));
   if (r.Has("slowStart")) K8SLB_RETURN_IF_ERROR(ParseSlowStart(e, r.Value("slowStart"), c));
+  if (r.Has("topologySpill")) K8SLB_RETURN_IF_ERROR(ParseTopologySpill(e, r.Value("topologySpill"), c));
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "fakeapi/model/cluster_scenario.h"
 #include "k8slb/slow_start.h"
+#include "k8slb/topology.h"
 #include "report/schema.h"
 
 namespace k8slb::scenario {
@@ -48,6 +49,9 @@ struct ClientSpec {
   // Slow start per k8slb strategy (clients.slowStart: strategy name → options); a strategy
   // without an entry runs without it, as the library's default.
   std::map<std::string, SlowStartOptions> slow_start;
+  // Zone spill for every k8slb strategy (clients.topologySpill); absent: the library's default
+  // (on, HAZL's band 0.8 to 2.0).
+  TopologySpillOptions topology_spill;
 };
 
 // Checks a report against: each field is optional; `strategy` is a name or "*" for all.

@@ -16,12 +16,14 @@ constexpr int64_t kMs = 1000000;
 
 // The one name list: every name resolves to its policy and signal, unknown names do not.
 TEST(NamedPolicyTest, EveryNameResolvesToItsPolicyAndSignal) {
-  ASSERT_EQ(std::size(kNamedPolicies), 3u);
+  ASSERT_EQ(std::size(kNamedPolicies), 4u);
   EXPECT_EQ(FindNamedPolicy("round-robin")->policy, PickPolicy::kRoundRobin);
   EXPECT_EQ(FindNamedPolicy("least-request")->policy, PickPolicy::kLeastRequest);
   EXPECT_EQ(FindNamedPolicy("least-request")->load_signal, LoadSignal::kInFlight);
   EXPECT_EQ(FindNamedPolicy("peak-ewma")->policy, PickPolicy::kLeastRequest);
   EXPECT_EQ(FindNamedPolicy("peak-ewma")->load_signal, LoadSignal::kPeakEwmaLatency);
+  EXPECT_EQ(FindNamedPolicy("latency-ewma")->policy, PickPolicy::kLeastRequest);
+  EXPECT_EQ(FindNamedPolicy("latency-ewma")->load_signal, LoadSignal::kLatencyEwma);
   EXPECT_EQ(FindNamedPolicy("clusterip"), std::nullopt);
   EXPECT_EQ(FindNamedPolicy(""), std::nullopt);
 }
@@ -31,7 +33,48 @@ TEST(LoadSignalTest, NamesRoundTrip) {
   EXPECT_EQ(LoadSignalName(LoadSignal::kPeakEwmaLatency), "peak-ewma");
   EXPECT_EQ(ParseLoadSignal("peak-ewma"), LoadSignal::kPeakEwmaLatency);
   EXPECT_EQ(ParseLoadSignal("in-flight"), LoadSignal::kInFlight);
+  EXPECT_EQ(LoadSignalName(LoadSignal::kLatencyEwma), "latency-ewma");
+  EXPECT_EQ(ParseLoadSignal("latency-ewma"), LoadSignal::kLatencyEwma);
   EXPECT_EQ(ParseLoadSignal("ewma"), std::nullopt);
+}
+
+TEST(LatencySignalTest, TheMeanRuleRisesHalfWayAndFallsByAtLeastASixteenth) {
+  EndpointStats s;
+  const int64_t tau = 10000 * kMs;
+  LatencySignal::UpdateMean(s, 2 * kMs, 0, tau);  // the first sample sets the value
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 2.0 * kMs);
+  LatencySignal::UpdateMean(s, 20 * kMs, 1 * kMs, tau);  // a spike: half way up, not all the way
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 11.0 * kMs);
+  // Samples 1 ms apart (weight 1 - e^(-1/10000) ~ 1e-4): the floor 1/16 applies.
+  double expected = 11.0 * kMs;
+  for (int i = 0; i < 16; ++i) {
+    LatencySignal::UpdateMean(s, 2 * kMs, (2 + i) * kMs, tau);
+    expected += (2.0 * kMs - expected) / 16;
+    EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), expected);
+  }
+  // 16 fast answers bring the spike down by 1 - (15/16)^16 = 64 % of the way.
+  EXPECT_NEAR(s.latency_ewma_nanos.load(), 2.0 * kMs + 9.0 * kMs * std::pow(15.0 / 16, 16), 1);
+  // A sample long after the last (Δt = 2τ): weight 1 - e^-2 = 0.865, more than the floor.
+  const double before = s.latency_ewma_nanos.load();
+  LatencySignal::UpdateMean(s, 1 * kMs, 17 * kMs + 2 * tau, tau);
+  EXPECT_NEAR(s.latency_ewma_nanos.load(), before + (1.0 * kMs - before) * (1 - std::exp(-2.0)), 1);
+  EXPECT_EQ(s.latency_stamp_nanos.load(), 17 * kMs + 2 * tau);
+}
+
+TEST(LatencySignalTest, RecordAppliesTheRuleOfItsSignal) {
+  auto clock = std::make_shared<ManualClock>(0);
+  EndpointStats peak, mean;
+  LatencySignal peak_signal(std::chrono::seconds(10), clock, LoadSignal::kPeakEwmaLatency);
+  LatencySignal mean_signal(std::chrono::seconds(10), clock, LoadSignal::kLatencyEwma);
+  for (int64_t rtt : {2 * kMs, 20 * kMs}) {
+    const int64_t start = clock->NowNanos();
+    clock->AdvanceNanos(rtt);
+    peak_signal.Record(peak, start, CallOutcome::kSuccess);
+    mean_signal.Record(mean, start, CallOutcome::kSuccess);
+  }
+  EXPECT_DOUBLE_EQ(peak.latency_ewma_nanos.load(), 20.0 * kMs);  // the peak replaces
+  EXPECT_DOUBLE_EQ(mean.latency_ewma_nanos.load(), 11.0 * kMs);  // the mean rises half way
+  EXPECT_EQ(mean_signal.signal(), LoadSignal::kLatencyEwma);
 }
 
 TEST(LatencySignalTest, APeakReplacesAtOnceALowerSampleDecaysIn) {

@@ -112,6 +112,52 @@ TEST(SlowStartScenario, FailsItsChecksWithoutSlowStart) {
   EXPECT_GE(failed_early_share, 1);
 }
 
+// zone-one-pod: four clients in zone-b, whose only pod (echo-1) would get 150 % of its capacity,
+// until echo-3 joins zone-b at t=10 (ready at 11). With the library's default spill band, every
+// k8slb strategy sends a good share to zone-a's echo-0 and echo-2 before the scale and almost none
+// after it; with spill off (kube-proxy's rule alone) the zone's queue makes the checks fail.
+Report RunZoneOnePod(const scenario::Scenario& sc, std::optional<double> duration_s) {
+  RunOptions options;
+  options.seed = sc.seed;
+  options.duration_s = duration_s;
+  options.strategies = {"round-robin", "least-request", "peak-ewma"};
+  RunRecorder recorder(MakeRunInfo(sc, options));
+  auto summary = RunVirtual(sc, options, recorder);
+  EXPECT_TRUE(summary.ok()) << summary.status();
+  return recorder.Snapshot(RunDurationS(sc, options), true);
+}
+
+TEST(ZoneOnePodScenario, SpillsWhileTheZoneIsOverloadedAndReturnsOnceItIsNot) {
+  auto sc = scenario::LoadScenario(ScenarioPath("zone-one-pod"));
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  ASSERT_TRUE(sc->clients.topology_spill.enabled);
+  const Report first_half = RunZoneOnePod(*sc, 10.0);  // stops at the scale
+  const Report whole = RunZoneOnePod(*sc, std::nullopt);
+  for (const StrategyReport& st : whole.strategies) {
+    const StrategyReport* before = first_half.FindStrategy(st.name);
+    ASSERT_NE(before, nullptr);
+    auto zone_a = [](const StrategyReport& r) { return r.per_pod.at("echo-0") + r.per_pod.at("echo-2"); };
+    const uint64_t spilled_before = zone_a(*before);
+    const uint64_t spilled_after = zone_a(st) - spilled_before;  // t in [10, 20): spilling until ~11
+    EXPECT_GT(static_cast<double>(spilled_before), 0.25 * static_cast<double>(before->ok)) << st.name;
+    EXPECT_LT(static_cast<double>(spilled_after), 0.15 * static_cast<double>(spilled_before)) << st.name;
+  }
+}
+
+TEST(ZoneOnePodScenario, FailsItsChecksWithoutSpill) {
+  auto sc = scenario::LoadScenario(ScenarioPath("zone-one-pod"));
+  ASSERT_TRUE(sc.ok()) << sc.status();
+  sc->clients.topology_spill.enabled = false;
+  const Report report = RunZoneOnePod(*sc, std::nullopt);
+  std::map<std::string, int> failed_p99;
+  for (const CheckResult& r : EvaluateExpectations(report, sc->expect)) {
+    if (r.check == "maxP99Ms" && r.outcome == CheckOutcome::kFailed) ++failed_p99[r.strategy];
+  }
+  EXPECT_EQ(failed_p99["round-robin"], 1);
+  EXPECT_EQ(failed_p99["least-request"], 1);
+  EXPECT_EQ(failed_p99["peak-ewma"], 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(All, ShippedScenario, ::testing::ValuesIn(VirtualScenarios()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string n = info.param;

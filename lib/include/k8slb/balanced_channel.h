@@ -103,6 +103,10 @@ struct BalancedChannelOptions {
   // are preferred over same-zone ones by kube-proxy's rule (topology.h).
   std::optional<std::string> client_node;
   std::string node_env_var = "K8SLB_NODE";
+  // Spill out of the preferred endpoints while this channel's load on them is above a band
+  // (topology.h: HAZL's 0.8 to 2.0 requests in flight per endpoint by default; enabled = false:
+  // kube-proxy's rule alone).
+  TopologySpillOptions topology_spill = {};
   // Credentials for the pod channels; null: insecure.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
   // Copied into every pod channel. k8slb sets GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL (each endpoint

@@ -25,9 +25,15 @@ enum class LoadSignal {
   // Peak-EWMA latency × (in flight + 1), as Finagle's and Linkerd's balancers: an endpoint that is
   // slow but not yet busy is avoided too. Needs LatencySignal::Record on every finished call.
   kPeakEwmaLatency,
+  // Latency EWMA × (in flight + 1) without peak capture: a slower sample moves the EWMA half way
+  // up, a faster one by at least 1/16 of the way down (LatencySignal::UpdateMean). Peak capture
+  // lets one latency spike of a fast endpoint (a GC pause, a busy core) price it like a slow one
+  // until time decays it; per-sample weights let an endpoint that answers often recover within
+  // a few calls while a slow one, sampled rarely, keeps its value. Decayed on read like peak-ewma.
+  kLatencyEwma,
 };
 
-std::string_view LoadSignalName(LoadSignal signal);  // "in-flight" | "peak-ewma"
+std::string_view LoadSignalName(LoadSignal signal);  // "in-flight" | "peak-ewma" | "latency-ewma"
 std::optional<LoadSignal> ParseLoadSignal(std::string_view name);
 
 // Decay time of the latency EWMA (Linkerd's default, 10 s).
@@ -41,15 +47,22 @@ inline constexpr std::chrono::milliseconds kDefaultLatencyDecay{10000};
 class LatencySignal {
  public:
   // `clock` null: steady clock. A non-positive decay is treated as 1 ns (the last sample wins).
-  explicit LatencySignal(std::chrono::nanoseconds decay = kDefaultLatencyDecay, std::shared_ptr<Clock> clock = nullptr);
+  // `signal`: which update rule Record applies (kLatencyEwma: UpdateMean; else Update).
+  explicit LatencySignal(std::chrono::nanoseconds decay = kDefaultLatencyDecay, std::shared_ptr<Clock> clock = nullptr,
+                         LoadSignal signal = LoadSignal::kPeakEwmaLatency);
 
   // The clock's now: take it when a call starts and pass it to Record when the call ends.
   int64_t Start() const { return clock_->NowNanos(); }
   // Records a finished call that started at `start_nanos` (a value of Start()).
   void Record(EndpointStats& stats, int64_t start_nanos, CallOutcome outcome) const;
 
-  // The update rule itself, with explicit times.
+  // The peak-EWMA update rule itself, with explicit times.
   static void Update(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos);
+  // The latency-EWMA rule (kLatencyEwma): the first sample sets the value; a sample above it
+  // moves it by kRiseWeight of the difference; one below by max(1 − e^(−Δt/τ), kMinFallWeight).
+  static void UpdateMean(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos);
+  static constexpr double kRiseWeight = 0.5;
+  static constexpr double kMinFallWeight = 1.0 / 16;
   // The peak-EWMA cost at `now_nanos`, with Finagle's decay on read: the EWMA as it would be had
   // a zero-latency sample arrived now (ewma · e^(−age/τ), age = now − last update), times
   // (in_flight + 1). An endpoint that has not answered lately (a stale peak, or no traffic
@@ -65,9 +78,11 @@ class LatencySignal {
   static constexpr double kUnmeasuredBusyCost = static_cast<double>(INT64_MAX >> 16);
 
   int64_t decay_nanos() const { return decay_nanos_; }
+  LoadSignal signal() const { return signal_; }
 
  private:
   int64_t decay_nanos_;
+  LoadSignal signal_;
   std::shared_ptr<Clock> clock_;
 };
 

@@ -7,7 +7,8 @@
 //   endpoint_ejections_total, endpoint_ejected, endpoint_connection_failing, endpoint_connectivity
 //   (state label, value 1), endpoint_latency_ewma_seconds (peak-EWMA signal only), channel_endpoints,
 //   channel_known_endpoints, channel_draining_endpoints, channel_pending_endpoints,
-//   channel_no_endpoint_failures_total, channel_endpoint_set_version, discovery_synced,
+//   channel_no_endpoint_failures_total, channel_endpoint_set_version, channel_topology_spilled
+//   (zone-aware channels only), discovery_synced,
 //   discovery_healthy, discovery_resource_version_info (resource_version label, value 1),
 //   discovery_last_sync_timestamp_seconds, discovery_staleness_seconds,
 //   discovery_events_total, discovery_relists_total, discovery_reconnects_total,
@@ -51,6 +52,9 @@ struct ChannelMetrics {
   std::string name;    // the channel's source, e.g. "default/echo:grpc"
   std::string policy;  // "least-request" | "round-robin"
   std::optional<std::string> client_zone;
+  // Picks have left the preferred (same-node or same-zone) endpoints: they are overloaded
+  // (PickerOptions::topology_spill).
+  bool topology_spilled = false;
   uint64_t endpoint_set_version = 0;
   size_t known_endpoints = 0;     // in the slices, usable or not
   std::vector<EndpointMetrics> endpoints;  // the current usable set, sorted by address

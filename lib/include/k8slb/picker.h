@@ -23,6 +23,7 @@
 #include "k8slb/load_signal.h"
 #include "k8slb/random.h"
 #include "k8slb/slow_start.h"
+#include "k8slb/topology.h"
 
 namespace k8slb {
 
@@ -46,6 +47,10 @@ struct PickerOptions {
   // rule (topology.h: same node, else same zone, else all), while one of those is eligible.
   std::optional<std::string> client_zone;
   std::optional<std::string> client_node = std::nullopt;
+  // Leave the preferred endpoints for all while this client's load on them is above a band, and
+  // come back below it (topology.h, after Linkerd's HAZL). On by default; off: kube-proxy's rule
+  // alone (stay local while a preferred endpoint is eligible, however loaded).
+  TopologySpillOptions topology_spill = {};
   // Ramp endpoints up after they became ready or left ejection (slow_start.h; off by default).
   // Round robin admits a ramping endpoint's turn with probability factor f (else the next one
   // takes it): share f/(n-1+f) among n-1 others at full weight. Least-request admits a ramping
@@ -69,6 +74,7 @@ inline constexpr NamedPolicy kNamedPolicies[] = {
     {"round-robin", PickPolicy::kRoundRobin, LoadSignal::kInFlight},
     {"least-request", PickPolicy::kLeastRequest, LoadSignal::kInFlight},
     {"peak-ewma", PickPolicy::kLeastRequest, LoadSignal::kPeakEwmaLatency},
+    {"latency-ewma", PickPolicy::kLeastRequest, LoadSignal::kLatencyEwma},
 };
 std::optional<NamedPolicy> FindNamedPolicy(std::string_view name);
 
@@ -79,6 +85,9 @@ class Picker {
   // count the request with an InFlightGuard (or the gRPC layer's handle).
   virtual const Endpoint* Pick() const = 0;
   virtual const EndpointSet& set() const = 0;
+  // Whether picks have spilled out of the client's preferred (same-node or same-zone) endpoints
+  // because they are overloaded (PickerOptions::topology_spill); false without a preference.
+  virtual bool topology_spilled() const { return false; }
 };
 
 // Builds the picker for `set` (kept alive by the picker).

@@ -12,7 +12,9 @@
 //
 // Pickers apply it once per snapshot (PickerOptions::client_zone/client_node) and still fall back
 // to all endpoints while no preferred endpoint is eligible; the simulator's ClusterIP model
-// applies it as the node's kube-proxy would. Pure functions; any thread.
+// applies it as the node's kube-proxy would. Unlike kube-proxy, pickers also spill out of a
+// preferred set that is overloaded (TopologySpillOptions below). Pure functions and plain values;
+// any thread.
 #ifndef K8SLB_TOPOLOGY_H_
 #define K8SLB_TOPOLOGY_H_
 
@@ -22,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "k8slb/endpoint_set.h"
 
 namespace k8slb {
@@ -44,6 +47,32 @@ struct TopologyChoice {
   // kAll: empty (every endpoint).
   std::vector<uint32_t> preferred;
 };
+
+// Spilling out of the preferred (same-node or same-zone) endpoints under load, after Linkerd's
+// HAZL (https://docs.buoyant.io/buoyant-enterprise-linkerd/latest/features/hazl/, band 0.8 to 2.0
+// by default): a zone with one pod must not take a whole zone's clients just because it is near
+// (Istio's zone-first locality with one pod per zone melts it:
+// https://github.com/istio/istio/issues/47804). The rule, per picker (so per client):
+//   load = this client's requests in flight on the eligible endpoints of the pool it uses now
+//          (the preferred ones while local, all while spilled) / the number of those endpoints,
+//          smoothed by an EWMA over checks (weight kTopologySpillSmoothing), checked every
+//          max(16, size) picks rounded up to a power of two (O(1) amortised per pick);
+//   local and load > high_load  → spill: pick over all endpoints;
+//   spilled and load < low_load → return to the preferred endpoints.
+// The band is the hysteresis: spilled, the same calls spread over more endpoints, so the load
+// falls well below what made it spill, and it returns only once that, too, is low. The signal is
+// the client's own view (HAZL's too): many light clients each see little of a zone's load.
+struct TopologySpillOptions {
+  bool enabled = true;
+  double low_load = 0.8;   // finite, >= 0
+  double high_load = 2.0;  // finite, > low_load
+};
+inline constexpr double kTopologySpillSmoothing = 0.25;
+
+// OK, or InvalidArgument naming the field with `prefix`, e.g.
+// "topology_spill.high_load must be above low_load (0.8), got 0.5".
+absl::Status ValidateTopologySpillOptions(const TopologySpillOptions& options,
+                                          std::string_view prefix = "topology_spill");
 
 TopologyChoice ChooseTopology(const std::vector<Endpoint>& endpoints, const ClientTopology& client);
 

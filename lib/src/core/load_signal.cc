@@ -13,6 +13,8 @@ std::string_view LoadSignalName(LoadSignal signal) {
       return "in-flight";
     case LoadSignal::kPeakEwmaLatency:
       return "peak-ewma";
+    case LoadSignal::kLatencyEwma:
+      return "latency-ewma";
   }
   return "in-flight";
 }
@@ -20,17 +22,40 @@ std::string_view LoadSignalName(LoadSignal signal) {
 std::optional<LoadSignal> ParseLoadSignal(std::string_view name) {
   if (name == "in-flight" || name == "in_flight") return LoadSignal::kInFlight;
   if (name == "peak-ewma" || name == "peak_ewma") return LoadSignal::kPeakEwmaLatency;
+  if (name == "latency-ewma" || name == "latency_ewma") return LoadSignal::kLatencyEwma;
   return std::nullopt;
 }
 
-LatencySignal::LatencySignal(std::chrono::nanoseconds decay, std::shared_ptr<Clock> clock)
+LatencySignal::LatencySignal(std::chrono::nanoseconds decay, std::shared_ptr<Clock> clock, LoadSignal signal)
     : decay_nanos_(std::max<int64_t>(decay.count(), 1)),
+      signal_(signal),
       clock_(clock != nullptr ? std::move(clock) : MakeSteadyClock()) {}
 
 void LatencySignal::Record(EndpointStats& stats, int64_t start_nanos, CallOutcome outcome) const {
   if (outcome != CallOutcome::kSuccess) return;
   const int64_t now = clock_->NowNanos();
-  Update(stats, now - start_nanos, now, decay_nanos_);
+  if (signal_ == LoadSignal::kLatencyEwma) {
+    UpdateMean(stats, now - start_nanos, now, decay_nanos_);
+  } else {
+    Update(stats, now - start_nanos, now, decay_nanos_);
+  }
+}
+
+void LatencySignal::UpdateMean(EndpointStats& stats, int64_t rtt_nanos, int64_t now_nanos, int64_t decay_nanos) {
+  const double rtt = static_cast<double>(std::max<int64_t>(rtt_nanos, 0));
+  const double prev = stats.latency_ewma_nanos.load(std::memory_order_relaxed);
+  double next = rtt;  // the first sample
+  if (prev > 0) {
+    double w = kRiseWeight;
+    if (rtt < prev) {
+      const int64_t stamp = stats.latency_stamp_nanos.load(std::memory_order_relaxed);
+      const double dt = static_cast<double>(std::max<int64_t>(now_nanos - stamp, 0));
+      w = std::max(1.0 - std::exp(-dt / static_cast<double>(std::max<int64_t>(decay_nanos, 1))), kMinFallWeight);
+    }
+    next = prev + (rtt - prev) * w;
+  }
+  stats.latency_ewma_nanos.store(next, std::memory_order_relaxed);
+  stats.latency_stamp_nanos.store(now_nanos, std::memory_order_relaxed);
 }
 
 double LatencySignal::Cost(const EndpointLoad& load, int64_t now_nanos, int64_t decay_nanos) {

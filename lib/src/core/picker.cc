@@ -407,15 +407,17 @@ class StrategyPicker final : public Picker {
         preferred_(*random_, options, BuildTime(options), *set_,
                    ChooseTopology(set_->endpoints(), ClientTopology{.zone = options.client_zone,
                                                                     .node = options.client_node})
-                       .preferred) {}
+                       .preferred),
+        options_spill_(options.topology_spill),
+        spill_check_mask_(SpillCheckMask(all_.candidates.size())) {}
 
   const Endpoint* Pick() const override {
     EligibilityCheck eligible(*clock_);
-    // Topology-aware: prefer the same-node or same-zone endpoints while one of them is eligible;
-    // otherwise all endpoints, so a node or zone whose endpoints are all failing or ejected does
-    // not fail calls another can serve (kube-proxy has no such fallback: it only drops hints that
-    // name no endpoint).
-    if (!preferred_.candidates.empty()) {
+    // Topology-aware: prefer the same-node or same-zone endpoints while one of them is eligible
+    // and their load is within the spill band; otherwise all endpoints, so a node or zone whose
+    // endpoints are all failing, ejected or overloaded does not fail or queue calls another can
+    // serve (kube-proxy has no such fallback: it only drops hints that name no endpoint).
+    if (!preferred_.candidates.empty() && !Spilled(eligible)) {
       if (const Endpoint* e = preferred_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
     }
     if (all_.candidates.empty()) return nullptr;
@@ -423,8 +425,64 @@ class StrategyPicker final : public Picker {
   }
 
   const EndpointSet& set() const override { return *set_; }
+  bool topology_spilled() const override { return spill_.spilled.load(std::memory_order_relaxed); }
 
  private:
+  // The spill state (topology.h, TopologySpillOptions): written by whichever pick runs the check,
+  // read by every pick. Check cadence: a per-picker tick advanced with a plain load and store
+  // (no locked instruction on the pick path; racing picks may lose ticks, which only delays a
+  // check) so a single-threaded caller such as the simulator checks at exactly the same picks
+  // on every run. A new snapshot's picker starts local; its first check (within 16 picks) spills
+  // again if the load still says so.
+  struct SpillState {
+    std::atomic<bool> spilled{false};
+    std::atomic<double> load_ewma{-1};  // < 0: unset (no check yet in the current pool)
+    alignas(64) std::atomic<uint32_t> tick{0};
+  };
+
+  bool Spilled(EligibilityCheck& eligible) const {
+    if (!options_spill_.enabled) return false;
+    const uint32_t tick = spill_.tick.load(std::memory_order_relaxed) + 1;
+    spill_.tick.store(tick, std::memory_order_relaxed);
+    if ((tick & spill_check_mask_) == 0) CheckSpill(eligible);
+    return spill_.spilled.load(std::memory_order_relaxed);
+  }
+
+  // One check of the band: the client's mean in-flight count per eligible endpoint of the pool
+  // in use, into the EWMA, then the hysteresis. A pool with no eligible endpoint changes nothing
+  // (the fallback to all endpoints already covers a preferred set that cannot serve).
+  void CheckSpill(EligibilityCheck& eligible) const {
+    const bool spilled = spill_.spilled.load(std::memory_order_relaxed);
+    const Candidates& pool = spilled ? all_.candidates : preferred_.candidates;
+    int64_t in_flight = 0;
+    size_t serving = 0;
+    for (size_t k = 0; k < pool.size(); ++k) {
+      const EndpointLoad& load = pool.load(k);
+      if (!eligible(load)) continue;
+      in_flight += std::max(load.in_flight.load(std::memory_order_relaxed), 0);
+      ++serving;
+    }
+    if (serving == 0) return;
+    const double load = static_cast<double>(in_flight) / static_cast<double>(serving);
+    const double prev = spill_.load_ewma.load(std::memory_order_relaxed);
+    const double ewma = prev < 0 ? load : prev + (load - prev) * kTopologySpillSmoothing;
+    const bool leave = spilled ? ewma < options_spill_.low_load : ewma > options_spill_.high_load;
+    if (leave) {
+      spill_.spilled.store(!spilled, std::memory_order_relaxed);
+      spill_.load_ewma.store(-1, std::memory_order_relaxed);  // the other pool starts afresh
+    } else {
+      spill_.load_ewma.store(ewma, std::memory_order_relaxed);
+    }
+  }
+
+  // Checks every max(16, pool size) picks, rounded up to a power of two: the check reads each
+  // endpoint of the pool once, so it costs at most about one load per pick.
+  static uint32_t SpillCheckMask(size_t candidates) {
+    uint32_t interval = 16;
+    while (interval < candidates && interval < (1u << 30)) interval <<= 1;
+    return interval - 1;
+  }
+
   // Slow start's "now" for pruning ramps that are over: one clock read per build, none when off.
   int64_t BuildTime(const PickerOptions& options) {
     if (!options.slow_start.enabled()) return 0;
@@ -438,6 +496,9 @@ class StrategyPicker final : public Picker {
   std::shared_ptr<Clock> clock_;
   Group<Strategy> all_;
   Group<Strategy> preferred_;  // empty unless the hints give this client a preference (topology.h)
+  const TopologySpillOptions options_spill_;
+  const uint32_t spill_check_mask_;
+  mutable SpillState spill_;
 };
 
 template <typename Strategy>
@@ -488,6 +549,7 @@ std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set, const
   if (options.policy == PickPolicy::kRoundRobin) return Make<RoundRobin>(std::move(set), options);
   switch (options.load_signal) {
     case LoadSignal::kPeakEwmaLatency:
+    case LoadSignal::kLatencyEwma:  // the same cost; only the recording rule differs
       return Make<PowerOfTwoChoices<PeakEwmaCost>>(std::move(set), options);
     case LoadSignal::kInFlight:
       break;

@@ -1,6 +1,10 @@
 #include "k8slb/topology.h"
 
 #include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "absl/strings/str_cat.h"
 
 namespace k8slb {
 namespace {
@@ -54,6 +58,19 @@ TopologyChoice ChooseTopology(const std::vector<Endpoint>& endpoints, const Clie
     choice.preferred = std::move(zone);
   }
   return choice;
+}
+
+absl::Status ValidateTopologySpillOptions(const TopologySpillOptions& options, std::string_view prefix) {
+  const std::string p(prefix);
+  if (!std::isfinite(options.low_load) || options.low_load < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(p, ".low_load must be a finite number >= 0, got ", options.low_load));
+  }
+  if (!std::isfinite(options.high_load) || options.high_load <= options.low_load) {
+    return absl::InvalidArgumentError(absl::StrCat(p, ".high_load must be a finite number above low_load (",
+                                                   options.low_load, "), got ", options.high_load));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace k8slb

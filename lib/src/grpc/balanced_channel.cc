@@ -95,15 +95,16 @@ class BalancedChannel::Impl {
         tls_(tls),
         clock_(options_.clock != nullptr ? options_.clock : MakeSteadyClock()),
         detector_(std::make_shared<OutlierDetector>(options_.outlier, clock_, name_)),
-        latency_(options_.load_signal == LoadSignal::kPeakEwmaLatency
-                     ? std::make_shared<const LatencySignal>(options_.ewma_decay, clock_)
-                     : nullptr),
+        latency_(options_.load_signal == LoadSignal::kInFlight
+                     ? nullptr
+                     : std::make_shared<const LatencySignal>(options_.ewma_decay, clock_, options_.load_signal)),
         factory_(options_.channel_factory ? options_.channel_factory : ChannelFactory(&internal::DefaultChannelFactory)),
         watcher_(std::make_unique<internal::ConnectivityWatcher>(options_.connectivity_poll)) {
     picker_options_.policy = options_.policy;
     picker_options_.load_signal = options_.load_signal;
     picker_options_.latency_decay = options_.ewma_decay;
     picker_options_.slow_start = options_.slow_start;
+    picker_options_.topology_spill = options_.topology_spill;
     picker_options_.client_zone = ResolveClientZone(options_);
     picker_options_.client_node = ResolveClientNode(options_);
     picker_options_.random = options_.random != nullptr ? options_.random : MakeThreadLocalRandom(options_.seed);
@@ -193,6 +194,7 @@ class BalancedChannel::Impl {
     m.client_zone = picker_options_.client_zone;
     std::shared_ptr<const PickState> state = state_.load(std::memory_order_acquire);
     const EndpointSet& set = state->picker->set();
+    m.topology_spilled = state->picker->topology_spilled();
     m.endpoint_set_version = set.version();
     m.known_endpoints = set.known_endpoints();
     const int64_t now = clock_->NowNanos();
@@ -545,6 +547,9 @@ absl::Status ValidateBalancedChannelOptions(const BalancedChannelOptions& option
   if (options.ewma_decay.count() <= 0) return bad("ewma_decay must be positive");
   if (absl::Status slow_start = ValidateSlowStartOptions(options.slow_start); !slow_start.ok()) {
     return bad(util::StdView(slow_start.message()));
+  }
+  if (absl::Status spill = ValidateTopologySpillOptions(options.topology_spill); !spill.ok()) {
+    return bad(util::StdView(spill.message()));
   }
   if (options.max_reconnect_backoff.count() <= 0 || options.max_reconnect_backoff.count() > INT_MAX) {
     return bad("max_reconnect_backoff must be positive and at most " + std::to_string(INT_MAX) + " ms");

@@ -100,6 +100,8 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   Family pending("channel_pending_endpoints", "gauge", "Endpoints of the latest set whose channel is not created yet.");
   Family no_endpoint("channel_no_endpoint_failures_total", "counter", "Picks that failed because no endpoint was usable.");
   Family version("channel_endpoint_set_version", "gauge", "Version of the endpoint set in use.");
+  Family spilled("channel_topology_spilled", "gauge",
+                 "1 while picks spill out of the overloaded same-zone or same-node endpoints.");
   Family synced("discovery_synced", "gauge", "1 once discovery completed its first list.");
   Family healthy("discovery_healthy", "gauge", "1 when discovery's last operation succeeded.");
   Family resource_version("discovery_resource_version_info", "gauge",
@@ -133,6 +135,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
     pending.Add(ch, static_cast<double>(c.pending_endpoints));
     no_endpoint.Add(ch, static_cast<double>(c.no_endpoint_failures));
     version.Add(ch, static_cast<double>(c.endpoint_set_version));
+    if (c.client_zone.has_value()) spilled.Add(ch, c.topology_spilled ? 1 : 0);
     if (c.discovery.has_value()) {
       const DiscoveryStats& d = *c.discovery;
       synced.Add(ch, d.synced ? 1 : 0);
@@ -150,7 +153,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   }
   std::string out;
   for (const Family* f : {&picks, &in_flight, &successes, &failures, &ejections, &ejected, &failing, &connectivity, &ewma,
-                          &endpoints, &known, &draining, &pending, &no_endpoint, &version, &synced, &healthy, &resource_version, &last_sync,
+                          &endpoints, &known, &draining, &pending, &no_endpoint, &version, &spilled, &synced, &healthy, &resource_version, &last_sync,
                           &staleness, &events, &relists, &reconnects, &errors}) {
     f->AppendTo(out);
   }

@@ -33,18 +33,19 @@ inline constexpr int kFormatVersion = 1;
 // order; `k8slb-sim run --strategies` and scenario files accept exactly these).
 inline constexpr std::string_view kStrategyNames[] = {"clusterip", "headless-dns", "round-robin",
                                                       "least-request", "xds", "grpc-dns",
-                                                      "peak-ewma"};
+                                                      "peak-ewma", "latency-ewma"};
 bool IsKnownStrategy(std::string_view name);
 // Strategies only the live engine runs (real clients the virtual engine does not model): xds,
 // grpc-dns.
 bool IsLiveOnlyStrategy(std::string_view name);
-// Strategies a scenario runs only when it names them: peak-ewma (the library's P2C over
-// peak-EWMA cost, evaluated beside least-request until it is the default).
+// Strategies a scenario runs only when it names them: peak-ewma and latency-ewma (the library's
+// P2C over latency cost, evaluated beside least-request until one is the default).
 bool IsOptInStrategy(std::string_view name);
 // The strategies a scenario runs when it names none: the known ones that are neither live-only
 // nor opt-in.
 std::vector<std::string> DefaultStrategies();
-// "clusterip, headless-dns, round-robin, least-request, xds, grpc-dns, peak-ewma", for error messages.
+// "clusterip, headless-dns, round-robin, least-request, xds, grpc-dns, peak-ewma, latency-ewma",
+// for error messages.
 std::string KnownStrategiesList();
 // Index in kStrategyNames, or -1.
 int StrategyIndex(std::string_view name);
