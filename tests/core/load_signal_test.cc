@@ -77,6 +77,18 @@ TEST(LatencySignalTest, RecordAppliesTheRuleOfItsSignal) {
   EXPECT_EQ(mean_signal.signal(), LoadSignal::kLatencyEwma);
 }
 
+// Cost's decay on read uses a polynomial for small ages and std::exp beyond: both agree with
+// e^(−age/τ) to 1e-9 relative across the switch and far past it.
+TEST(LatencySignalTest, DecayOnReadMatchesTheExponentialAtEveryAge) {
+  EndpointStats s;
+  const int64_t tau = 10000 * kMs;
+  LatencySignal::Update(s, 4 * kMs, 0, tau);
+  for (int64_t age : {int64_t{1}, kMs, 50 * kMs, 99 * kMs, 100 * kMs, 101 * kMs, 5000 * kMs, tau, 7 * tau}) {
+    const double expected = 4.0 * kMs * std::exp(-static_cast<double>(age) / static_cast<double>(tau));
+    EXPECT_NEAR(LatencySignal::Cost(s, age, tau), expected, expected * 1e-9) << age;
+  }
+}
+
 TEST(LatencySignalTest, APeakReplacesAtOnceALowerSampleDecaysIn) {
   EndpointStats s;
   const int64_t tau = 1000 * kMs;

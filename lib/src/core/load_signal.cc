@@ -58,12 +58,24 @@ void LatencySignal::UpdateMean(EndpointStats& stats, int64_t rtt_nanos, int64_t 
   stats.latency_stamp_nanos.store(now_nanos, std::memory_order_relaxed);
 }
 
+namespace {
+
+// e^(−x) for x ≥ 0. On the pick path x is usually tiny (an endpoint that answered a few ms ago,
+// τ = 10 s): there the cubic Taylor polynomial is exact to x⁴/24 < 5e-10 relative, at a fraction
+// of std::exp's cost (two per peak-EWMA pick).
+inline double DecayFactor(double x) {
+  if (x < 0.01) return 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6)));
+  return std::exp(-x);
+}
+
+}  // namespace
+
 double LatencySignal::Cost(const EndpointLoad& load, int64_t now_nanos, int64_t decay_nanos) {
   const int32_t pending = load.in_flight.load(std::memory_order_relaxed);
   double ewma = load.latency_ewma_nanos.load(std::memory_order_relaxed);
   if (ewma > 0) {
     const int64_t age = now_nanos - load.latency_stamp_nanos.load(std::memory_order_relaxed);
-    if (age > 0) ewma *= std::exp(-static_cast<double>(age) / static_cast<double>(std::max<int64_t>(decay_nanos, 1)));
+    if (age > 0) ewma *= DecayFactor(static_cast<double>(age) / static_cast<double>(std::max<int64_t>(decay_nanos, 1)));
   }
   if (ewma <= 0) return pending > 0 ? kUnmeasuredBusyCost + pending : 0.0;
   return ewma * static_cast<double>(std::max(pending, 0) + 1);
