@@ -76,7 +76,7 @@ std::string Hostname() {
 int main(int argc, char** argv) {
   CLI::App app(kDescription, "k8slb-client");
   std::string target = "kubernetes:///echo.default:grpc";
-  std::string policy_name = "least-request";
+  std::string policy_name(k8slb::kDefaultPolicyName);
   std::string zone;
   std::string node;
   int64_t requests = 0;

@@ -268,6 +268,15 @@ TEST(ControlThreadTest, BothCreatePathsRefuseTheSameBadOptions) {
        "k8slb: slow_start.aggression must be a positive number, got nan"},
       {"slow start min weight", [](BalancedChannelOptions& o) { o.slow_start.min_weight = 1.5; },
        "k8slb: slow_start.min_weight must be in [0, 1], got 1.5"},
+      {"spill band inverted",
+       [](BalancedChannelOptions& o) {
+         o.topology_spill.low_load = 3;
+         o.topology_spill.high_load = 2;
+       },
+       "k8slb: topology_spill.high_load must be a finite number above low_load (3), got 2"},
+      {"spill low NaN",
+       [](BalancedChannelOptions& o) { o.topology_spill.low_load = std::numeric_limits<double>::quiet_NaN(); },
+       "k8slb: topology_spill.low_load must be a finite number >= 0, got nan"},
   };
   for (const Case& c : cases) {
     BalancedChannelOptions options = TestOptions();
@@ -280,6 +289,17 @@ TEST(ControlThreadTest, BothCreatePathsRefuseTheSameBadOptions) {
     EXPECT_EQ(ValidateBalancedChannelOptions(options), from_source.status()) << c.name;
   }
   EXPECT_TRUE(ValidateBalancedChannelOptions(TestOptions()).ok());
+}
+
+// The channel's default policy is the library's named default, the one k8slb-client and the docs
+// name.
+TEST(ControlThreadTest, DefaultOptionsAreTheNamedDefaultPolicy) {
+  const BalancedChannelOptions defaults;
+  const std::optional<NamedPolicy> named = FindNamedPolicy(kDefaultPolicyName);
+  ASSERT_TRUE(named.has_value());
+  EXPECT_EQ(defaults.policy, named->policy);
+  EXPECT_EQ(defaults.load_signal, named->load_signal);
+  EXPECT_TRUE(defaults.topology_spill.enabled);
 }
 
 }  // namespace

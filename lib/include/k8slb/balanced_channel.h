@@ -17,8 +17,8 @@
 // connectivity thread watches every channel: TRANSIENT_FAILURE sets
 // EndpointStats::connection_failing, READY clears it, IDLE (e.g. after the server closed the
 // connection) reconnects. Every call's final status is recorded by a client interceptor on the
-// endpoint's channel into the library's OutlierDetector (outlier_detector.h) and, with the
-// peak-EWMA signal, its LatencySignal (load_signal.h). When a snapshot drops an endpoint, no new
+// endpoint's channel into the library's OutlierDetector (outlier_detector.h) and, with a latency
+// signal (the default), its LatencySignal (load_signal.h). When a snapshot drops an endpoint, no new
 // call picks it; calls already holding its handle keep the channel alive and complete; the channel
 // is released with the last of them.
 //
@@ -87,8 +87,9 @@ using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(
 // InvalidArgument naming the field).
 struct BalancedChannelOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
-  // What least-request compares (load_signal.h); round robin ignores it.
-  LoadSignal load_signal = LoadSignal::kInFlight;
+  // What least-request compares (load_signal.h); round robin ignores it. The defaults are the
+  // named policy kDefaultPolicyName (picker.h): latency EWMA × in flight.
+  LoadSignal load_signal = LoadSignal::kLatencyEwma;
   // Decay time of the latency EWMA (peak-EWMA signal only); must be positive.
   std::chrono::milliseconds ewma_decay{kDefaultLatencyDecay};
   // Slow start (slow_start.h): an endpoint that appears after the channel's first snapshot, or

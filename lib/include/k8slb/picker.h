@@ -29,7 +29,7 @@ namespace k8slb {
 
 enum class PickPolicy {
   kRoundRobin,    // atomic counter from a random start
-  kLeastRequest,  // power of two choices over the load signal (the default)
+  kLeastRequest,  // power of two choices over the load signal
 };
 
 std::string_view PickPolicyName(PickPolicy policy);  // "round-robin" | "least-request"
@@ -77,6 +77,11 @@ inline constexpr NamedPolicy kNamedPolicies[] = {
     {"latency-ewma", PickPolicy::kLeastRequest, LoadSignal::kLatencyEwma},
 };
 std::optional<NamedPolicy> FindNamedPolicy(std::string_view name);
+// The policy BalancedChannelOptions and k8slb-client default to: P2C over the latency EWMA ×
+// in flight, the one of the list that kept the slow pod's share under 1 % and the tail near its
+// no-slow-pod floor in k8slb_grpc_bench's tail run while spreading equal pods as evenly as
+// least-request (docs/policies.md).
+inline constexpr std::string_view kDefaultPolicyName = "latency-ewma";
 
 class Picker {
  public:
