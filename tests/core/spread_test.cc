@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <queue>
 #include <string>
@@ -39,7 +40,7 @@ Spread RunClosedLoop(const NamedPolicy& named, size_t endpoints, int calls, int 
   options.random = MakeSeededRandom(seed);
   options.clock = clock;
   std::unique_ptr<Picker> picker = MakePicker(set, options);
-  LatencySignal signal(kDefaultLatencyDecay, clock);
+  LatencySignal signal(kDefaultLatencyDecay, clock, named.load_signal);  // the rule the policy reads
   auto jitter = MakeSeededRandom(seed + 1);
 
   struct Call {
@@ -84,6 +85,8 @@ TEST(EvenSpreadTest, EveryNamedPolicyStaysWithinTenPercentOfTheMeanOverTenThousa
       Spread s = RunClosedLoop(named, /*endpoints=*/5, /*calls=*/10'000, /*concurrency=*/16, seed);
       std::string counts;
       for (uint64_t c : s.per_endpoint) counts += std::to_string(c) + " ";
+      std::printf("even spread: %s seed %llu imbalance %.4f (per endpoint %s)\n", std::string(named.name).c_str(),
+                  static_cast<unsigned long long>(seed), s.imbalance, counts.c_str());
       EXPECT_LE(s.imbalance, 1.1) << named.name << " seed " << seed << ": per endpoint " << counts;
       EXPECT_GT(*std::min_element(s.per_endpoint.begin(), s.per_endpoint.end()), 0u) << named.name;
     }
