@@ -21,6 +21,12 @@ namespace k8slb {
 // The trailing-metadata key of a per-call report (gRFC A51). A "-bin" key: grpc++ base64s it on
 // the wire and hands both ends the raw bytes.
 inline constexpr std::string_view kOrcaTrailerKey = "endpoint-load-metrics-bin";
+// The same report under a key of k8slb's own. grpc++ 1.51's core parses endpoint-load-metrics-bin
+// into a typed field for its LB policies and leaves it out of the metadata it gives the
+// application (client interceptors and ClientContext::GetServerTrailingMetadata never see it,
+// though it is on the wire: a grpc-js client reads it from the same server), so
+// AttachOrcaLoadReport sends both and the k8slb client reads the standard key first, then this.
+inline constexpr std::string_view kOrcaMirrorTrailerKey = "k8slb-load-report-bin";
 
 // Bounds on what a decoder accepts from the network: a report is a few dozen bytes in practice,
 // so anything near these is hostile or broken, and refusing it keeps memory bounded.
