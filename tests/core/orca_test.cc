@@ -205,5 +205,49 @@ TEST(OrcaCodecTest, PrefixesAndCorruptionsFailCleanly) {
   }
 }
 
+// gRFC A58's weight: qps / (utilization + eps/qps × 1), application utilization first.
+TEST(OrcaWeightTest, ReportWeightFollowsA58) {
+  OrcaLoadReport r;
+  r.rps_fractional = 100;
+  r.cpu_utilization = 0.5;
+  EXPECT_DOUBLE_EQ(OrcaReportWeight(r), 200);
+  r.application_utilization = 0.25;
+  EXPECT_DOUBLE_EQ(OrcaReportWeight(r), 400);
+  r.eps = 25;  // penalty 25/100 = 0.25
+  EXPECT_DOUBLE_EQ(OrcaReportWeight(r), 200);
+  r.rps_fractional = 0;
+  EXPECT_EQ(OrcaReportWeight(r), 0);
+  r.rps_fractional = 100;
+  r.application_utilization = 0;
+  r.cpu_utilization = 0;
+  EXPECT_EQ(OrcaReportWeight(r), 0);
+}
+
+TEST(OrcaWeightTest, BlackoutThenWeightThenExpiry) {
+  constexpr int64_t kS = 1'000'000'000;
+  EndpointStats s;
+  OrcaLoadReport r;
+  r.rps_fractional = 100;
+  r.application_utilization = 0.5;
+  EXPECT_EQ(OrcaWeight(s, 0), 0);  // never reported
+  EXPECT_TRUE(RecordOrcaLoad(s, r, 100 * kS));
+  EXPECT_EQ(OrcaWeight(s, 100 * kS), 0);           // blackout: 10 s of reports first
+  EXPECT_TRUE(RecordOrcaLoad(s, r, 109 * kS));
+  EXPECT_EQ(OrcaWeight(s, 110 * kS - 1), 0);
+  EXPECT_DOUBLE_EQ(OrcaWeight(s, 110 * kS), 200);
+  // A report without a weight is counted and changes nothing.
+  OrcaLoadReport idle;
+  EXPECT_FALSE(RecordOrcaLoad(s, idle, 111 * kS));
+  EXPECT_EQ(s.orca_reports.load(), 3u);
+  EXPECT_DOUBLE_EQ(OrcaWeight(s, 111 * kS), 200);
+  // Expired 3 min after the last report with a weight.
+  EXPECT_DOUBLE_EQ(OrcaWeight(s, 109 * kS + 180 * kS - 1), 200);
+  EXPECT_EQ(OrcaWeight(s, 109 * kS + 180 * kS), 0);
+  // Reporting again after the expiry starts a new blackout.
+  EXPECT_TRUE(RecordOrcaLoad(s, r, 400 * kS));
+  EXPECT_EQ(OrcaWeight(s, 405 * kS), 0);
+  EXPECT_DOUBLE_EQ(OrcaWeight(s, 410 * kS), 200);
+}
+
 }  // namespace
 }  // namespace k8slb

@@ -4,17 +4,23 @@
 // protobuf wire codec for it, so that k8slb_core reads reports without depending on protobuf.
 //
 // Field numbers follow xds/data/orca/v3/orca_load_report.proto (cncf/xds). The codec is pure:
-// every function may be called from any thread.
+// every function may be called from any thread. RecordOrcaLoad and OrcaWeight turn reports into
+// an endpoint's weight as gRPC's weighted_round_robin does (gRFC A58,
+// https://github.com/grpc/proposal/blob/master/A58-client-side-weighted-round-robin-lb-policy.md);
+// they touch only EndpointStats' atomics and may run on any thread.
 #ifndef K8SLB_ORCA_H_
 #define K8SLB_ORCA_H_
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "k8slb/endpoint_set.h"
 
 namespace k8slb {
 
@@ -61,6 +67,28 @@ absl::StatusOr<OrcaLoadReport> DecodeOrcaLoadReport(std::string_view bytes);
 // Serializes `report` as protobuf does: fields in number order, scalar zeros omitted, every map
 // entry with its key and value. The result decodes to an equal report when the report is valid.
 std::string EncodeOrcaLoadReport(const OrcaLoadReport& report);
+
+// gRFC A58's defaults: a weight is used once an endpoint has reported for the blackout period
+// (a new endpoint's first reports describe a cold or idle process), and forgotten when no
+// report has arrived for the expiration period; errors count as utilization with this penalty.
+inline constexpr std::chrono::seconds kOrcaBlackout{10};
+inline constexpr std::chrono::minutes kOrcaExpiration{3};
+inline constexpr double kOrcaErrorUtilizationPenalty = 1.0;
+
+// A58's weight of one report: qps / (utilization + eps / qps × penalty), utilization being
+// application_utilization if > 0 else cpu_utilization; 0 (no weight) when qps or utilization
+// is 0.
+double OrcaReportWeight(const OrcaLoadReport& report);
+
+// Stores a decoded report that arrived at `now_nanos` into `stats` when it gives a weight, and
+// counts it (orca_reports) either way; a report without a weight leaves the last one in place,
+// as A58's MaybeUpdateWeight. Starts a new reporting run (the blackout again) when the previous
+// report is older than kOrcaExpiration. Returns whether the stored load changed.
+bool RecordOrcaLoad(EndpointStats& stats, const OrcaLoadReport& report, int64_t now_nanos);
+
+// The endpoint's weight at `now_nanos`: the stored load's A58 weight when its report is younger
+// than kOrcaExpiration and the endpoint has reported for at least kOrcaBlackout; else 0.
+double OrcaWeight(const EndpointStats& stats, int64_t now_nanos);
 
 }  // namespace k8slb
 

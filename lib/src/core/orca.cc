@@ -297,4 +297,49 @@ std::string EncodeOrcaLoadReport(const OrcaLoadReport& report) {
   return out;
 }
 
+namespace {
+
+double UtilizationOf(const OrcaLoadReport& report) {
+  return report.application_utilization > 0 ? report.application_utilization : report.cpu_utilization;
+}
+
+double WeightOf(double qps, double eps, double utilization) {
+  if (!(qps > 0) || !(utilization > 0)) return 0;
+  const double penalty = eps > 0 ? eps / qps * kOrcaErrorUtilizationPenalty : 0;
+  return qps / (utilization + penalty);
+}
+
+constexpr int64_t kBlackoutNanos = std::chrono::nanoseconds(kOrcaBlackout).count();
+constexpr int64_t kExpirationNanos = std::chrono::nanoseconds(kOrcaExpiration).count();
+
+}  // namespace
+
+double OrcaReportWeight(const OrcaLoadReport& report) {
+  return WeightOf(report.rps_fractional, report.eps, UtilizationOf(report));
+}
+
+bool RecordOrcaLoad(EndpointStats& stats, const OrcaLoadReport& report, int64_t now_nanos) {
+  stats.orca_reports.fetch_add(1, std::memory_order_relaxed);
+  if (OrcaReportWeight(report) <= 0) return false;
+  const int64_t last = stats.orca_report_nanos.load(std::memory_order_relaxed);
+  // A58's non_empty_since: reset when the weight had expired, so the blackout applies again.
+  if (last == INT64_MIN || now_nanos - last >= kExpirationNanos) {
+    stats.orca_reporting_since_nanos.store(now_nanos, std::memory_order_relaxed);
+  }
+  stats.orca_utilization.store(UtilizationOf(report), std::memory_order_relaxed);
+  stats.orca_qps.store(report.rps_fractional, std::memory_order_relaxed);
+  stats.orca_eps.store(report.eps, std::memory_order_relaxed);
+  stats.orca_report_nanos.store(now_nanos, std::memory_order_relaxed);
+  return true;
+}
+
+double OrcaWeight(const EndpointStats& stats, int64_t now_nanos) {
+  const int64_t last = stats.orca_report_nanos.load(std::memory_order_relaxed);
+  if (last == INT64_MIN || now_nanos - last >= kExpirationNanos) return 0;
+  const int64_t since = stats.orca_reporting_since_nanos.load(std::memory_order_relaxed);
+  if (since == INT64_MIN || now_nanos - since < kBlackoutNanos) return 0;
+  return WeightOf(stats.orca_qps.load(std::memory_order_relaxed), stats.orca_eps.load(std::memory_order_relaxed),
+                  stats.orca_utilization.load(std::memory_order_relaxed));
+}
+
 }  // namespace k8slb
