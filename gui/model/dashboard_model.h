@@ -36,7 +36,8 @@ inline constexpr uint32_t kOthersColor = 0xa0a0a0;
 // Strategy colours for bars and latency lines: the known strategies (report::kStrategyNames) in
 // their order first, then the others.
 inline constexpr uint32_t kStrategyPalette[] = {0x4d4d4d, 0xb8860b, 0x008b8b, 0x8b008b,
-                                                0x2f4f4f, 0x006400, 0x800000, 0x4b0082};
+                                                0x2f4f4f, 0x006400, 0x800000, 0x4b0082,
+                                                0x8b4513};
 inline constexpr int kStrategyPaletteSize =
     static_cast<int>(sizeof(kStrategyPalette) / sizeof(kStrategyPalette[0]));
 // The most pods a chart shows one by one; the rest go into "others".

@@ -25,9 +25,15 @@ enum class LoadSignal {
   // Peak-EWMA latency × (in flight + 1), as Finagle's and Linkerd's balancers: an endpoint that is
   // slow but not yet busy is avoided too. Needs LatencySignal::Record on every finished call.
   kPeakEwmaLatency,
+  // (in flight + 1) / weight, the weight from the servers' ORCA load reports as gRPC's
+  // weighted_round_robin computes it (gRFC A58: qps / (utilization + eps/qps); orca.h). An
+  // endpoint without a weight yet (no reports, the 10-s blackout, a report older than 3 min)
+  // takes the other candidate's, so two such endpoints compare in-flight counts. Needs servers
+  // that attach reports (k8slb/orca_server.h); the gRPC layer records them on every call.
+  kOrcaWeighted,
 };
 
-std::string_view LoadSignalName(LoadSignal signal);  // "in-flight" | "peak-ewma"
+std::string_view LoadSignalName(LoadSignal signal);  // "in-flight" | "peak-ewma" | "orca-weighted"
 std::optional<LoadSignal> ParseLoadSignal(std::string_view name);
 
 // Decay time of the latency EWMA (Linkerd's default, 10 s).

@@ -37,7 +37,8 @@ std::optional<PickPolicy> ParsePickPolicy(std::string_view name);
 struct PickerOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
   // What least-request compares (round robin ignores it). kPeakEwmaLatency needs the caller to
-  // record finished calls with LatencySignal.
+  // record finished calls with LatencySignal; kOrcaWeighted, their load reports with
+  // RecordOrcaLoad (orca.h) on this picker's clock.
   LoadSignal load_signal = LoadSignal::kInFlight;
   // The latency EWMA's decay time τ (the LatencySignal's): the peak-EWMA cost decays on read with
   // it (LatencySignal::Cost).
@@ -69,6 +70,8 @@ inline constexpr NamedPolicy kNamedPolicies[] = {
     {"round-robin", PickPolicy::kRoundRobin, LoadSignal::kInFlight},
     {"least-request", PickPolicy::kLeastRequest, LoadSignal::kInFlight},
     {"peak-ewma", PickPolicy::kLeastRequest, LoadSignal::kPeakEwmaLatency},
+    // Opt-in: weights from server-reported load (ORCA, docs/orca.md).
+    {"orca-weighted", PickPolicy::kLeastRequest, LoadSignal::kOrcaWeighted},
 };
 std::optional<NamedPolicy> FindNamedPolicy(std::string_view name);
 

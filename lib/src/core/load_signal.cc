@@ -13,6 +13,8 @@ std::string_view LoadSignalName(LoadSignal signal) {
       return "in-flight";
     case LoadSignal::kPeakEwmaLatency:
       return "peak-ewma";
+    case LoadSignal::kOrcaWeighted:
+      return "orca-weighted";
   }
   return "in-flight";
 }
@@ -20,6 +22,7 @@ std::string_view LoadSignalName(LoadSignal signal) {
 std::optional<LoadSignal> ParseLoadSignal(std::string_view name) {
   if (name == "in-flight" || name == "in_flight") return LoadSignal::kInFlight;
   if (name == "peak-ewma" || name == "peak_ewma") return LoadSignal::kPeakEwmaLatency;
+  if (name == "orca-weighted" || name == "orca_weighted") return LoadSignal::kOrcaWeighted;
   return std::nullopt;
 }
 
