@@ -21,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "input/numeric_flag.h"
+#include "k8slb/orca_server.h"
 
 namespace k8slb::echo {
 
@@ -61,6 +62,7 @@ class EchoServer::Impl final : public Echo::CallbackService {
                                  EchoResponse* response) override {
     received_.fetch_add(1, std::memory_order_relaxed);
     in_flight_.fetch_add(1, std::memory_order_relaxed);
+    if (options_.orca == EchoServerOptions::Orca::kMeasured) tracker_.CallStarted();
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     response->set_message(request->message());
     response->set_request_id(request->request_id());
@@ -80,10 +82,11 @@ class EchoServer::Impl final : public Echo::CallbackService {
     grpc::Status status = fail ? grpc::Status(options_.error_code, "injected failure (pod " + options_.pod_name + ")")
                                : grpc::Status::OK;
     if (delay_ms <= 0) {
-      Finish(reactor, status);
+      Finish(*context, reactor, status);
       return reactor;
     }
     auto pending = std::make_shared<Pending>();
+    pending->context = context;
     pending->reactor = reactor;
     pending->status = std::move(status);
     Pending* key = pending.get();
@@ -91,7 +94,7 @@ class EchoServer::Impl final : public Echo::CallbackService {
       absl::MutexLock lock(&pending_mu_);
       if (stopping_) {
         // Kill or the end of the grace period: answer now instead of starting a timer.
-        Finish(reactor, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+        Finish(*context, reactor, grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
         return reactor;
       }
       pending_.emplace(key, pending);
@@ -108,7 +111,8 @@ class EchoServer::Impl final : public Echo::CallbackService {
         self = std::move(it->second);
         pending_.erase(it);
       }
-      Finish(self->reactor, fired ? self->status : grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
+      Finish(*self->context, self->reactor,
+             fired ? self->status : grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     });
     return reactor;
   }
@@ -148,14 +152,28 @@ class EchoServer::Impl final : public Echo::CallbackService {
 
  private:
   struct Pending {
+    grpc::CallbackServerContext* context;  // valid until the reactor finishes
     grpc::ServerUnaryReactor* reactor;
     grpc::Status status;
     grpc::Alarm alarm;
   };
 
-  void Finish(grpc::ServerUnaryReactor* reactor, const grpc::Status& status) {
+  // Answers the call, with its ORCA report when reporting is on (trailers must be added before
+  // Finish sends them).
+  void Finish(grpc::CallbackServerContext& context, grpc::ServerUnaryReactor* reactor, const grpc::Status& status) {
     completed_.fetch_add(1, std::memory_order_relaxed);
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    switch (options_.orca) {
+      case EchoServerOptions::Orca::kOff:
+        break;
+      case EchoServerOptions::Orca::kMeasured:
+        tracker_.CallFinished(!status.ok());
+        AttachOrcaLoadReport(context, tracker_.Report());
+        break;
+      case EchoServerOptions::Orca::kFixed:
+        AttachOrcaLoadReport(context, options_.orca_report);
+        break;
+    }
     reactor->Finish(status);
   }
 
@@ -172,6 +190,7 @@ class EchoServer::Impl final : public Echo::CallbackService {
   }
 
   std::unique_ptr<grpc::Server> server_;
+  ServerLoadTracker tracker_;  // kMeasured only
   std::atomic<double> latency_ms_{0};
   std::atomic<double> jitter_ms_{0};
   std::atomic<double> error_rate_{0};
@@ -192,6 +211,12 @@ absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Start(EchoServerOptions 
   }
   if (auto listen = input::ParseHostPortFlag("listen address", options.listen); !listen.ok()) {
     return listen.status();
+  }
+  // A fixed report must be one a client accepts: the decoder's checks are the definition.
+  if (options.orca == EchoServerOptions::Orca::kFixed) {
+    if (auto decoded = DecodeOrcaLoadReport(EncodeOrcaLoadReport(options.orca_report)); !decoded.ok()) {
+      return absl::InvalidArgumentError("orca_report: " + std::string(decoded.status().message()));
+    }
   }
   auto impl = std::make_unique<Impl>(std::move(options));
   absl::Status status = impl->Bind();

@@ -4,7 +4,8 @@
 // Every response names the pod, zone and address that served it. Latency model: each call waits
 // latency_ms + an exponential jitter with mean jitter_ms (timer based: a waiting call holds no
 // thread); a share error_rate of calls fails with error_code. The standard grpc.health.v1 service
-// reports SERVING until shutdown begins.
+// reports SERVING until shutdown begins. With ORCA on, every reply (OK or injected error) carries
+// a load report in its endpoint-load-metrics-bin trailer (gRFC A51; k8slb/orca_server.h).
 //
 // Threading: Start() from any thread. Set*() and the counters are thread-safe and take effect for
 // calls that start afterwards. Shutdown()/Kill() may be called once from any thread (not from a
@@ -21,6 +22,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "k8slb/orca.h"
 
 namespace k8slb::echo {
 
@@ -37,6 +39,12 @@ struct EchoServerOptions {
   // Host reported in responses and address() when listening on a wildcard (e.g. the pod IP for
   // --listen 0.0.0.0:50051); empty: the listen host.
   std::string advertised_host;
+  // Per-call ORCA load reports. kMeasured: a ServerLoadTracker's (process CPU utilization,
+  // requests and errors per second over the last whole second, calls in flight). kFixed:
+  // orca_report as given, on every reply (tests and demos that need a known load).
+  enum class Orca { kOff, kMeasured, kFixed };
+  Orca orca = Orca::kOff;
+  OrcaLoadReport orca_report;  // kFixed only
 };
 
 class EchoServer {

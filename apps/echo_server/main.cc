@@ -25,6 +25,10 @@ the pod name, zone and address. Prints "listening on ADDRESS" on stdout once ser
 port 0). On SIGTERM or SIGINT: health turns NOT_SERVING, no new calls are accepted, calls in
 flight get up to --grace seconds to finish, then the process exits 0.
 
+--orca (or --orca=measured) attaches an ORCA load report (gRFC A51) to every reply, in the
+endpoint-load-metrics-bin trailer and its k8slb-load-report-bin mirror (docs/orca.md): process
+CPU utilization, requests and errors per second over the last whole second, calls in flight.
+
 --metrics-listen HOST:PORT serves Prometheus /metrics: k8slb_echo_calls_received_total,
 k8slb_echo_calls_completed_total, k8slb_echo_calls_in_flight and the process metrics (no pod
 label: Prometheus adds the target's own); "metrics on http://HOST:PORT/metrics" goes to stderr.
@@ -45,6 +49,7 @@ int main(int argc, char** argv) {
   double grace_s = 10;
   uint64_t seed = 1;
   std::string metrics_listen;
+  std::string orca = "off";
   app.add_option("--listen", listen, "HOST:PORT to serve on, e.g. 127.0.1.7:50051 (port 0: any free port)")
       ->check(k8slb::input::HostPortAddress())
       ->capture_default_str();
@@ -67,6 +72,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seed", seed, "seed of the latency and error randomness")
       ->check(k8slb::input::UnsignedUpTo(UINT64_MAX))
+      ->capture_default_str();
+  // A flag with an optional value: --orca means --orca=measured.
+  app.add_flag("--orca{measured}", orca, "attach ORCA load reports to replies: off or measured (--orca alone)")
+      ->check(CLI::IsMember({"off", "measured"}))
       ->capture_default_str();
   app.add_option("--metrics-listen", metrics_listen,
                  "serve Prometheus /metrics on HOST:PORT (numeric host; port 0: any, printed on stderr)")
@@ -105,6 +114,8 @@ int main(int argc, char** argv) {
   options.jitter_ms = jitter_ms;
   options.error_rate = error_rate;
   options.seed = seed;
+  options.orca = orca == "measured" ? k8slb::echo::EchoServerOptions::Orca::kMeasured
+                                    : k8slb::echo::EchoServerOptions::Orca::kOff;
   auto code = k8slb::echo::ParseStatusCode(error_code);
   if (!code.ok()) {
     std::cerr << "k8slb-echo-server: --error-code: " << code.status().message() << "\n";

@@ -357,7 +357,7 @@ absl::Status Simulation::Setup() {
                                                         absl::StrCat(st.name, "/", ci));
         cl.pick_random = MakeSeededRandom(Mix(client_seed, 0x9e37));
         cl.policy = PolicyOf(st.name);
-        if (cl.policy.load_signal != LoadSignal::kInFlight) {
+        if (cl.policy.load_signal == LoadSignal::kPeakEwmaLatency || cl.policy.load_signal == LoadSignal::kLatencyEwma) {
           cl.latency = std::make_unique<const LatencySignal>(kDefaultLatencyDecay, clock_, cl.policy.load_signal);
         }
         if (auto it = sc_.clients.slow_start.find(st.name); it != sc_.clients.slow_start.end()) {

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "k8slb/orca.h"
 #include "k8slb/picker.h"
 #include "picker_support.h"
 
@@ -16,7 +17,7 @@ constexpr int64_t kMs = 1000000;
 
 // The one name list: every name resolves to its policy and signal, unknown names do not.
 TEST(NamedPolicyTest, EveryNameResolvesToItsPolicyAndSignal) {
-  ASSERT_EQ(std::size(kNamedPolicies), 4u);
+  ASSERT_EQ(std::size(kNamedPolicies), 5u);
   EXPECT_EQ(FindNamedPolicy("round-robin")->policy, PickPolicy::kRoundRobin);
   EXPECT_EQ(FindNamedPolicy("least-request")->policy, PickPolicy::kLeastRequest);
   EXPECT_EQ(FindNamedPolicy("least-request")->load_signal, LoadSignal::kInFlight);
@@ -24,6 +25,9 @@ TEST(NamedPolicyTest, EveryNameResolvesToItsPolicyAndSignal) {
   EXPECT_EQ(FindNamedPolicy("peak-ewma")->load_signal, LoadSignal::kPeakEwmaLatency);
   EXPECT_EQ(FindNamedPolicy("latency-ewma")->policy, PickPolicy::kLeastRequest);
   EXPECT_EQ(FindNamedPolicy("latency-ewma")->load_signal, LoadSignal::kLatencyEwma);
+  EXPECT_EQ(FindNamedPolicy("orca-weighted")->policy, PickPolicy::kLeastRequest);
+  EXPECT_EQ(FindNamedPolicy("orca-weighted")->load_signal, LoadSignal::kOrcaWeighted);
+  EXPECT_EQ(kNamedPolicies[4].name, "orca-weighted");  // appended: existing indices keep their meaning
   EXPECT_EQ(FindNamedPolicy("clusterip"), std::nullopt);
   EXPECT_EQ(FindNamedPolicy(""), std::nullopt);
 }
@@ -36,6 +40,9 @@ TEST(LoadSignalTest, NamesRoundTrip) {
   EXPECT_EQ(LoadSignalName(LoadSignal::kLatencyEwma), "latency-ewma");
   EXPECT_EQ(ParseLoadSignal("latency-ewma"), LoadSignal::kLatencyEwma);
   EXPECT_EQ(ParseLoadSignal("ewma"), std::nullopt);
+  EXPECT_EQ(LoadSignalName(LoadSignal::kOrcaWeighted), "orca-weighted");
+  EXPECT_EQ(ParseLoadSignal("orca-weighted"), LoadSignal::kOrcaWeighted);
+  EXPECT_EQ(ParseLoadSignal("orca_weighted"), LoadSignal::kOrcaWeighted);
 }
 
 TEST(LatencySignalTest, TheMeanRuleRisesHalfWayAndFallsByAtLeastASixteenth) {
@@ -198,6 +205,56 @@ TEST(PickerLoadSignalTest, PeakEwmaSkipsIneligibleEndpointsLikeEveryPolicy) {
                                               .random = MakeSeededRandom(5),
                                               .clock = std::make_shared<ManualClock>(0)});
   for (int i = 0; i < 200; ++i) EXPECT_NE(picker->Pick() - set->endpoints().data(), 0);
+}
+
+// orca-weighted: two endpoints with equal qps, utilization 0.9 (weight 100/0.9 ≈ 111) and 0.1
+// (weight 1000). P2C always samples both; cost (in flight + 1) / weight. The light one wins
+// while (n + 1)/1000 is below the idle busy one's 0.9/100 = 0.009: n = 7 still wins (0.008),
+// n = 8 ties, n = 9 loses (0.01). Before the 10-s blackout has passed, neither has a weight and
+// the in-flight counts decide; an endpoint without one takes the other's weight.
+TEST(PickerLoadSignalTest, OrcaWeightedComparesInFlightOverTheReportedWeight) {
+  constexpr int64_t kS = 1'000'000'000;
+  auto clock = std::make_shared<ManualClock>(0);
+  auto set = coretest::MakeSet(coretest::MakeEndpoints(2));
+  EndpointStats& busy = *set->endpoints()[0].stats;
+  EndpointStats& light = *set->endpoints()[1].stats;
+  auto report = [](double utilization) {
+    OrcaLoadReport r;
+    r.rps_fractional = 100;
+    r.application_utilization = utilization;
+    return r;
+  };
+  auto picker = MakePicker(set, PickerOptions{.policy = PickPolicy::kLeastRequest,
+                                              .load_signal = LoadSignal::kOrcaWeighted,
+                                              .client_zone = {}, .random = MakeSeededRandom(5), .clock = clock});
+  auto pick = [&] { return picker->Pick() - set->endpoints().data(); };
+  ASSERT_TRUE(RecordOrcaLoad(busy, report(0.9), 0));
+  ASSERT_TRUE(RecordOrcaLoad(light, report(0.1), 0));
+  clock->SetNanos(5 * kS);  // blackout: in-flight decides
+  light.in_flight.store(1);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(pick(), 0);
+  clock->SetNanos(10 * kS);  // both weighted now
+  for (int n : {0, 1, 7}) {
+    light.in_flight.store(n);
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(pick(), 1) << "light endpoint with " << n << " in flight";
+  }
+  light.in_flight.store(9);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(pick(), 0);
+  // A new endpoint without a weight takes the other's: in-flight decides again.
+  auto fresh_set = coretest::MakeSet(coretest::MakeEndpoints(2));
+  EndpointStats& weighted = *fresh_set->endpoints()[0].stats;
+  ASSERT_TRUE(RecordOrcaLoad(weighted, report(0.1), 0));
+  auto fresh = MakePicker(fresh_set, PickerOptions{.policy = PickPolicy::kLeastRequest,
+                                                   .load_signal = LoadSignal::kOrcaWeighted,
+                                                   .client_zone = {}, .random = MakeSeededRandom(5), .clock = clock});
+  weighted.in_flight.store(1);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(fresh->Pick() - fresh_set->endpoints().data(), 1);
+  // Light with 3 in flight, busy idle: weighted, light wins (0.004 < 0.009); once the reports
+  // have expired (3 min without one), in-flight decides and busy wins.
+  light.in_flight.store(3);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(pick(), 1);
+  clock->SetNanos(180 * kS);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(pick(), 0);
 }
 
 }  // namespace

@@ -88,5 +88,21 @@ TEST(MetricsTest, NoDiscoveryNoDiscoveryFamilies) {
   EXPECT_EQ(std::string(ConnectivityName(Connectivity::kReady)), "READY");
 }
 
+// Load-report families only for endpoints that sent reports; the weight only while there is one.
+TEST(MetricsTest, LoadReportFamiliesOnlyWithReports) {
+  ChannelMetrics m = Sample("d");
+  EXPECT_EQ(RenderPrometheus(m).find("load_report"), std::string::npos);
+  m.endpoints[0].orca_reports = 5;
+  m.endpoints[0].orca_malformed = 1;
+  std::string text = RenderPrometheus(m);
+  EXPECT_NE(text.find("# TYPE k8slb_endpoint_load_reports_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(",zone=\"zone-a\"} 5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("k8slb_endpoint_load_reports_malformed_total{"), std::string::npos) << text;
+  EXPECT_EQ(text.find("k8slb_endpoint_load_report_weight"), std::string::npos) << text;
+  m.endpoints[0].orca_weight = 250;
+  text = RenderPrometheus(m);
+  EXPECT_NE(text.find(",zone=\"zone-a\"} 250\n"), std::string::npos) << text;
+}
+
 }  // namespace
 }  // namespace k8slb

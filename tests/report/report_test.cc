@@ -48,12 +48,14 @@ TEST(Schema, StrategyNamesAreOneList) {
   EXPECT_EQ(StrategyIndex("clusterip"), 0);
   EXPECT_EQ(StrategyIndex("least-request"), 3);
   EXPECT_EQ(StrategyIndex("nope"), -1);
-  EXPECT_EQ(KnownStrategiesList(), "clusterip, headless-dns, round-robin, least-request, xds, grpc-dns, peak-ewma, latency-ewma");
+  EXPECT_EQ(KnownStrategiesList(),
+            "clusterip, headless-dns, round-robin, least-request, xds, grpc-dns, peak-ewma, latency-ewma, orca-weighted");
   EXPECT_TRUE(IsLiveOnlyStrategy("xds"));
   EXPECT_TRUE(IsLiveOnlyStrategy("grpc-dns"));
   EXPECT_FALSE(IsLiveOnlyStrategy("round-robin"));
   EXPECT_TRUE(IsOptInStrategy("peak-ewma"));
   EXPECT_TRUE(IsOptInStrategy("latency-ewma"));
+  EXPECT_TRUE(IsOptInStrategy("orca-weighted"));
   EXPECT_FALSE(IsOptInStrategy("least-request"));
   EXPECT_EQ(DefaultStrategies(), (std::vector<std::string>{"clusterip", "headless-dns", "round-robin",
                                                            "least-request"}));

@@ -1,6 +1,6 @@
 // EndpointSet: the immutable snapshot of a Service's usable endpoints that the control plane
 // publishes and the data plane reads. EndpointStats: the per-endpoint mutable state (in-flight
-// count, health, latency signal) that outlives snapshots.
+// count, health, latency signal, server-reported load) that outlives snapshots.
 //
 // An EndpointSet never changes after it is built and may be read from any thread. EndpointStats
 // members are atomics: any thread may read or update them without a lock.
@@ -73,6 +73,17 @@ class EndpointStats {
   // the start, no ramp). Written by the control plane (StartSlowStartRamps, slow_start.h), read
   // when a picker is built: not on the pick path, so not in the hot record.
   std::atomic<int64_t> ready_since_nanos{INT64_MIN};
+  // Server-reported load: the last per-call ORCA report that gave a weight (orca.h,
+  // RecordOrcaLoad; gRFC A51/A58). Written by the call path, read by the opt-in "orca-weighted"
+  // picker: not in the hot record, which every policy reads. The four values of one report are
+  // stored one by one; a pick racing a write may mix two reports, which a load estimate affords.
+  std::atomic<double> orca_utilization{0};  // application_utilization if > 0, else cpu_utilization
+  std::atomic<double> orca_qps{0};          // rps_fractional
+  std::atomic<double> orca_eps{0};
+  std::atomic<int64_t> orca_report_nanos{INT64_MIN};     // when it arrived (the channel's clock)
+  std::atomic<int64_t> orca_reporting_since_nanos{INT64_MIN};  // start of the current run of reports
+  std::atomic<uint64_t> orca_reports{0};    // well-formed reports received
+  std::atomic<uint64_t> orca_malformed{0};  // reports that did not decode (ignored)
 
   // Whether a picker should prefer this endpoint now (not failing, not ejected).
   bool Eligible(int64_t now_nanos) const {

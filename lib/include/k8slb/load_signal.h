@@ -31,9 +31,16 @@ enum class LoadSignal {
   // until time decays it; per-sample weights let an endpoint that answers often recover within
   // a few calls while a slow one, sampled rarely, keeps its value. Decayed on read like peak-ewma.
   kLatencyEwma,
+  // (in flight + 1) / weight, the weight from the servers' ORCA load reports as gRPC's
+  // weighted_round_robin computes it (gRFC A58: qps / (utilization + eps/qps); orca.h). An
+  // endpoint without a weight yet (no reports, the 10-s blackout, a report older than 3 min)
+  // takes the other candidate's, so two such endpoints compare in-flight counts. Needs servers
+  // that attach reports (k8slb/orca_server.h); the gRPC layer records them on every call.
+  kOrcaWeighted,
 };
 
-std::string_view LoadSignalName(LoadSignal signal);  // "in-flight" | "peak-ewma" | "latency-ewma"
+std::string_view LoadSignalName(LoadSignal signal);  // "in-flight" | "peak-ewma" | "latency-ewma" |
+                                                     // "orca-weighted"
 std::optional<LoadSignal> ParseLoadSignal(std::string_view name);
 
 // Decay time of the latency EWMA (Linkerd's default, 10 s).

@@ -46,6 +46,9 @@ struct EndpointMetrics {
   Connectivity connectivity = Connectivity::kIdle;
   bool connection_failing = false;
   double latency_ewma_ms = 0;  // peak-EWMA latency; 0 unless LoadSignal::kPeakEwmaLatency
+  uint64_t orca_reports = 0;    // well-formed ORCA load reports received (orca.h)
+  uint64_t orca_malformed = 0;  // reports that did not decode, ignored
+  double orca_weight = 0;       // the reports' gRFC A58 weight now; 0: none (new, stale or none)
 };
 
 struct ChannelMetrics {

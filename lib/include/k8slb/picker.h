@@ -38,7 +38,8 @@ std::optional<PickPolicy> ParsePickPolicy(std::string_view name);
 struct PickerOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
   // What least-request compares (round robin ignores it). kPeakEwmaLatency needs the caller to
-  // record finished calls with LatencySignal.
+  // record finished calls with LatencySignal; kOrcaWeighted, their load reports with
+  // RecordOrcaLoad (orca.h) on this picker's clock.
   LoadSignal load_signal = LoadSignal::kInFlight;
   // The latency EWMA's decay time τ (the LatencySignal's): the peak-EWMA cost decays on read with
   // it (LatencySignal::Cost).
@@ -75,6 +76,8 @@ inline constexpr NamedPolicy kNamedPolicies[] = {
     {"least-request", PickPolicy::kLeastRequest, LoadSignal::kInFlight},
     {"peak-ewma", PickPolicy::kLeastRequest, LoadSignal::kPeakEwmaLatency},
     {"latency-ewma", PickPolicy::kLeastRequest, LoadSignal::kLatencyEwma},
+    // Opt-in: weights from server-reported load (ORCA, docs/orca.md).
+    {"orca-weighted", PickPolicy::kLeastRequest, LoadSignal::kOrcaWeighted},
 };
 std::optional<NamedPolicy> FindNamedPolicy(std::string_view name);
 // The policy BalancedChannelOptions and k8slb-client default to: P2C over the latency EWMA ×

@@ -15,6 +15,8 @@ std::string_view LoadSignalName(LoadSignal signal) {
       return "peak-ewma";
     case LoadSignal::kLatencyEwma:
       return "latency-ewma";
+    case LoadSignal::kOrcaWeighted:
+      return "orca-weighted";
   }
   return "in-flight";
 }
@@ -23,6 +25,7 @@ std::optional<LoadSignal> ParseLoadSignal(std::string_view name) {
   if (name == "in-flight" || name == "in_flight") return LoadSignal::kInFlight;
   if (name == "peak-ewma" || name == "peak_ewma") return LoadSignal::kPeakEwmaLatency;
   if (name == "latency-ewma" || name == "latency_ewma") return LoadSignal::kLatencyEwma;
+  if (name == "orca-weighted" || name == "orca_weighted") return LoadSignal::kOrcaWeighted;
   return std::nullopt;
 }
 

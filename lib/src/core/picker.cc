@@ -1,5 +1,6 @@
 // The picker family: round robin and least-request (power of two choices over a load signal:
-// in-flight counts, or peak-EWMA latency × in-flight), each inside the topology-aware wrapper.
+// in-flight counts, peak-EWMA latency × in-flight, or in-flight over the ORCA weight), each
+// inside the topology-aware wrapper.
 //
 // Shape borrowed from grpc's round_robin LB policy: the control plane builds a new immutable
 // picker per snapshot, and the picker's only mutable state is one counter advanced with a relaxed
@@ -23,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "k8slb/orca.h"
 #include "k8slb/topology.h"
 
 namespace k8slb {
@@ -213,6 +215,43 @@ class PeakEwmaCost {
   const int64_t decay_nanos_;
 };
 
+// ORCA-weighted cost, (in flight + 1) / weight, with gRFC A58's weight (OrcaWeight, orca.h): of
+// two endpoints with equal load in flight, the one the servers' reports say has more capacity
+// per unit of utilization wins. Costs are computed for the pair at once (a PairCost): an endpoint
+// without a weight takes the other's (the mean of the pair's valid weights), and two without one
+// compare in-flight counts as least-request does. A58 gives a weightless endpoint the mean of
+// all endpoints' weights; the pair's mean is what a pick can compute in O(1), and it is that mean
+// in expectation over the pairs drawn. Reads EndpointStats (through the winner's Endpoint), not
+// only the hot record: two more cache lines per pick, which this opt-in policy pays alone.
+class OrcaCost {
+ public:
+  OrcaCost(const Candidates& candidates, const PickerOptions& /*options*/) : candidates_(candidates) {}
+  std::pair<double, double> operator()(size_t a, size_t b, EligibilityCheck& time) const {
+    const int64_t now = time.Now();
+    double wa = OrcaWeight(*candidates_.At(a)->stats, now);
+    double wb = OrcaWeight(*candidates_.At(b)->stats, now);
+    if (!(wa > 0) && !(wb > 0)) {
+      wa = wb = 1;
+    } else if (!(wa > 0)) {
+      wa = wb;
+    } else if (!(wb > 0)) {
+      wb = wa;
+    }
+    return {Pending(a) / wa, Pending(b) / wb};
+  }
+
+ private:
+  double Pending(size_t k) const {
+    return static_cast<double>(std::max(candidates_.load(k).in_flight.load(std::memory_order_relaxed), 0) + 1);
+  }
+
+  const Candidates& candidates_;
+};
+
+// A signal whose costs depend on both candidates (OrcaCost): called once per comparison.
+template <typename Cost>
+concept PairCost = requires(const Cost& c, size_t k, EligibilityCheck& t) { c(k, k, t); };
+
 // Round robin over one candidate set: a shared counter from a random start (grpc's round_robin
 // does the same, so clients created together spread out). Pick() from any thread.
 class RoundRobin {
@@ -336,11 +375,18 @@ class PowerOfTwoChoices {
   // The less loaded of the two; on a tie the pair's coin (always keeping the first would make the
   // choice depend on the sampling order).
   size_t Better(const DistinctPair& p, EligibilityCheck& time) const {
-    auto ca = cost_(p.first, time);
-    auto cb = cost_(p.second, time);
+    const auto [ca, cb] = Costs(p, time);
     if (ca < cb) return p.first;
     if (cb < ca) return p.second;
     return p.coin ? p.second : p.first;
+  }
+
+  auto Costs(const DistinctPair& p, EligibilityCheck& time) const {
+    if constexpr (PairCost<Cost>) {
+      return cost_(p.first, p.second, time);
+    } else {
+      return std::pair(cost_(p.first, time), cost_(p.second, time));
+    }
   }
 
   const Candidates& candidates_;
@@ -551,6 +597,8 @@ std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set, const
     case LoadSignal::kPeakEwmaLatency:
     case LoadSignal::kLatencyEwma:  // the same cost; only the recording rule differs
       return Make<PowerOfTwoChoices<PeakEwmaCost>>(std::move(set), options);
+    case LoadSignal::kOrcaWeighted:
+      return Make<PowerOfTwoChoices<OrcaCost>>(std::move(set), options);
     case LoadSignal::kInFlight:
       break;
   }

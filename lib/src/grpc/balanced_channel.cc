@@ -23,6 +23,7 @@
 #include "grpc/connectivity_watcher.h"
 #include "grpc/endpoint_conn.h"
 #include "grpc/interceptors.h"
+#include "k8slb/orca.h"
 #include "k8slb/target.h"
 #include "util/string_view.h"
 
@@ -95,9 +96,9 @@ class BalancedChannel::Impl {
         tls_(tls),
         clock_(options_.clock != nullptr ? options_.clock : MakeSteadyClock()),
         detector_(std::make_shared<OutlierDetector>(options_.outlier, clock_, name_)),
-        latency_(options_.load_signal == LoadSignal::kInFlight
-                     ? nullptr
-                     : std::make_shared<const LatencySignal>(options_.ewma_decay, clock_, options_.load_signal)),
+        latency_(options_.load_signal == LoadSignal::kPeakEwmaLatency || options_.load_signal == LoadSignal::kLatencyEwma
+                     ? std::make_shared<const LatencySignal>(options_.ewma_decay, clock_, options_.load_signal)
+                     : nullptr),
         factory_(options_.channel_factory ? options_.channel_factory : ChannelFactory(&internal::DefaultChannelFactory)),
         watcher_(std::make_unique<internal::ConnectivityWatcher>(options_.connectivity_poll)) {
     picker_options_.policy = options_.policy;
@@ -216,6 +217,9 @@ class BalancedChannel::Impl {
       e.connectivity = internal::ToConnectivity(conn->connectivity.load(std::memory_order_relaxed));
       e.connection_failing = s.connection_failing.load(std::memory_order_relaxed);
       e.latency_ewma_ms = s.latency_ewma_nanos.load(std::memory_order_relaxed) / 1e6;
+      e.orca_reports = s.orca_reports.load(std::memory_order_relaxed);
+      e.orca_malformed = s.orca_malformed.load(std::memory_order_relaxed);
+      e.orca_weight = OrcaWeight(s, now);
       m.endpoints.push_back(std::move(e));
     }
     {
@@ -423,6 +427,7 @@ class BalancedChannel::Impl {
     signals->stats = e.stats;
     signals->detector = detector_;
     signals->latency = latency_;
+    signals->clock = clock_;
     signals->channel_name = name_;
     signals->endpoint_name = e.pod_name.empty() ? e.HostPort() : e.HostPort() + " (" + e.pod_name + ")";
     signals->log = options_.log;

@@ -4,7 +4,10 @@
 
 #include <iostream>
 #include <optional>
+#include <string_view>
 #include <utility>
+
+#include "k8slb/orca.h"
 
 namespace k8slb::internal {
 namespace {
@@ -22,6 +25,7 @@ class OutcomeInterceptor final : public gx::Interceptor {
       const CallOutcome outcome = OutcomeOfGrpcStatus(status->error_code());
       EndpointStats& stats = *signals_->stats;
       if (signals_->latency != nullptr) signals_->latency->Record(stats, start_nanos_, outcome);
+      if (const auto* trailers = methods->GetRecvTrailingMetadata()) RecordLoadReportTrailer(*signals_, *trailers);
       if (std::optional<Ejection> ejection = signals_->detector->Record(stats, outcome)) {
         LogTo(signals_->log, LogLevel::kWarning,
               "k8slb: " + signals_->channel_name + ": " + DescribeEjection(*ejection, signals_->endpoint_name));
@@ -99,6 +103,27 @@ CallOutcome OutcomeOfGrpcStatus(grpc::StatusCode code) {
     default:
       return CallOutcome::kServerError;
   }
+}
+
+void RecordLoadReportTrailer(const CallSignals& signals,
+                             const std::multimap<grpc::string_ref, grpc::string_ref>& trailers) {
+  if (trailers.empty()) return;
+  auto find = [&](std::string_view key) { return trailers.find(grpc::string_ref(key.data(), key.size())); };
+  auto it = find(kOrcaTrailerKey);
+  if (it == trailers.end()) it = find(kOrcaMirrorTrailerKey);
+  if (it == trailers.end()) return;
+  EndpointStats& stats = *signals.stats;
+  absl::StatusOr<OrcaLoadReport> report = DecodeOrcaLoadReport(std::string_view(it->second.data(), it->second.size()));
+  if (!report.ok()) {
+    // Counted every time, logged once per endpoint: a broken server would otherwise log per call.
+    if (stats.orca_malformed.fetch_add(1, std::memory_order_relaxed) == 0) {
+      LogTo(signals.log, LogLevel::kWarning,
+            "k8slb: " + signals.channel_name + ": ignoring a malformed load report from " + signals.endpoint_name +
+                " (further ones are only counted): " + std::string(report.status().message()));
+    }
+    return;
+  }
+  RecordOrcaLoad(stats, *report, signals.clock != nullptr ? signals.clock->NowNanos() : 0);
 }
 
 void LogTo(const LogSink& sink, LogLevel level, const std::string& message) {

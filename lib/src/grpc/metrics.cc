@@ -94,6 +94,11 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   Family failing("endpoint_connection_failing", "gauge", "1 while the endpoint's connection is in TRANSIENT_FAILURE.");
   Family connectivity("endpoint_connectivity", "gauge", "gRPC connectivity state of the endpoint's channel (1 = current).");
   Family ewma("endpoint_latency_ewma_seconds", "gauge", "Peak-EWMA latency of successful RPCs (peak-EWMA load signal).");
+  Family orca_reports("endpoint_load_reports_total", "counter", "Well-formed ORCA load reports received from the endpoint.");
+  Family orca_malformed("endpoint_load_reports_malformed_total", "counter",
+                        "ORCA load reports from the endpoint that did not decode (ignored).");
+  Family orca_weight("endpoint_load_report_weight", "gauge",
+                     "The endpoint's weight from its ORCA reports (gRFC A58: qps / (utilization + eps/qps)).");
   Family endpoints("channel_endpoints", "gauge", "Usable endpoints in the current set.");
   Family known("channel_known_endpoints", "gauge", "Endpoints in the service's slices, usable or not.");
   Family draining("channel_draining_endpoints", "gauge", "Endpoints that left the set and still have RPCs in flight.");
@@ -128,6 +133,12 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
       s.emplace_back("state", std::string(ConnectivityName(e.connectivity)));
       connectivity.Add(s, 1);
       if (e.latency_ewma_ms > 0) ewma.Add(l, e.latency_ewma_ms / 1000.0);
+      // Only for endpoints that send reports: the families stay out of a scrape without ORCA.
+      if (e.orca_reports > 0 || e.orca_malformed > 0) {
+        orca_reports.Add(l, static_cast<double>(e.orca_reports));
+        orca_malformed.Add(l, static_cast<double>(e.orca_malformed));
+        if (e.orca_weight > 0) orca_weight.Add(l, e.orca_weight);
+      }
     }
     endpoints.Add(ch, static_cast<double>(c.endpoints.size()));
     known.Add(ch, static_cast<double>(c.known_endpoints));
@@ -153,6 +164,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   }
   std::string out;
   for (const Family* f : {&picks, &in_flight, &successes, &failures, &ejections, &ejected, &failing, &connectivity, &ewma,
+                          &orca_reports, &orca_malformed, &orca_weight,
                           &endpoints, &known, &draining, &pending, &no_endpoint, &version, &spilled, &synced, &healthy, &resource_version, &last_sync,
                           &staleness, &events, &relists, &reconnects, &errors}) {
     f->AppendTo(out);

@@ -33,18 +33,20 @@ inline constexpr int kFormatVersion = 1;
 // order; `k8slb-sim run --strategies` and scenario files accept exactly these).
 inline constexpr std::string_view kStrategyNames[] = {"clusterip", "headless-dns", "round-robin",
                                                       "least-request", "xds", "grpc-dns",
-                                                      "peak-ewma", "latency-ewma"};
+                                                      "peak-ewma", "latency-ewma", "orca-weighted"};
 bool IsKnownStrategy(std::string_view name);
 // Strategies only the live engine runs (real clients the virtual engine does not model): xds,
 // grpc-dns.
 bool IsLiveOnlyStrategy(std::string_view name);
 // Strategies a scenario runs only when it names them: peak-ewma and latency-ewma (the library's
-// P2C over latency cost, evaluated beside least-request until one is the default).
+// P2C over latency cost; latency-ewma is BalancedChannel's default, evaluated here beside
+// least-request) and orca-weighted (P2C over server-reported load: only meaningful with pods that
+// send ORCA reports).
 bool IsOptInStrategy(std::string_view name);
 // The strategies a scenario runs when it names none: the known ones that are neither live-only
 // nor opt-in.
 std::vector<std::string> DefaultStrategies();
-// "clusterip, headless-dns, round-robin, least-request, xds, grpc-dns, peak-ewma, latency-ewma",
+// "clusterip, headless-dns, round-robin, least-request, xds, grpc-dns, peak-ewma, latency-ewma, orca-weighted",
 // for error messages.
 std::string KnownStrategiesList();
 // Index in kStrategyNames, or -1.
