@@ -220,9 +220,10 @@ class PeakEwmaCost {
 // per unit of utilization wins. Costs are computed for the pair at once (a PairCost): an endpoint
 // without a weight takes the other's (the mean of the pair's valid weights), and two without one
 // compare in-flight counts as least-request does. A58 gives a weightless endpoint the mean of
-// all endpoints' weights; the pair's mean is what a pick can compute in O(1), and it is that mean
-// in expectation over the pairs drawn. Reads EndpointStats (through the winner's Endpoint), not
-// only the hot record: two more cache lines per pick, which this opt-in policy pays alone.
+// all endpoints' weights; a pick cannot compute that in O(1), and over the partners drawn the
+// partner's weight averages to the mean of the weighted endpoints. Reads both candidates'
+// EndpointStats (through their Endpoint), not only the hot record: a few more cache misses per
+// pick at large sets, which this opt-in policy alone pays.
 class OrcaCost {
  public:
   OrcaCost(const Candidates& candidates, const PickerOptions& /*options*/) : candidates_(candidates) {}
