@@ -18,7 +18,7 @@
 // EndpointStats::connection_failing, READY clears it, IDLE (e.g. after the server closed the
 // connection) reconnects. Every call's final status is recorded by a client interceptor on the
 // endpoint's channel into the library's OutlierDetector (outlier_detector.h) and, with a latency
-// signal (the default), its LatencySignal (load_signal.h). When a snapshot drops an endpoint, no new
+// signal, its LatencySignal (load_signal.h). When a snapshot drops an endpoint, no new
 // call picks it; calls already holding its handle keep the channel alive and complete; the channel
 // is released with the last of them.
 //
@@ -88,8 +88,8 @@ using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>(
 struct BalancedChannelOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
   // What least-request compares (load_signal.h); round robin ignores it. The defaults are the
-  // named policy kDefaultPolicyName (picker.h): latency EWMA × in flight.
-  LoadSignal load_signal = LoadSignal::kLatencyEwma;
+  // named policy kDefaultPolicyName (picker.h).
+  LoadSignal load_signal = LoadSignal::kInFlight;
   // Decay time of the latency EWMA (peak-EWMA signal only); must be positive.
   std::chrono::milliseconds ewma_decay{kDefaultLatencyDecay};
   // Slow start (slow_start.h): an endpoint that appears after the channel's first snapshot, or

@@ -80,11 +80,11 @@ inline constexpr NamedPolicy kNamedPolicies[] = {
     {"orca-weighted", PickPolicy::kLeastRequest, LoadSignal::kOrcaWeighted},
 };
 std::optional<NamedPolicy> FindNamedPolicy(std::string_view name);
-// The policy BalancedChannelOptions and k8slb-client default to: P2C over the latency EWMA ×
-// in flight, the one of the list that kept the slow pod's share under 1 % and the tail near its
-// no-slow-pod floor in k8slb_grpc_bench's tail run while spreading equal pods as evenly as
-// least-request (docs/policies.md).
-inline constexpr std::string_view kDefaultPolicyName = "latency-ewma";
+// The policy BalancedChannelOptions and k8slb-client default to. Still P2C over requests in
+// flight: latency-ewma protects the tail best (docs/policies.md) but, with sub-millisecond calls,
+// one slow early sample of a pod keeps it out of most comparisons until the decay brings it back,
+// which an even spread of equal pods cannot afford.
+inline constexpr std::string_view kDefaultPolicyName = "least-request";
 
 class Picker {
  public:

@@ -39,9 +39,8 @@ bool IsKnownStrategy(std::string_view name);
 // grpc-dns.
 bool IsLiveOnlyStrategy(std::string_view name);
 // Strategies a scenario runs only when it names them: peak-ewma and latency-ewma (the library's
-// P2C over latency cost; latency-ewma is BalancedChannel's default, evaluated here beside
-// least-request) and orca-weighted (P2C over server-reported load: only meaningful with pods that
-// send ORCA reports).
+// P2C over latency cost, evaluated beside least-request) and orca-weighted (P2C over
+// server-reported load: only meaningful with pods that send ORCA reports).
 bool IsOptInStrategy(std::string_view name);
 // The strategies a scenario runs when it names none: the known ones that are neither live-only
 // nor opt-in.
