@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "k8slb/orca.h"
+#include "orca_support.h"
 #include "xds/data/orca/v3/orca_load_report.pb.h"
 
 namespace k8slb {
@@ -27,21 +28,9 @@ Pairs FromProto(const Map& m) {
   return Sorted(std::move(p));
 }
 
-OrcaLoadReport Sample() {
-  OrcaLoadReport r;
-  r.cpu_utilization = 0.625;
-  r.mem_utilization = 0.3;
-  r.rps_fractional = 99.5;
-  r.eps = 0.75;
-  r.application_utilization = 0.875;
-  r.request_cost = {{"db", 3487}, {"cpu-ms", 1.25}};
-  r.utilization = {{"gpu", 0.5}};
-  r.named_metrics = {{"queue", 12}, {"neg", -1}};
-  return r;
-}
 
 TEST(OrcaProtoCrossCheck, ProtobufParsesOurEncoding) {
-  const OrcaLoadReport r = Sample();
+  const OrcaLoadReport r = coretest::FullOrcaReport();
   const std::string bytes = EncodeOrcaLoadReport(r);
   xds::data::orca::v3::OrcaLoadReport pb;
   ASSERT_TRUE(pb.ParseFromString(bytes));

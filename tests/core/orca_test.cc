@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include "orca_support.h"
 
 namespace k8slb {
 namespace {
@@ -44,21 +45,10 @@ std::string ErrorOf(const std::string& bytes) {
   return std::string(r.status().message());
 }
 
-OrcaLoadReport FullReport() {
-  OrcaLoadReport r;
-  r.cpu_utilization = 0.75;
-  r.mem_utilization = 0.5;
-  r.rps_fractional = 1234.5;
-  r.eps = 3.25;
-  r.application_utilization = 1.5;  // above 1: over a soft limit is allowed
-  r.request_cost = {{"db", 17.0}, {"cache", -2.0}};
-  r.utilization = {{"gpu", 0.25}, {"disk", 1.0}};
-  r.named_metrics = {{"queue", 42.0}};
-  return r;
-}
+using coretest::FullOrcaReport;
 
 TEST(OrcaCodecTest, RoundTripsEveryField) {
-  const OrcaLoadReport in = FullReport();
+  const OrcaLoadReport in = FullOrcaReport();
   absl::StatusOr<OrcaLoadReport> out = DecodeOrcaLoadReport(EncodeOrcaLoadReport(in));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ(*out, in);
@@ -189,7 +179,7 @@ TEST(OrcaCodecTest, RefusesMoreThanTheMapEntryLimit) {
 // Every prefix of a valid report either decodes or fails cleanly (no read past the end: run
 // under ASan to see it), and every single-byte corruption does the same.
 TEST(OrcaCodecTest, PrefixesAndCorruptionsFailCleanly) {
-  const std::string bytes = EncodeOrcaLoadReport(FullReport());
+  const std::string bytes = EncodeOrcaLoadReport(FullOrcaReport());
   size_t failures = 0;
   for (size_t n = 0; n < bytes.size(); ++n) failures += DecodeOrcaLoadReport(bytes.substr(0, n)).ok() ? 0 : 1;
   EXPECT_GT(failures, bytes.size() / 2);  // most cuts land inside a field

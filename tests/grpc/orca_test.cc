@@ -77,12 +77,12 @@ TEST(ServerLoadTrackerTest, MeasuresThisProcessByDefault) {
 
 // One Echo call through a plain channel; the report its trailer carries.
 absl::StatusOr<OrcaLoadReport> EchoAndReadReport(const std::string& address, grpc::Status* status) {
-  auto stub = echo::Echo::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto echo_client = echo::Echo::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   echo::EchoRequest req;
   echo::EchoResponse resp;
-  *status = stub->Echo(&ctx, req, &resp);
+  *status = echo_client->Echo(&ctx, req, &resp);
   const auto& trailers = ctx.GetServerTrailingMetadata();
   // grpc++ 1.51 does not show endpoint-load-metrics-bin to the application (orca.h): read the
   // mirror, as the k8slb client does.

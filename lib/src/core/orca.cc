@@ -10,6 +10,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -227,6 +232,26 @@ void PutMap(std::string& out, uint32_t field, const std::vector<std::pair<std::s
   }
 }
 
+// The message's fields in field-number order, one row each: what the decoder checks and the
+// encoder writes (the deprecated integer rps, field 3, is read and dropped, never written).
+struct Field {
+  uint32_t number;
+  std::string_view name;
+  Range range;
+  double OrcaLoadReport::*scalar;                                    // a double field, or
+  std::vector<std::pair<std::string, double>> OrcaLoadReport::*map;  // a map<string, double>
+};
+constexpr Field kFields[] = {
+    {1, "cpu_utilization", kNonNegative, &OrcaLoadReport::cpu_utilization, nullptr},
+    {2, "mem_utilization", kFraction, &OrcaLoadReport::mem_utilization, nullptr},
+    {4, "request_cost", kAnyFinite, nullptr, &OrcaLoadReport::request_cost},
+    {5, "utilization", kFraction, nullptr, &OrcaLoadReport::utilization},
+    {6, "rps_fractional", kNonNegative, &OrcaLoadReport::rps_fractional, nullptr},
+    {7, "eps", kNonNegative, &OrcaLoadReport::eps, nullptr},
+    {8, "named_metrics", kAnyFinite, nullptr, &OrcaLoadReport::named_metrics},
+    {9, "application_utilization", kNonNegative, &OrcaLoadReport::application_utilization, nullptr},
+};
+
 }  // namespace
 
 absl::StatusOr<OrcaLoadReport> DecodeOrcaLoadReport(std::string_view bytes) {
@@ -235,49 +260,26 @@ absl::StatusOr<OrcaLoadReport> DecodeOrcaLoadReport(std::string_view bytes) {
                                                    kMaxOrcaReportBytes));
   }
   OrcaLoadReport report;
-  size_t request_cost_entries = 0;
-  size_t utilization_entries = 0;
-  size_t named_metrics_entries = 0;
+  size_t map_entries[std::size(kFields)] = {};  // per map field, counted on the wire
   Reader r(bytes, 0, bytes.size());
   while (!r.done()) {
-    uint32_t field = 0;
+    uint32_t number = 0;
     uint32_t type = 0;
-    if (absl::Status s = ReadTag(r, field, type); !s.ok()) return s;
+    if (absl::Status s = ReadTag(r, number, type); !s.ok()) return s;
     absl::Status s;
-    switch (field) {
-      case 1:
-        s = ReadDouble(r, type, "cpu_utilization", kNonNegative, report.cpu_utilization);
-        break;
-      case 2:
-        s = ReadDouble(r, type, "mem_utilization", kFraction, report.mem_utilization);
-        break;
-      case 3: {  // deprecated uint64 rps: checked and dropped
-        uint64_t ignored = 0;
-        s = type == kVarint ? r.Varint(ignored)
-                            : Error(r.pos(), absl::StrCat("rps: wire type ", type, ", expected 0 (varint)"));
-        break;
-      }
-      case 4:
-        s = ReadMapEntry(r, type, "request_cost", kAnyFinite, request_cost_entries, report.request_cost);
-        break;
-      case 5:
-        s = ReadMapEntry(r, type, "utilization", kFraction, utilization_entries, report.utilization);
-        break;
-      case 6:
-        s = ReadDouble(r, type, "rps_fractional", kNonNegative, report.rps_fractional);
-        break;
-      case 7:
-        s = ReadDouble(r, type, "eps", kNonNegative, report.eps);
-        break;
-      case 8:
-        s = ReadMapEntry(r, type, "named_metrics", kAnyFinite, named_metrics_entries, report.named_metrics);
-        break;
-      case 9:
-        s = ReadDouble(r, type, "application_utilization", kNonNegative, report.application_utilization);
-        break;
-      default:
-        s = r.Skip(type);
-        break;
+    const auto row = std::find_if(std::begin(kFields), std::end(kFields),
+                                  [&](const Field& f) { return f.number == number; });
+    if (row != std::end(kFields)) {
+      const Field& f = *row;
+      s = f.scalar != nullptr
+              ? ReadDouble(r, type, f.name, f.range, report.*f.scalar)
+              : ReadMapEntry(r, type, f.name, f.range, map_entries[row - std::begin(kFields)], report.*f.map);
+    } else if (number == 3) {  // deprecated uint64 rps: checked and dropped
+      uint64_t ignored = 0;
+      s = type == kVarint ? r.Varint(ignored)
+                          : Error(r.pos(), absl::StrCat("rps: wire type ", type, ", expected 0 (varint)"));
+    } else {
+      s = r.Skip(type);
     }
     if (!s.ok()) return s;
   }
@@ -286,14 +288,13 @@ absl::StatusOr<OrcaLoadReport> DecodeOrcaLoadReport(std::string_view bytes) {
 
 std::string EncodeOrcaLoadReport(const OrcaLoadReport& report) {
   std::string out;
-  PutDouble(out, 1, report.cpu_utilization);
-  PutDouble(out, 2, report.mem_utilization);
-  PutMap(out, 4, report.request_cost);
-  PutMap(out, 5, report.utilization);
-  PutDouble(out, 6, report.rps_fractional);
-  PutDouble(out, 7, report.eps);
-  PutMap(out, 8, report.named_metrics);
-  PutDouble(out, 9, report.application_utilization);
+  for (const Field& f : kFields) {
+    if (f.scalar != nullptr) {
+      PutDouble(out, f.number, report.*f.scalar);
+    } else {
+      PutMap(out, f.number, report.*f.map);
+    }
+  }
   return out;
 }
 
