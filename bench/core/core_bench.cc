@@ -4,7 +4,8 @@
 //   BM_Pick/<policy>/<endpoints>/threads:T  cost of one Pick() (targets, single thread, same run:
 //                                           round robin <= 1.5x the floor, least-request <= 4x the
 //                                           floor and <= 40 ns, at 100k <= 1.3x its cost at 100);
-//                                           peak_ewma is least-request over the peak-EWMA signal
+//                                           peak_ewma / latency_ewma: least-request over those
+//                                           signals (latency_ewma is the default policy)
 //   BM_PickSlowStart/<policy>_<ramping|after>/<endpoints>  Pick() with slow start on: one endpoint
 //                                           mid-ramp (the clock is read per pick), or every ramp
 //                                           over (no clock read; one relaxed load more)
@@ -111,9 +112,12 @@ void PickArgs(benchmark::internal::Benchmark* b) {
 BENCHMARK_CAPTURE(BM_Pick, round_robin, PickPolicy::kRoundRobin, LoadSignal::kInFlight, false)->Apply(PickArgs);
 BENCHMARK_CAPTURE(BM_Pick, least_request, PickPolicy::kLeastRequest, LoadSignal::kInFlight, false)->Apply(PickArgs);
 BENCHMARK_CAPTURE(BM_Pick, zone_least_request, PickPolicy::kLeastRequest, LoadSignal::kInFlight, true)
-    ->Arg(1000)->Arg(100000)->Threads(1);
+    ->Arg(1000)->Arg(100000)->Threads(1)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Pick, peak_ewma, PickPolicy::kLeastRequest, LoadSignal::kPeakEwmaLatency, false)
     ->Arg(10)->Arg(100)->Arg(1000)->Arg(10000)->Arg(100000)->Threads(1)->UseRealTime();
+// The default policy (kDefaultPolicyName): the pair's latencies decayed on read, one clock read.
+BENCHMARK_CAPTURE(BM_Pick, latency_ewma, PickPolicy::kLeastRequest, LoadSignal::kLatencyEwma, false)
+    ->Arg(100)->Arg(1000)->Arg(100000)->Threads(1)->UseRealTime();
 
 // Slow start enabled (a 1 h window, linear, 10 % floor), with one endpoint in the middle of its
 // ramp (`ramping`), or with every ramp over (the picker then reads no clock): the cost of slow

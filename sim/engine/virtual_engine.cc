@@ -195,6 +195,7 @@ struct Rpc {
   int client = 0;
   int pod = 0;
   int64_t sent = 0;
+  int32_t endpoint_in_flight = 1;  // the endpoint's in-flight count once this call was counted
   uint32_t crash_gen = 0;
   bool app_error = false;
   std::shared_ptr<EndpointStats> stats;  // k8slb strategies: in-flight + outlier bookkeeping
@@ -258,7 +259,7 @@ class Simulation {
   void ClientSlotFreed(int s, int c);
   void DrainPending(int s, int c);
   void NoteFailure(Client& cl, EndpointStats* stats);
-  void NoteSuccess(Client& cl, EndpointStats& stats, int64_t sent);
+  void NoteSuccess(Client& cl, EndpointStats& stats, LatencySignal::CallStart start);
   // Tries to use a subchannel to `pod`; true when it is (now) connected.
   bool Connect(int s, int c, SubConn& sub, int pod, bool k8slb);
   void ScheduleSubRetry(int s, int c, int pod, SubConn& sub);
@@ -357,7 +358,7 @@ absl::Status Simulation::Setup() {
                                                         absl::StrCat(st.name, "/", ci));
         cl.pick_random = MakeSeededRandom(Mix(client_seed, 0x9e37));
         cl.policy = PolicyOf(st.name);
-        if (cl.policy.load_signal == LoadSignal::kPeakEwmaLatency || cl.policy.load_signal == LoadSignal::kLatencyEwma) {
+        if (RecordsLatency(cl.policy.load_signal)) {
           cl.latency = std::make_unique<const LatencySignal>(kDefaultLatencyDecay, clock_, cl.policy.load_signal);
         }
         if (auto it = sc_.clients.slow_start.find(st.name); it != sc_.clients.slow_start.end()) {
@@ -711,8 +712,9 @@ void Simulation::StartRpc(int s, int c, int pod, std::shared_ptr<EndpointStats> 
   service_ms *= p.latency_factor;
   if (load > kPodParallelism) service_ms *= static_cast<double>(load) / kPodParallelism;
   const bool app_error = sc_.pods.error_rate > 0 && cl.rng->Uniform01() < sc_.pods.error_rate;
+  int32_t endpoint_in_flight = 1;
   if (stats) {
-    stats->in_flight.fetch_add(1, std::memory_order_relaxed);
+    endpoint_in_flight = stats->in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
     stats->picks.fetch_add(1, std::memory_order_relaxed);
   }
   uint32_t slot;
@@ -728,6 +730,7 @@ void Simulation::StartRpc(int s, int c, int pod, std::shared_ptr<EndpointStats> 
   r.client = c;
   r.pod = pod;
   r.sent = now_;
+  r.endpoint_in_flight = endpoint_in_flight;
   r.crash_gen = p.crash_gen;
   r.app_error = app_error;
   r.stats = std::move(stats);
@@ -738,8 +741,8 @@ void Simulation::NoteFailure(Client& cl, EndpointStats* stats) {
   if (stats != nullptr) cl.detector->Record(*stats, CallOutcome::kUnavailable);
 }
 
-void Simulation::NoteSuccess(Client& cl, EndpointStats& stats, int64_t sent) {
-  if (cl.latency != nullptr) cl.latency->Record(stats, sent, CallOutcome::kSuccess);
+void Simulation::NoteSuccess(Client& cl, EndpointStats& stats, LatencySignal::CallStart start) {
+  if (cl.latency != nullptr) cl.latency->Record(stats, start, CallOutcome::kSuccess);
   cl.detector->Record(stats, CallOutcome::kSuccess);
 }
 
@@ -774,7 +777,7 @@ void Simulation::Complete(uint32_t slot) {
     if (failed) {
       NoteFailure(st.clients[r.client], r.stats.get());
     } else {
-      NoteSuccess(st.clients[r.client], *r.stats, r.sent);
+      NoteSuccess(st.clients[r.client], *r.stats, {r.sent, r.endpoint_in_flight});
     }
   }
   if (p.crash_gen != r.crash_gen && st.kind == StrategyKind::kHeadlessDns) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <tuple>
 
 #include "k8slb/orca.h"
 #include "k8slb/picker.h"
@@ -45,27 +46,65 @@ TEST(LoadSignalTest, NamesRoundTrip) {
   EXPECT_EQ(ParseLoadSignal("orca_weighted"), LoadSignal::kOrcaWeighted);
 }
 
-TEST(LatencySignalTest, TheMeanRuleRisesHalfWayAndFallsByAtLeastASixteenth) {
+TEST(LatencySignalTest, TheMeanRuleMovesAtLeastHalfWayAndAtMostDoubles) {
   EndpointStats s;
   const int64_t tau = 10000 * kMs;
   LatencySignal::UpdateMean(s, 2 * kMs, 0, tau);  // the first sample sets the value
   EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 2.0 * kMs);
-  LatencySignal::UpdateMean(s, 20 * kMs, 1 * kMs, tau);  // a spike: half way up, not all the way
-  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 11.0 * kMs);
-  // Samples 1 ms apart (weight 1 - e^(-1/10000) ~ 1e-4): the floor 1/16 applies.
-  double expected = 11.0 * kMs;
-  for (int i = 0; i < 16; ++i) {
+  LatencySignal::UpdateMean(s, 20 * kMs, 1 * kMs, tau);  // a spike: half way up would be 11 ms;
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 4.0 * kMs);  // one sample at most doubles
+  LatencySignal::UpdateMean(s, 5 * kMs, 1 * kMs, tau);  // below the cap: half way
+  EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), 4.5 * kMs);
+  // Samples 1 ms apart (time weight 1 - e^(-1/10000) ~ 1e-4): the floor 1/2 applies, so four fast
+  // answers bring the value within 1/16 of the way back.
+  double expected = 4.5 * kMs;
+  for (int i = 0; i < 4; ++i) {
     LatencySignal::UpdateMean(s, 2 * kMs, (2 + i) * kMs, tau);
-    expected += (2.0 * kMs - expected) / 16;
+    expected += (2.0 * kMs - expected) / 2;
     EXPECT_DOUBLE_EQ(s.latency_ewma_nanos.load(), expected);
   }
-  // 16 fast answers bring the spike down by 1 - (15/16)^16 = 64 % of the way.
-  EXPECT_NEAR(s.latency_ewma_nanos.load(), 2.0 * kMs + 9.0 * kMs * std::pow(15.0 / 16, 16), 1);
+  EXPECT_NEAR(s.latency_ewma_nanos.load(), 2.0 * kMs + 2.5 * kMs / 16, 1);
   // A sample long after the last (Δt = 2τ): weight 1 - e^-2 = 0.865, more than the floor.
   const double before = s.latency_ewma_nanos.load();
-  LatencySignal::UpdateMean(s, 1 * kMs, 17 * kMs + 2 * tau, tau);
+  LatencySignal::UpdateMean(s, 1 * kMs, 5 * kMs + 2 * tau, tau);
   EXPECT_NEAR(s.latency_ewma_nanos.load(), before + (1.0 * kMs - before) * (1 - std::exp(-2.0)), 1);
-  EXPECT_EQ(s.latency_stamp_nanos.load(), 17 * kMs + 2 * tau);
+  EXPECT_EQ(s.latency_stamp_nanos.load(), 5 * kMs + 2 * tau);
+}
+
+// latency-ewma's comparison: in-flight counts within the tolerance, latency × (in flight + 1)
+// beyond it, and the unmeasured rules of Cost() for an endpoint without samples.
+TEST(LatencySignalTest, PairCostComparesInFlightWithinTheToleranceAndCostsBeyondIt) {
+  const int64_t tau = 10000 * kMs;
+  EndpointStats a, b;
+  LatencySignal::UpdateMean(a, 1 * kMs, 0, tau);
+  LatencySignal::UpdateMean(b, 2 * kMs, 0, tau);  // exactly 2x: still within
+  a.in_flight = 3;
+  b.in_flight = 1;
+  auto [ca, cb] = LatencySignal::PairCost(a, b, 0, tau);
+  EXPECT_EQ(ca, 3.0);
+  EXPECT_EQ(cb, 1.0);  // b wins on in-flight although it is twice as slow
+  LatencySignal::UpdateMean(b, 6 * kMs, 0, tau);  // now 4 ms: beyond 2x
+  std::tie(ca, cb) = LatencySignal::PairCost(a, b, 0, tau);
+  EXPECT_DOUBLE_EQ(ca, 1.0 * kMs * 4);
+  EXPECT_DOUBLE_EQ(cb, 4.0 * kMs * 2);
+  EXPECT_LT(ca, cb);
+  // The tolerance is symmetric.
+  std::tie(cb, ca) = LatencySignal::PairCost(b, a, 0, tau);
+  EXPECT_LT(ca, cb);
+  // Decay on read brings a silent endpoint back within the tolerance: after τ·ln 2 its 4 ms read
+  // as 2 ms against a's 1 ms refreshed now.
+  const int64_t later = static_cast<int64_t>(std::log(2.0) * static_cast<double>(tau)) + 1;
+  LatencySignal::UpdateMean(a, 1 * kMs, later, tau);
+  std::tie(ca, cb) = LatencySignal::PairCost(a, b, later, tau);
+  EXPECT_EQ(ca, 3.0);
+  EXPECT_EQ(cb, 1.0);
+  // Unmeasured: 0 when idle (tried at once), the busy penalty otherwise.
+  EndpointStats fresh;
+  std::tie(ca, cb) = LatencySignal::PairCost(a, fresh, later, tau);
+  EXPECT_EQ(cb, 0.0);
+  fresh.in_flight = 1;
+  std::tie(ca, cb) = LatencySignal::PairCost(a, fresh, later, tau);
+  EXPECT_EQ(cb, LatencySignal::kUnmeasuredBusyCost + 1);
 }
 
 TEST(LatencySignalTest, RecordAppliesTheRuleOfItsSignal) {
@@ -73,14 +112,38 @@ TEST(LatencySignalTest, RecordAppliesTheRuleOfItsSignal) {
   EndpointStats peak, mean;
   LatencySignal peak_signal(std::chrono::seconds(10), clock, LoadSignal::kPeakEwmaLatency);
   LatencySignal mean_signal(std::chrono::seconds(10), clock, LoadSignal::kLatencyEwma);
-  for (int64_t rtt : {2 * kMs, 20 * kMs}) {
-    const int64_t start = clock->NowNanos();
+  for (int64_t rtt : {50 * kMs, 2 * kMs, 3 * kMs, 20 * kMs}) {
+    const LatencySignal::CallStart start = mean_signal.Start(mean);  // nothing in flight: 0
     clock->AdvanceNanos(rtt);
     peak_signal.Record(peak, start, CallOutcome::kSuccess);
     mean_signal.Record(mean, start, CallOutcome::kSuccess);
+    if (rtt == 50 * kMs) {
+      EXPECT_EQ(peak.latency_ewma_nanos.load(), 50.0 * kMs) << "peak-ewma takes the first";
+    }
+    if (rtt == 50 * kMs || rtt == 2 * kMs) {
+      EXPECT_EQ(LatencySignal::Cost(mean, clock->NowNanos(), 10 * 1000 * kMs), 0.0)
+          << "latency-ewma: unmeasured until its first " << LatencySignal::kFirstAnswers << " answers";
+    }
+    if (rtt == 3 * kMs) {
+      EXPECT_DOUBLE_EQ(mean.latency_ewma_nanos.load(), 2.0 * kMs) << "starts at their minimum";
+    }
   }
-  EXPECT_DOUBLE_EQ(peak.latency_ewma_nanos.load(), 20.0 * kMs);  // the peak replaces
-  EXPECT_DOUBLE_EQ(mean.latency_ewma_nanos.load(), 11.0 * kMs);  // the mean rises half way
+  EXPECT_EQ(mean.latency_answers.load(), 4u);
+  const double peak_before = peak.latency_ewma_nanos.load();
+  EXPECT_LT(peak_before, 50.0 * kMs);  // 50 ms decaying toward the lower samples
+  EXPECT_DOUBLE_EQ(mean.latency_ewma_nanos.load(), 4.0 * kMs);  // 2 ms, then 20 ms capped at twice
+  // latency-ewma records latency per call in flight at the start: 12 ms with 4 in flight (this
+  // call among them) is 3 ms, half way from 4 ms; peak-ewma records the 12 ms.
+  peak.in_flight = 4;
+  mean.in_flight = 4;
+  const LatencySignal::CallStart busy = mean_signal.Start(mean);
+  EXPECT_EQ(busy.in_flight, 4);
+  clock->AdvanceNanos(12 * kMs);
+  peak_signal.Record(peak, busy, CallOutcome::kSuccess);
+  mean_signal.Record(mean, busy, CallOutcome::kSuccess);
+  EXPECT_DOUBLE_EQ(mean.latency_ewma_nanos.load(), 3.5 * kMs);
+  EXPECT_LT(peak.latency_ewma_nanos.load(), peak_before);
+  EXPECT_GT(peak.latency_ewma_nanos.load(), 12.0 * kMs);
   EXPECT_EQ(mean_signal.signal(), LoadSignal::kLatencyEwma);
 }
 
@@ -117,7 +180,8 @@ TEST(LatencySignalTest, RecordsSuccessesOnTheInjectedClockOnly) {
   auto clock = std::make_shared<ManualClock>(100 * kMs);
   LatencySignal signal(std::chrono::milliseconds(1000), clock);
   EndpointStats s;
-  int64_t start = signal.Start();
+  const LatencySignal::CallStart start = signal.Start(s);
+  EXPECT_EQ(start.nanos, 100 * kMs);
   clock->AdvanceNanos(7 * kMs);
   signal.Record(s, start, CallOutcome::kUnavailable);
   signal.Record(s, start, CallOutcome::kNeutral);

@@ -98,7 +98,10 @@ TEST(RoundRobin, KTimesNPicksGiveExactlyKEach) {
   }
 }
 
-TEST(RoundRobin, TwoThreadsShareOneCounterWithoutLosingPicks) {
+// Racing picks may take the same turn (the counter is advanced without a locked instruction);
+// each race moves any endpoint's count by at most a couple of picks, so shares stay equal to
+// well within 0.5 % while 200,000 picks race on two threads.
+TEST(RoundRobin, TwoThreadsShareOneCounterAndKeepSharesEqual) {
   const size_t n = 10;
   const int k = 20000;
   auto set = MakeSet(MakeEndpoints(n));
@@ -110,7 +113,12 @@ TEST(RoundRobin, TwoThreadsShareOneCounterWithoutLosingPicks) {
   std::thread a(work), b(work);
   a.join();
   b.join();
-  for (size_t i = 0; i < n; ++i) EXPECT_EQ(counts[i].load(), k);
+  int total = 0;
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_NEAR(counts[i].load(), k, k / 200) << i;
+    total += counts[i].load();
+  }
+  EXPECT_EQ(total, static_cast<int>(k * n));
 }
 
 TEST(LeastRequest, ScriptedPairPicksTheLessLoaded) {
@@ -291,7 +299,7 @@ TEST(Eligibility, RoundRobinSkipsFailingEndpoints) {
 TEST(Eligibility, EjectionEndsWithTheInjectedClock) {
   auto clock = std::make_shared<ManualClock>(1000);
   auto set = MakeSet(MakeEndpoints(2));
-  set->endpoints()[0].stats->ejected_until_nanos = 5000;
+  set->endpoints()[0].stats->SetEjectedUntil(5000);
   for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
     auto picker = MakePicker(set, Options(policy, MakeSeededRandom(5), std::nullopt, clock));
     for (int i = 0; i < 20; ++i) EXPECT_EQ(IndexOf(*set, picker->Pick()), 1u);
@@ -470,7 +478,7 @@ TEST(Topology, PickerPrefersSameNodeAndFallsBackToAllWhenTheNodeCannotServe) {
 TEST(Picker, PickDoesNotAllocate) {
   auto set = ZonedSet();
   set->endpoints()[3].stats->connection_failing = true;  // exercise the skip path too
-  set->endpoints()[4].stats->ejected_until_nanos = std::numeric_limits<int64_t>::max();
+  set->endpoints()[4].stats->SetEjectedUntil(std::numeric_limits<int64_t>::max());
   for (PickPolicy policy : {PickPolicy::kRoundRobin, PickPolicy::kLeastRequest}) {
     for (std::optional<std::string> zone : {std::optional<std::string>(), std::optional<std::string>("zone-b")}) {
       auto picker = MakePicker(set, Options(policy, nullptr, zone));
@@ -524,28 +532,34 @@ TEST(InFlightGuard, CountsForItsLifetimeAndMoves) {
   InFlightGuard null_guard(nullptr);  // harmless
 }
 
-// The dense load records pickers read: EndpointStats' hot members are the record's atomics, each
-// record sits alone in one 32-byte-aligned slot, and a record handed out again starts from zero
-// (a comeback must not inherit a stranger's in-flight count or ejection).
-TEST(EndpointStats, HotMembersLiveInAnAlignedRecordThatIsResetOnReuse) {
-  static_assert(sizeof(EndpointLoad) == 32);
+// The dense records pickers read: EndpointStats' hot members are the records' atomics, each load
+// record sits alone in one 8-byte slot and each signals record in a 32-byte one, and records handed
+// out again start from zero (a comeback must not inherit a stranger's in-flight count or ejection).
+TEST(EndpointStats, HotMembersLiveInAlignedRecordsThatAreResetOnReuse) {
+  static_assert(sizeof(EndpointLoad) == 8);
+  static_assert(sizeof(EndpointSignals) == 32);
   std::vector<const EndpointLoad*> records;
   {
     std::vector<std::unique_ptr<EndpointStats>> stats;
     for (int i = 0; i < 100; ++i) {
       stats.push_back(std::make_unique<EndpointStats>());
       EndpointStats& s = *stats.back();
-      EXPECT_EQ(reinterpret_cast<uintptr_t>(&s.load()) % 32, 0u);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(&s.load()) % 8, 0u);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(&s.signals()) % 32, 0u);
       EXPECT_EQ(&s.in_flight, &s.load().in_flight);
-      EXPECT_EQ(&s.ejected_until_nanos, &s.load().ejected_until_nanos);
-      EXPECT_EQ(&s.latency_ewma_nanos, &s.load().latency_ewma_nanos);
+      EXPECT_EQ(&s.ejected_until_nanos, &s.signals().ejected_until_nanos);
+      EXPECT_EQ(&s.latency_ewma_nanos, &s.signals().latency_ewma_nanos);
       EXPECT_EQ(&s.connection_failing, &s.load().connection_failing);
-      EXPECT_EQ(&s.latency_stamp_nanos, &s.load().latency_stamp_nanos);
+      EXPECT_EQ(&s.latency_stamp_nanos, &s.signals().latency_stamp_nanos);
+      EXPECT_FALSE(s.load().ever_ejected.load());
       s.in_flight.store(7);
-      s.ejected_until_nanos.store(9);
+      s.SetEjectedUntil(9);
+      EXPECT_TRUE(s.load().ever_ejected.load());
+      EXPECT_EQ(s.ejected_until_nanos.load(), 9);
       s.latency_ewma_nanos.store(3.5);
       s.connection_failing.store(true);
       s.latency_stamp_nanos.store(11);
+      s.latency_answers.store(3);
       records.push_back(&s.load());
     }
     std::vector<const EndpointLoad*> sorted = records;
@@ -556,11 +570,14 @@ TEST(EndpointStats, HotMembersLiveInAnAlignedRecordThatIsResetOnReuse) {
   for (int i = 0; i < 100; ++i) {
     again.push_back(std::make_unique<EndpointStats>());
     const EndpointLoad& r = again.back()->load();
+    const EndpointSignals& g = again.back()->signals();
     EXPECT_EQ(r.in_flight.load(), 0);
-    EXPECT_EQ(r.ejected_until_nanos.load(), 0);
-    EXPECT_EQ(r.latency_ewma_nanos.load(), 0.0);
+    EXPECT_FALSE(r.ever_ejected.load());
+    EXPECT_EQ(g.ejected_until_nanos.load(), 0);
+    EXPECT_EQ(g.latency_ewma_nanos.load(), 0.0);
     EXPECT_FALSE(r.connection_failing.load());
-    EXPECT_EQ(r.latency_stamp_nanos.load(), 0);
+    EXPECT_EQ(g.latency_stamp_nanos.load(), 0);
+    EXPECT_EQ(g.latency_answers.load(), 0u);
   }
   // The freed records were taken again (memory stays bounded by the peak number of stats).
   int reused = 0;

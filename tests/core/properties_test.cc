@@ -168,7 +168,7 @@ RC_GTEST_PROP(PickerProperties, PicksComeFromTheSnapshotReadyAndEligibleFirst, (
     // Some endpoints failing, some ejected (until before or after now), some loaded.
     const int state = *Choice(8);
     e.stats->connection_failing.store(state == 0);
-    e.stats->ejected_until_nanos.store(state == 1 ? 2'000'000 : state == 2 ? 500'000 : 0);
+    if (state != 0) e.stats->SetEjectedUntil(state == 1 ? 2'000'000 : 500'000);
     e.stats->in_flight.store(*Choice(4));
     any_ready = any_ready || e.ready;
     any_eligible = any_eligible || e.stats->Eligible(clock->NowNanos());

@@ -242,7 +242,7 @@ TEST(SlowStartPicker, TheRampRestartsWhenAnEjectionEnds) {
     auto set = MakeSet(MakeEndpoints(5));
     StartSlowStartRamps(nullptr, *set, 0);  // all there from the start: no ramp
     const int64_t ejection_end = 50 * kSecond;
-    set->endpoints()[1].stats->ejected_until_nanos = ejection_end;
+    set->endpoints()[1].stats->SetEjectedUntil(ejection_end);
     auto clock = std::make_shared<ManualClock>(ejection_end - kSecond);
     auto picker = MakePicker(set, With(p, clock, Ramp(), 3));
     EXPECT_EQ(CountPicks(*picker, 1, 1000), 0) << p.name << ": ejected";

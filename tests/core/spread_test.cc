@@ -45,7 +45,7 @@ Spread RunClosedLoop(const NamedPolicy& named, size_t endpoints, int calls, int 
 
   struct Call {
     int64_t finish = 0;
-    int64_t start = 0;
+    LatencySignal::CallStart start;
     const Endpoint* endpoint = nullptr;
     bool operator>(const Call& other) const { return finish > other.finish; }
   };
@@ -58,11 +58,11 @@ Spread RunClosedLoop(const NamedPolicy& named, size_t endpoints, int calls, int 
     const Endpoint* e = picker->Pick();
     EXPECT_NE(e, nullptr);
     ++out.per_endpoint[static_cast<size_t>(e - base)];
-    e->stats->in_flight.fetch_add(1, std::memory_order_relaxed);
+    const int32_t in_flight = e->stats->in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
     const int64_t now = clock->NowNanos();
     int64_t latency = 1'800'000 + static_cast<int64_t>(jitter->Uniform(400'000));
     if (e == base) latency *= slow_factor;
-    running.push(Call{.finish = now + latency, .start = now, .endpoint = e});
+    running.push(Call{.finish = now + latency, .start = {now, in_flight}, .endpoint = e});
     ++started;
   };
   for (int i = 0; i < concurrency; ++i) start_one();

@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
+#include <string>
+#include <string_view>
 #include <set>
 
 #include "absl/synchronization/mutex.h"
@@ -64,14 +67,28 @@ TEST(BalancedChannelTest, RoundRobinSpreadsExactlyEvenlyOverFivePods) {
   }
 }
 
-TEST(BalancedChannelTest, LeastRequestSpreadsEvenlyWithinTolerance) {
-  // 1000 RPCs from 4 threads over 5 pods: 200 expected per pod. Uniform random picking alone has
-  // a standard deviation of about 12.6 per pod; ±25 % (±50) is about 4 σ, so a failure means a
-  // real bias, not noise.
+// Every power-of-two-choices policy over the real gRPC path, where calls take well under a
+// millisecond and the first call to a pod also waits for its connection: 1000 RPCs from 4 threads
+// over 5 equal pods, 200 expected per pod. Uniform random picking alone has a standard deviation
+// of about 12.6 per pod; ±25 % (±50) is about 4 σ, so a failure means a real bias, not noise.
+// latency-ewma follows measured latency, and pods that are equal on a quiet machine are not while
+// other processes take the cores (ctest -j, CI): a pod whose server thread waits for a core is
+// slower for a while, and the policy moves calls off it. Its bound is therefore "no pod starved or
+// flooded" (half to one and a half times the fair share; on a quiet machine it stays within
+// ±25 % as least-request does: docs/policies.md). peak-ewma is not among them: one slow call
+// prices a pod at its peak for seconds (τ = 10 s), so its spread of idle equal pods is uneven by
+// design (Finagle's trade).
+class EvenSpreadOverGrpcTest : public ::testing::TestWithParam<std::string_view> {};
+
+TEST_P(EvenSpreadOverGrpcTest, SpreadsEvenlyWithinTolerance) {
+  const std::optional<NamedPolicy> named = FindNamedPolicy(GetParam());
+  ASSERT_TRUE(named.has_value());
   auto pods = StartPods(5);
   auto source = std::make_shared<ManualEndpointSource>("default/echo:grpc");
   source->SetEndpoints(EndpointsOf(pods));
-  auto channel = MakeChannel(source, TestOptions(PickPolicy::kLeastRequest));
+  BalancedChannelOptions options = TestOptions(named->policy);
+  options.load_signal = named->load_signal;
+  auto channel = MakeChannel(source, options);
   EchoClient client(channel);
   absl::Mutex mu;
   std::map<std::string, int> counts;  // under mu
@@ -97,11 +114,20 @@ TEST(BalancedChannelTest, LeastRequestSpreadsEvenlyWithinTolerance) {
   EXPECT_EQ(failures.load(), 0);
   absl::MutexLock lock(&mu);
   ASSERT_EQ(counts.size(), 5u);
+  const bool follows_latency = RecordsLatency(named->load_signal);
   for (const auto& [pod, n] : counts) {
-    EXPECT_GE(n, 150) << pod;
-    EXPECT_LE(n, 250) << pod;
+    EXPECT_GE(n, follows_latency ? 100 : 150) << pod;
+    EXPECT_LE(n, follows_latency ? 300 : 250) << pod;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(NamedPolicies, EvenSpreadOverGrpcTest,
+                         ::testing::Values("least-request", "latency-ewma", "orca-weighted"),
+                         [](const ::testing::TestParamInfo<std::string_view>& info) {
+                           std::string name(info.param);
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 TEST(BalancedChannelTest, NewEndpointReceivesRpcsSoonAfterTheSnapshot) {
   auto pods = StartPods(4);

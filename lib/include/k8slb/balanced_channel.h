@@ -89,8 +89,8 @@ struct BalancedChannelOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
   // What least-request compares (load_signal.h); round robin ignores it. The defaults are the
   // named policy kDefaultPolicyName (picker.h).
-  LoadSignal load_signal = LoadSignal::kInFlight;
-  // Decay time of the latency EWMA (peak-EWMA signal only); must be positive.
+  LoadSignal load_signal = LoadSignal::kLatencyEwma;
+  // Decay time τ of the latency EWMA (peak-ewma and latency-ewma); must be positive.
   std::chrono::milliseconds ewma_decay{kDefaultLatencyDecay};
   // Slow start (slow_start.h): an endpoint that appears after the channel's first snapshot, or
   // returns from ejection, ramps its share up over the window. Off (window 0) by default.

@@ -16,22 +16,32 @@
 
 namespace k8slb {
 
-// The per-endpoint state a pick reads, in one 32-byte record. Records live in a dense
+// The per-endpoint state every pick reads, in one 8-byte record. Records live in a dense
 // process-wide slab (blocks of contiguous records, reused through a free list), not inside the
 // scattered EndpointStats heap objects: a pick waits on memory, and two random samples at 100k
-// endpoints touch a 3.2 MB array this way instead of two random ~100-byte objects in a >10 MB
-// heap (a cache and TLB miss each). Every member is an atomic; read it through EndpointStats.
-struct alignas(32) EndpointLoad {
+// endpoints touch 800 KB of records this way (which a core's L2 holds on many CPUs) instead of two
+// random ~100-byte objects in a >10 MB heap (a cache and TLB miss each). What only some picks
+// read (an ejection's end, the latency signal) is in the endpoint's EndpointSignals record, beside
+// it in the slab. Every member is an atomic; read it through EndpointStats.
+struct alignas(8) EndpointLoad {
   std::atomic<int32_t> in_flight{0};
   std::atomic<bool> connection_failing{false};
+  // Set when the endpoint is ejected for the first time (EndpointStats::SetEjectedUntil), never
+  // cleared: only then does a pick read the ejection's end (and the clock).
+  std::atomic<bool> ever_ejected{false};
+};
+
+// The rest of the per-endpoint state pickers read: the ejection's end and the latency signal.
+struct alignas(32) EndpointSignals {
   std::atomic<int64_t> ejected_until_nanos{0};
   std::atomic<double> latency_ewma_nanos{0};
   std::atomic<int64_t> latency_stamp_nanos{0};
+  std::atomic<uint32_t> latency_answers{0};  // successful calls LatencySignal::Record has seen
 };
 
 // Per-endpoint state shared by every snapshot that contains the endpoint (same address and
 // port), so an RPC started under one snapshot is still counted after the next one is published.
-// Every member is an atomic (or a reference to one in the endpoint's EndpointLoad record): any
+// Every member is an atomic (or a reference to one in the endpoint's slab records): any
 // thread may read it without a lock. Writers: the call path (in_flight, counters, the latency
 // signal), the transport watcher (connection_failing) and OutlierDetector (ejection fields, under
 // its own mutex). Construction and destruction take the slab's mutex (control plane only; the
@@ -43,23 +53,41 @@ class EndpointStats {
   EndpointStats(const EndpointStats&) = delete;
   EndpointStats& operator=(const EndpointStats&) = delete;
 
-  // The dense record pickers read (the same atomics as the references below).
+  // The dense records pickers read (the same atomics as the references below).
   const EndpointLoad& load() const { return *load_; }
+  const EndpointSignals& signals() const { return *signals_; }
+
+  // Ejects the endpoint until `nanos` on the pickers' clock (OutlierDetector; tests).
+  void SetEjectedUntil(int64_t nanos) {
+    signals_->ejected_until_nanos.store(nanos, std::memory_order_relaxed);
+    load_->ever_ejected.store(true, std::memory_order_release);
+  }
 
  private:
-  EndpointLoad* const load_;  // declared first: the references below bind to it
+  struct Records {
+    EndpointLoad* load;
+    EndpointSignals* signals;
+  };
+  explicit EndpointStats(Records records);
+
+  // Declared first: the references below bind to them.
+  EndpointLoad* const load_;
+  EndpointSignals* const signals_;
 
  public:
   // Requests started and not yet finished. Least-request reads it on every pick.
   std::atomic<int32_t>& in_flight;
-  // Outlier ejection: not picked while Clock::NowNanos() < ejected_until_nanos.
-  std::atomic<int64_t>& ejected_until_nanos;
+  // Outlier ejection: not picked while Clock::NowNanos() < ejected_until_nanos. Set it with
+  // SetEjectedUntil, which tells the pickers to look.
+  const std::atomic<int64_t>& ejected_until_nanos;
   // Peak-EWMA latency of successful calls in nanoseconds (LatencySignal); 0 before the first.
   std::atomic<double>& latency_ewma_nanos;
   // The transport to this endpoint is failing (e.g. gRPC TRANSIENT_FAILURE). Set by the data plane.
   std::atomic<bool>& connection_failing;
   // When latency_ewma_nanos was last updated (LatencySignal's clock).
   std::atomic<int64_t>& latency_stamp_nanos;
+  // Successful calls LatencySignal::Record has seen (latency-ewma starts from its first few).
+  std::atomic<uint32_t>& latency_answers;
   std::atomic<uint32_t> consecutive_failures{0};
   std::atomic<uint64_t> picks{0};
   std::atomic<uint64_t> successes{0};

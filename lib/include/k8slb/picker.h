@@ -80,11 +80,12 @@ inline constexpr NamedPolicy kNamedPolicies[] = {
     {"orca-weighted", PickPolicy::kLeastRequest, LoadSignal::kOrcaWeighted},
 };
 std::optional<NamedPolicy> FindNamedPolicy(std::string_view name);
-// The policy BalancedChannelOptions and k8slb-client default to. Still P2C over requests in
-// flight: latency-ewma protects the tail best (docs/policies.md) but, with sub-millisecond calls,
-// one slow early sample of a pod keeps it out of most comparisons until the decay brings it back,
-// which an even spread of equal pods cannot afford.
-inline constexpr std::string_view kDefaultPolicyName = "least-request";
+// The policy BalancedChannelOptions and k8slb-client default to: P2C over latency per call in
+// flight × (in flight + 1), in-flight counts between endpoints within 2× of each other
+// (docs/policies.md). PickerOptions alone still defaults to least-request over in-flight counts:
+// a latency policy needs its caller to record every call (LatencySignal), which BalancedChannel
+// and the simulator do.
+inline constexpr std::string_view kDefaultPolicyName = "latency-ewma";
 
 class Picker {
  public:

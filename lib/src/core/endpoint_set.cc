@@ -10,61 +10,83 @@
 namespace k8slb {
 namespace {
 
-// The process-wide slab of EndpointLoad records: blocks of kBlock contiguous records, handed out
-// in order and reused LIFO after release, so the records of a service's endpoints sit together.
-// Memory is bounded by the peak number of live EndpointStats (blocks are kept for reuse). Any
-// thread may acquire or release (EndpointStats may die on an RPC thread); both take the mutex.
+// The process-wide slab of per-endpoint records: blocks of kBlock EndpointLoad records followed by
+// as many EndpointSignals records (record i of a block is one endpoint's pair), handed out in order
+// and reused LIFO after release, so the records of a service's endpoints sit together. Memory is
+// bounded by the peak number of live EndpointStats (blocks are kept for reuse). Any thread may
+// acquire or release (EndpointStats may die on an RPC thread); both take the mutex.
 class LoadSlab {
  public:
+  struct Slot {
+    EndpointLoad* load;
+    EndpointSignals* signals;
+  };
+
   static LoadSlab& Get() {
     static LoadSlab* slab = new LoadSlab();  // never destroyed: stats may outlive static teardown
     return *slab;
   }
 
-  EndpointLoad* Acquire() {
+  Slot Acquire() {
     absl::MutexLock lock(&mu_);
     if (!free_.empty()) {
-      EndpointLoad* r = free_.back();
+      Slot r = free_.back();
       free_.pop_back();
-      r->in_flight.store(0, std::memory_order_relaxed);
-      r->connection_failing.store(false, std::memory_order_relaxed);
-      r->ejected_until_nanos.store(0, std::memory_order_relaxed);
-      r->latency_ewma_nanos.store(0, std::memory_order_relaxed);
-      r->latency_stamp_nanos.store(0, std::memory_order_relaxed);
+      r.load->in_flight.store(0, std::memory_order_relaxed);
+      r.load->connection_failing.store(false, std::memory_order_relaxed);
+      r.load->ever_ejected.store(false, std::memory_order_relaxed);
+      r.signals->ejected_until_nanos.store(0, std::memory_order_relaxed);
+      r.signals->latency_ewma_nanos.store(0, std::memory_order_relaxed);
+      r.signals->latency_stamp_nanos.store(0, std::memory_order_relaxed);
+      r.signals->latency_answers.store(0, std::memory_order_relaxed);
       return r;
     }
     if (blocks_.empty() || used_ == kBlock) {
-      blocks_.push_back(std::make_unique<EndpointLoad[]>(kBlock));
+      blocks_.push_back(std::make_unique<Block>());
       used_ = 0;
     }
-    return &blocks_.back()[used_++];
+    Block& b = *blocks_.back();
+    const Slot r{&b.load[used_], &b.signals[used_]};
+    ++used_;
+    return r;
   }
 
-  void Release(EndpointLoad* record) {
+  void Release(Slot slot) {
     absl::MutexLock lock(&mu_);
-    free_.push_back(record);
+    free_.push_back(slot);
   }
 
  private:
-  static constexpr size_t kBlock = 4096;  // 128 KB per block
+  static constexpr size_t kBlock = 4096;  // 32 KB of load records and 128 KB of signals per block
+  struct Block {
+    EndpointLoad load[kBlock];
+    EndpointSignals signals[kBlock];
+  };
 
   absl::Mutex mu_;
-  std::vector<std::unique_ptr<EndpointLoad[]>> blocks_ ABSL_GUARDED_BY(mu_);
-  size_t used_ ABSL_GUARDED_BY(mu_) = 0;  // records handed out of blocks_.back()
-  std::vector<EndpointLoad*> free_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Block>> blocks_ ABSL_GUARDED_BY(mu_);
+  size_t used_ ABSL_GUARDED_BY(mu_) = 0;  // slots handed out of blocks_.back()
+  std::vector<Slot> free_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-EndpointStats::EndpointStats()
-    : load_(LoadSlab::Get().Acquire()),
-      in_flight(load_->in_flight),
-      ejected_until_nanos(load_->ejected_until_nanos),
-      latency_ewma_nanos(load_->latency_ewma_nanos),
-      connection_failing(load_->connection_failing),
-      latency_stamp_nanos(load_->latency_stamp_nanos) {}
+EndpointStats::EndpointStats() : EndpointStats([] {
+        const LoadSlab::Slot slot = LoadSlab::Get().Acquire();
+        return Records{slot.load, slot.signals};
+      }()) {}
 
-EndpointStats::~EndpointStats() { LoadSlab::Get().Release(load_); }
+EndpointStats::EndpointStats(Records records)
+    : load_(records.load),
+      signals_(records.signals),
+      in_flight(load_->in_flight),
+      ejected_until_nanos(signals_->ejected_until_nanos),
+      latency_ewma_nanos(signals_->latency_ewma_nanos),
+      connection_failing(load_->connection_failing),
+      latency_stamp_nanos(signals_->latency_stamp_nanos),
+      latency_answers(signals_->latency_answers) {}
+
+EndpointStats::~EndpointStats() { LoadSlab::Get().Release({load_, signals_}); }
 
 std::string JoinHostPort(const std::string& host, int32_t port) {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);

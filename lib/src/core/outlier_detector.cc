@@ -103,7 +103,7 @@ std::optional<Ejection> OutlierDetector::MaybeEjectLocked(EndpointStats& stats) 
   duration = std::min(duration, max);
   stats.ejection_multiplier.store(multiplier, std::memory_order_relaxed);
   stats.last_ejection_end_nanos.store(now + duration, std::memory_order_relaxed);
-  stats.ejected_until_nanos.store(now + duration, std::memory_order_relaxed);
+  stats.SetEjectedUntil(now + duration);
   stats.ejections.fetch_add(1, std::memory_order_relaxed);
   stats.consecutive_failures.store(0, std::memory_order_relaxed);
   return Ejection{.duration = std::chrono::nanoseconds(duration), .multiplier = multiplier, .consecutive = threshold};

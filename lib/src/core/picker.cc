@@ -36,10 +36,13 @@ namespace {
 class EligibilityCheck {
  public:
   explicit EligibilityCheck(const Clock& clock) : clock_(clock) {}
-  bool operator()(const EndpointLoad& s) {
+  // `signals` is read only for an endpoint ever ejected: the pick's common path touches the load
+  // record alone.
+  bool operator()(const EndpointLoad& s, const EndpointSignals* const& signals) {
     if (s.connection_failing.load(std::memory_order_relaxed)) return false;
-    int64_t until = s.ejected_until_nanos.load(std::memory_order_relaxed);
-    if (until == 0) return true;  // never ejected (clocks are non-negative)
+    if (!s.ever_ejected.load(std::memory_order_acquire)) return true;
+    const int64_t until = signals->ejected_until_nanos.load(std::memory_order_relaxed);
+    if (until == 0) return true;
     if (now_ == kUnset) now_ = clock_.NowNanos();
     return until <= now_;
   }
@@ -68,9 +71,10 @@ constexpr int kMaxRampSkips = 16;
 // thread that builds the picker and read-only afterwards.
 //
 // Memory layout for large sets: the pick path reads a dense array of EndpointLoad pointers
-// (8 bytes per endpoint: 800 KB at 100k endpoints) and then the sampled 32-byte records, which
-// live in EndpointStats' dense slab (3.2 MB at 100k); the Endpoint itself is only computed
-// (base + index) for the winner. Reading the EndpointStats objects themselves (scattered over
+// (8 bytes per endpoint: 800 KB at 100k endpoints) and then the sampled 8-byte records, which
+// live in EndpointStats' dense slab (800 KB at 100k); the EndpointSignals pointers beside them are
+// read only by the latency policies and for endpoints ever ejected, and the Endpoint itself is
+// only computed (base + index) for the winner. Reading the EndpointStats objects themselves (scattered over
 // the heap with the endpoints' strings) cost a cache and TLB miss per sample: ~200 ns per
 // least-request pick at 100k endpoints against ~40 ns at 100.
 //
@@ -82,13 +86,13 @@ class Candidates {
  public:
   // Every endpoint of the set.
   explicit Candidates(const EndpointSet& set) : base_(set.endpoints().data()) {
-    for (const Endpoint& e : set.endpoints()) loads_.push_back(&e.stats->load());
+    for (const Endpoint& e : set.endpoints()) Add(*e.stats);
     Derive();
   }
   // The endpoints at `subset` (indices into the set; empty: none).
   Candidates(const EndpointSet& set, std::vector<uint32_t> subset)
       : base_(set.endpoints().data()), index_(std::move(subset)) {
-    for (uint32_t k : index_) loads_.push_back(&set.endpoints()[k].stats->load());
+    for (uint32_t k : index_) Add(*set.endpoints()[k].stats);
     Derive();
   }
   Candidates(const Candidates&) = delete;
@@ -97,6 +101,8 @@ class Candidates {
   size_t size() const { return loads_.size(); }
   bool empty() const { return loads_.empty(); }
   const EndpointLoad& load(size_t k) const { return *loads_[k]; }
+  const EndpointSignals& signals(size_t k) const { return *signals_[k]; }
+  bool Eligible(size_t k, EligibilityCheck& check) const { return check(*loads_[k], signals_[k]); }
   // x mod size() for any 32-bit x, exact (fastmod_u32), size() in [1, 2^32).
   size_t Mod(uint32_t x) const {
     const uint64_t low = fastmod_ * x;
@@ -109,16 +115,21 @@ class Candidates {
     const size_t n = loads_.size();
     size_t i = start % n;  // fallback path only: the one division is not per sample
     for (size_t k = 0; k < n; ++k, i = i + 1 == n ? 0 : i + 1) {
-      if (eligible(*loads_[i])) return i;
+      if (Eligible(i, eligible)) return i;
     }
     return std::nullopt;
   }
 
  private:
+  void Add(const EndpointStats& stats) {
+    loads_.push_back(&stats.load());
+    signals_.push_back(&stats.signals());
+  }
   void Derive() { fastmod_ = loads_.empty() ? 0 : ~uint64_t{0} / loads_.size() + 1; }
 
   const Endpoint* base_;
   std::vector<const EndpointLoad*> loads_;  // hot: one pointer per candidate
+  std::vector<const EndpointSignals*> signals_;
   uint64_t fastmod_ = 0;                     // ceil(2^64 / size()), for Mod()
   std::vector<uint32_t> index_;        // candidate → set index; empty = identity (all endpoints)
 };
@@ -170,7 +181,7 @@ class SlowStartRamp {
         ramping_.store(false, std::memory_order_relaxed);  // every window of this snapshot is over
       }
     }
-    const int64_t ejected_until = candidates_.load(k).ejected_until_nanos.load(std::memory_order_relaxed);
+    const int64_t ejected_until = candidates_.signals(k).ejected_until_nanos.load(std::memory_order_relaxed);
     if (ejected_until != 0) start = std::max(start, ejected_until);  // ejection end restarts the ramp
     if (start == kNoRampStart) return 1.0;
     return SlowStartFactor(options_, time.Now() - start);
@@ -207,7 +218,23 @@ class PeakEwmaCost {
   PeakEwmaCost(const Candidates& candidates, const PickerOptions& options)
       : candidates_(candidates), decay_nanos_(std::max<int64_t>(options.latency_decay.count(), 1)) {}
   double operator()(size_t k, EligibilityCheck& time) const {
-    return LatencySignal::Cost(candidates_.load(k), time.Now(), decay_nanos_);
+    return LatencySignal::Cost(candidates_.load(k), candidates_.signals(k), time.Now(), decay_nanos_);
+  }
+
+ private:
+  const Candidates& candidates_;
+  const int64_t decay_nanos_;
+};
+
+// latency-ewma's cost (LatencySignal::PairCost): in-flight counts between candidates of similar
+// latency, latency × (in flight + 1) otherwise; one clock read per pick.
+class LatencyEwmaCost {
+ public:
+  LatencyEwmaCost(const Candidates& candidates, const PickerOptions& options)
+      : candidates_(candidates), decay_nanos_(std::max<int64_t>(options.latency_decay.count(), 1)) {}
+  std::pair<double, double> operator()(size_t a, size_t b, EligibilityCheck& time) const {
+    return LatencySignal::PairCost(candidates_.load(a), candidates_.signals(a), candidates_.load(b),
+                                   candidates_.signals(b), time.Now(), decay_nanos_);
   }
 
  private:
@@ -266,17 +293,25 @@ class RoundRobin {
   // zone-aware wrapper then falls back to all endpoints); without, the next one anyway so the
   // caller sees the real error.
   const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
+    const size_t k = NextIndex();
+    if (candidates_.Eligible(k, eligible) && !ramp_.enabled()) [[likely]] return candidates_.At(k);
+    return PickAfter(k, random, eligible, must_be_eligible);
+  }
+
+ private:
+  // The turn `first` is not eligible, or slow start is on. Skip ineligible endpoints by taking
+  // the next turns (keeps the rotation fair for the eligible ones), a bounded number of times;
+  // then scan. A ramping endpoint that declines its turn is skipped the same way, on a budget of
+  // its own (several new endpoints may be neighbours in the rotation); past it, the eligible
+  // endpoint at hand takes the call. Out of line: the common pick needs no stack frame.
+  [[gnu::noinline]] const Endpoint* PickAfter(size_t first, RandomSource& random, EligibilityCheck& eligible,
+                                              bool must_be_eligible) const {
     const size_t n = candidates_.size();
-    const size_t first = NextIndex();
-    // Skip ineligible endpoints by advancing the shared counter (keeps the rotation fair for the
-    // eligible ones), a bounded number of times; then scan. A ramping endpoint that declines its
-    // turn is skipped the same way, on a budget of its own (several new endpoints may be
-    // neighbours in the rotation); past it, the eligible endpoint at hand takes the call.
     size_t k = first;
     size_t misses = 0;
     int declined = 0;
     for (;;) {
-      if (eligible(candidates_.load(k))) {
+      if (candidates_.Eligible(k, eligible)) {
         if (declined >= kMaxRampSkips || Admitted(k, random, eligible)) return candidates_.At(k);
         ++declined;
       } else if (++misses > static_cast<size_t>(kMaxRetries) || misses >= n) {
@@ -288,11 +323,17 @@ class RoundRobin {
     return must_be_eligible ? nullptr : candidates_.At(first);
   }
 
- private:
-  // The counter's low 32 bits mod n: exact rotation, except one skip where the 32-bit value wraps
-  // (once per 2^32 picks) when n does not divide 2^32.
+  // The next turn: the counter's low 32 bits mod n (exact rotation, except one skip where the
+  // 32-bit value wraps, once per 2^32 picks, when n does not divide 2^32). Advanced with a plain
+  // load and store, not a locked fetch_add: a locked instruction waits for every earlier load and
+  // store of the thread, and the pick's loads depend on its result, so it cost about 3 times the
+  // floor per pick (bench/core). One thread rotates exactly; picks racing on other threads may
+  // take the same turn or repeat one, at random turns, so every endpoint's share stays 1/n in
+  // expectation (as least-request's is), not exactly.
   size_t NextIndex() const {
-    return candidates_.Mod(static_cast<uint32_t>(next_.fetch_add(1, std::memory_order_relaxed)));
+    const uint64_t turn = next_.load(std::memory_order_relaxed);
+    next_.store(turn + 1, std::memory_order_relaxed);
+    return candidates_.Mod(static_cast<uint32_t>(turn));
   }
 
   // Slow start: a ramping endpoint takes its turn with probability factor.
@@ -321,18 +362,28 @@ class PowerOfTwoChoices {
   // Same contract as RoundRobin::Pick.
   const Endpoint* Pick(RandomSource& random, EligibilityCheck& eligible, bool must_be_eligible) const {
     const size_t n = candidates_.size();
-    if (n == 1) {
-      if (eligible(candidates_.load(0)) || !must_be_eligible) return candidates_.At(0);
+    if (n < 2) [[unlikely]] {
+      if (candidates_.Eligible(0, eligible) || !must_be_eligible) return candidates_.At(0);
       return nullptr;
     }
-    const DistinctPair first = SampleDistinctPair(random.Next(), n);
+    const DistinctPair p = SampleDistinctPair(random.Next(), n);
+    // Both records are cache misses at 10k+ endpoints: start the second before the first's
+    // checks branch, so the two misses overlap instead of queueing.
+    __builtin_prefetch(&candidates_.load(p.second));
+    const bool ea = candidates_.Eligible(p.first, eligible);
+    const bool eb = candidates_.Eligible(p.second, eligible);
+    if (ea && eb && !ramp_.enabled()) [[likely]] return candidates_.At(Better(p, eligible));
+    return PickAfter(p, ea, eb, random, eligible, must_be_eligible);
+  }
+
+ private:
+  // The pair `first` has an ineligible candidate, or slow start is on: the rest of the rule, out
+  // of line so the common pick needs no stack frame.
+  [[gnu::noinline]] const Endpoint* PickAfter(const DistinctPair& first, bool ea, bool eb, RandomSource& random,
+                                              EligibilityCheck& eligible, bool must_be_eligible) const {
+    const size_t n = candidates_.size();
     DistinctPair p = first;
     for (int attempt = 0, declined = 0;;) {
-      // Both records are cache misses at 10k+ endpoints: start the second before the first's
-      // checks branch, so the two misses overlap instead of queueing.
-      __builtin_prefetch(&candidates_.load(p.second));
-      bool ea = eligible(candidates_.load(p.first));
-      bool eb = eligible(candidates_.load(p.second));
       if (ea && eb) {
         if (std::optional<size_t> k = Admitted(p, random, eligible, declined < kMaxRampSkips)) {
           return candidates_.At(*k);
@@ -346,13 +397,15 @@ class PowerOfTwoChoices {
         break;
       }
       p = SampleDistinctPair(random.Next(), n);
+      __builtin_prefetch(&candidates_.load(p.second));
+      ea = candidates_.Eligible(p.first, eligible);
+      eb = candidates_.Eligible(p.second, eligible);
     }
     if (std::optional<size_t> k = candidates_.ScanEligible(first.first, eligible)) return candidates_.At(*k);
     if (must_be_eligible) return nullptr;
     return candidates_.At(Better(first, eligible));
   }
 
- private:
   // Slow start: each of two eligible candidates takes part with probability its factor (one draw
   // for both, only when one is ramping); when exactly one takes part it wins, when both do the
   // less loaded does. When neither does: nullopt (the caller draws another pair) while
@@ -375,11 +428,12 @@ class PowerOfTwoChoices {
 
   // The less loaded of the two; on a tie the pair's coin (always keeping the first would make the
   // choice depend on the sampling order).
+  // Without branches: which one wins is as random as the loads, so a branch would mispredict
+  // about every other pick.
   size_t Better(const DistinctPair& p, EligibilityCheck& time) const {
     const auto [ca, cb] = Costs(p, time);
-    if (ca < cb) return p.first;
-    if (cb < ca) return p.second;
-    return p.coin ? p.second : p.first;
+    const bool second = (cb < ca) | ((cb == ca) & p.coin);
+    return second ? p.second : p.first;
   }
 
   auto Costs(const DistinctPair& p, EligibilityCheck& time) const {
@@ -459,15 +513,9 @@ class StrategyPicker final : public Picker {
         spill_check_mask_(SpillCheckMask(all_.candidates.size())) {}
 
   const Endpoint* Pick() const override {
+    if (!preferred_.candidates.empty()) [[unlikely]] return PickPreferringTopology();
+    if (all_.candidates.empty()) [[unlikely]] return nullptr;
     EligibilityCheck eligible(*clock_);
-    // Topology-aware: prefer the same-node or same-zone endpoints while one of them is eligible
-    // and their load is within the spill band; otherwise all endpoints, so a node or zone whose
-    // endpoints are all failing, ejected or overloaded does not fail or queue calls another can
-    // serve (kube-proxy has no such fallback: it only drops hints that name no endpoint).
-    if (!preferred_.candidates.empty() && !Spilled(eligible)) {
-      if (const Endpoint* e = preferred_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
-    }
-    if (all_.candidates.empty()) return nullptr;
     return all_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/false);
   }
 
@@ -475,6 +523,19 @@ class StrategyPicker final : public Picker {
   bool topology_spilled() const override { return spill_.spilled.load(std::memory_order_relaxed); }
 
  private:
+  // Topology-aware: prefer the same-node or same-zone endpoints while one of them is eligible
+  // and their load is within the spill band; otherwise all endpoints, so a node or zone whose
+  // endpoints are all failing, ejected or overloaded does not fail or queue calls another can
+  // serve (kube-proxy has no such fallback: it only drops hints that name no endpoint). Out of
+  // line: a client without a preference does not pay for it.
+  [[gnu::noinline]] const Endpoint* PickPreferringTopology() const {
+    EligibilityCheck eligible(*clock_);
+    if (!Spilled(eligible)) {
+      if (const Endpoint* e = preferred_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/true)) return e;
+    }
+    return all_.strategy.Pick(*random_, eligible, /*must_be_eligible=*/false);
+  }
+
   // The spill state (topology.h, TopologySpillOptions): written by whichever pick runs the check,
   // read by every pick. Check cadence: a per-picker tick advanced with a plain load and store
   // (no locked instruction on the pick path; racing picks may lose ticks, which only delays a
@@ -504,9 +565,8 @@ class StrategyPicker final : public Picker {
     int64_t in_flight = 0;
     size_t serving = 0;
     for (size_t k = 0; k < pool.size(); ++k) {
-      const EndpointLoad& load = pool.load(k);
-      if (!eligible(load)) continue;
-      in_flight += std::max(load.in_flight.load(std::memory_order_relaxed), 0);
+      if (!pool.Eligible(k, eligible)) continue;
+      in_flight += std::max(pool.load(k).in_flight.load(std::memory_order_relaxed), 0);
       ++serving;
     }
     if (serving == 0) return;
@@ -596,8 +656,9 @@ std::unique_ptr<Picker> MakePicker(std::shared_ptr<const EndpointSet> set, const
   if (options.policy == PickPolicy::kRoundRobin) return Make<RoundRobin>(std::move(set), options);
   switch (options.load_signal) {
     case LoadSignal::kPeakEwmaLatency:
-    case LoadSignal::kLatencyEwma:  // the same cost; only the recording rule differs
       return Make<PowerOfTwoChoices<PeakEwmaCost>>(std::move(set), options);
+    case LoadSignal::kLatencyEwma:
+      return Make<PowerOfTwoChoices<LatencyEwmaCost>>(std::move(set), options);
     case LoadSignal::kOrcaWeighted:
       return Make<PowerOfTwoChoices<OrcaCost>>(std::move(set), options);
     case LoadSignal::kInFlight:

@@ -40,37 +40,49 @@ uint64_t ProcessSalt() {
   return salt;
 }
 
+// The per-thread states of every ThreadLocalRandom: a tiny cache keyed by source id (all
+// constant-initialized, so access needs no TLS init guard on the hot path).
+struct ThreadStreams {
+  struct Entry {
+    uint64_t id = 0;
+    uint64_t state = 0;
+  };
+  static constexpr int kEntries = 4;
+  Entry cache[kEntries];
+  uint64_t reseeds = 0;
+  uint64_t thread_index = 0;  // 1-based once assigned
+  int victim = 0;
+};
+thread_local ThreadStreams streams;
+
 class ThreadLocalRandom final : public RandomSource {
  public:
   explicit ThreadLocalRandom(uint64_t seed)
       : seed_(seed), id_(next_source_id.fetch_add(1, std::memory_order_relaxed)) {}
   uint64_t Next() override {
-    struct Entry {
-      uint64_t id = 0;
-      uint64_t state = 0;
-    };
-    constexpr int kEntries = 4;
-    thread_local Entry cache[kEntries];
-    // All constant-initialized, so access needs no TLS init guard on the hot path.
-    thread_local uint64_t reseeds = 0;
-    thread_local uint64_t thread_index = 0;  // 1-based once assigned
-    thread_local int victim = 0;
-    for (Entry& e : cache) {
+    for (ThreadStreams::Entry& e : streams.cache) {
       if (e.id == id_) {
         e.state += kGamma;
         return Mix(e.state);
       }
     }
-    if (thread_index == 0) thread_index = next_thread_index.fetch_add(1, std::memory_order_relaxed) + 1;
-    Entry& e = cache[victim];
-    victim = (victim + 1) % kEntries;
+    return NextAfterMiss();
+  }
+
+ private:
+  // This thread has no state for this source yet (or it was evicted): take a slot. Out of line,
+  // so the hit path above needs no stack frame.
+  [[gnu::noinline]] uint64_t NextAfterMiss() {
+    ThreadStreams& t = streams;
+    if (t.thread_index == 0) t.thread_index = next_thread_index.fetch_add(1, std::memory_order_relaxed) + 1;
+    ThreadStreams::Entry& e = t.cache[t.victim];
+    t.victim = (t.victim + 1) % ThreadStreams::kEntries;
     e.id = id_;
-    e.state = Mix(seed_ ^ ProcessSalt() ^ Mix(thread_index + kGamma) ^ Mix(reseeds++ * kGamma + 1));
+    e.state = Mix(seed_ ^ ProcessSalt() ^ Mix(t.thread_index + kGamma) ^ Mix(t.reseeds++ * kGamma + 1));
     e.state += kGamma;
     return Mix(e.state);
   }
 
- private:
   const uint64_t seed_;
   const uint64_t id_;
 };

@@ -96,7 +96,7 @@ class BalancedChannel::Impl {
         tls_(tls),
         clock_(options_.clock != nullptr ? options_.clock : MakeSteadyClock()),
         detector_(std::make_shared<OutlierDetector>(options_.outlier, clock_, name_)),
-        latency_(options_.load_signal == LoadSignal::kPeakEwmaLatency || options_.load_signal == LoadSignal::kLatencyEwma
+        latency_(RecordsLatency(options_.load_signal)
                      ? std::make_shared<const LatencySignal>(options_.ewma_decay, clock_, options_.load_signal)
                      : nullptr),
         factory_(options_.channel_factory ? options_.channel_factory : ChannelFactory(&internal::DefaultChannelFactory)),
@@ -216,7 +216,7 @@ class BalancedChannel::Impl {
       e.ejected_remaining_s = e.ejected ? static_cast<double>(until - now) / 1e9 : 0.0;
       e.connectivity = internal::ToConnectivity(conn->connectivity.load(std::memory_order_relaxed));
       e.connection_failing = s.connection_failing.load(std::memory_order_relaxed);
-      e.latency_ewma_ms = s.latency_ewma_nanos.load(std::memory_order_relaxed) / 1e6;
+      e.latency_ewma_ms = std::max(s.latency_ewma_nanos.load(std::memory_order_relaxed), 0.0) / 1e6;  // < 0: first answers
       e.orca_reports = s.orca_reports.load(std::memory_order_relaxed);
       e.orca_malformed = s.orca_malformed.load(std::memory_order_relaxed);
       e.orca_weight = OrcaWeight(s, now);

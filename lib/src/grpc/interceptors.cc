@@ -17,14 +17,15 @@ namespace gx = grpc::experimental;
 class OutcomeInterceptor final : public gx::Interceptor {
  public:
   explicit OutcomeInterceptor(std::shared_ptr<const CallSignals> signals)
-      : signals_(std::move(signals)), start_nanos_(signals_->latency != nullptr ? signals_->latency->Start() : 0) {}
+      : signals_(std::move(signals)),
+        start_(signals_->latency != nullptr ? signals_->latency->Start(*signals_->stats) : LatencySignal::CallStart{}) {}
 
   void Intercept(gx::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(gx::InterceptionHookPoints::POST_RECV_STATUS)) {
       grpc::Status* status = methods->GetRecvStatus();
       const CallOutcome outcome = OutcomeOfGrpcStatus(status->error_code());
       EndpointStats& stats = *signals_->stats;
-      if (signals_->latency != nullptr) signals_->latency->Record(stats, start_nanos_, outcome);
+      if (signals_->latency != nullptr) signals_->latency->Record(stats, start_, outcome);
       if (const auto* trailers = methods->GetRecvTrailingMetadata()) RecordLoadReportTrailer(*signals_, *trailers);
       if (std::optional<Ejection> ejection = signals_->detector->Record(stats, outcome)) {
         LogTo(signals_->log, LogLevel::kWarning,
@@ -42,7 +43,8 @@ class OutcomeInterceptor final : public gx::Interceptor {
 
  private:
   std::shared_ptr<const CallSignals> signals_;
-  int64_t start_nanos_;  // grpc++ creates the interceptor when the call starts
+  // grpc++ creates the interceptor when the call starts, after the pick counted it in flight.
+  LatencySignal::CallStart start_;
 };
 
 class OutcomeInterceptorFactory final : public gx::ClientInterceptorFactoryInterface {
