@@ -4,7 +4,7 @@
 // (https://grpc.io/docs/guides/custom-name-resolution/ and
 // https://grpc.io/docs/guides/custom-load-balancing/ cover other languages only), so the channel
 // keeps one grpc::Channel per endpoint and picks one per call with the library's pickers
-// (picker.h): load-aware (power of two choices over in-flight counts, or peak-EWMA latency), and
+// (picker.h): load-aware (power of two choices over latency and in-flight counts by default), and
 // an endpoint whose connection fails or that keeps returning UNAVAILABLE is not picked while
 // others are usable.
 //

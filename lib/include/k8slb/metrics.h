@@ -5,7 +5,7 @@
 // Families (all prefixed "k8slb_", labels channel/address/pod/zone on per-endpoint ones):
 //   endpoint_picks_total, endpoint_in_flight, endpoint_successes_total, endpoint_failures_total,
 //   endpoint_ejections_total, endpoint_ejected, endpoint_connection_failing, endpoint_connectivity
-//   (state label, value 1), endpoint_latency_ewma_seconds (peak-EWMA signal only), channel_endpoints,
+//   (state label, value 1), endpoint_latency_ewma_seconds (latency policies only), channel_endpoints,
 //   channel_known_endpoints, channel_draining_endpoints, channel_pending_endpoints,
 //   channel_no_endpoint_failures_total, channel_endpoint_set_version, channel_topology_spilled
 //   (zone-aware channels only), discovery_synced,
@@ -45,7 +45,7 @@ struct EndpointMetrics {
   double ejected_remaining_s = 0;
   Connectivity connectivity = Connectivity::kIdle;
   bool connection_failing = false;
-  double latency_ewma_ms = 0;  // peak-EWMA latency; 0 unless LoadSignal::kPeakEwmaLatency
+  double latency_ewma_ms = 0;  // the latency policies' EWMA (load_signal.h); 0 under the others
   uint64_t orca_reports = 0;    // well-formed ORCA load reports received (orca.h)
   uint64_t orca_malformed = 0;  // reports that did not decode, ignored
   double orca_weight = 0;       // the reports' gRFC A58 weight now; 0: none (new, stale or none)

@@ -37,12 +37,12 @@ std::optional<PickPolicy> ParsePickPolicy(std::string_view name);
 
 struct PickerOptions {
   PickPolicy policy = PickPolicy::kLeastRequest;
-  // What least-request compares (round robin ignores it). kPeakEwmaLatency needs the caller to
-  // record finished calls with LatencySignal; kOrcaWeighted, their load reports with
-  // RecordOrcaLoad (orca.h) on this picker's clock.
+  // What least-request compares (round robin ignores it). kPeakEwmaLatency and kLatencyEwma need
+  // the caller to record finished calls with LatencySignal (RecordsLatency); kOrcaWeighted, their
+  // load reports with RecordOrcaLoad (orca.h) on this picker's clock.
   LoadSignal load_signal = LoadSignal::kInFlight;
-  // The latency EWMA's decay time τ (the LatencySignal's): the peak-EWMA cost decays on read with
-  // it (LatencySignal::Cost).
+  // The latency EWMA's decay time τ (the LatencySignal's): the latency policies' cost decays on
+  // read with it (LatencySignal::Cost, PairCost).
   std::chrono::nanoseconds latency_decay = kDefaultLatencyDecay;
   // The client's zone and node: prefer the endpoints the slice hints give them, by kube-proxy's
   // rule (topology.h: same node, else same zone, else all), while one of those is eligible.

@@ -1,6 +1,6 @@
 // The client interceptors of a BalancedChannel's endpoint channels:
 // - the outcome interceptor, on every endpoint channel: maps each call's final grpc status to the
-//   library's CallOutcome and records it in the OutlierDetector and (with the peak-EWMA signal)
+//   library's CallOutcome and records it in the OutlierDetector and (with a latency policy)
 //   the LatencySignal, explains a failure when no endpoint of the set is usable, and stores the
 //   server's ORCA load report from the trailers into the endpoint's stats (orca.h);
 // - the fail interceptor, on the "failing channel": completes every call at once with a fixed

@@ -93,7 +93,7 @@ std::string RenderPrometheus(const std::vector<ChannelMetrics>& channels) {
   Family ejected("endpoint_ejected", "gauge", "1 while the endpoint is ejected.");
   Family failing("endpoint_connection_failing", "gauge", "1 while the endpoint's connection is in TRANSIENT_FAILURE.");
   Family connectivity("endpoint_connectivity", "gauge", "gRPC connectivity state of the endpoint's channel (1 = current).");
-  Family ewma("endpoint_latency_ewma_seconds", "gauge", "Peak-EWMA latency of successful RPCs (peak-EWMA load signal).");
+  Family ewma("endpoint_latency_ewma_seconds", "gauge", "Latency EWMA of successful RPCs under the latency policies (peak-ewma: latency; latency-ewma: latency per call in flight at the start).");
   Family orca_reports("endpoint_load_reports_total", "counter", "Well-formed ORCA load reports received from the endpoint.");
   Family orca_malformed("endpoint_load_reports_malformed_total", "counter",
                         "ORCA load reports from the endpoint that did not decode (ignored).");
