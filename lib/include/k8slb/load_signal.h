@@ -26,9 +26,9 @@ enum class LoadSignal {
   // Peak-EWMA latency × (in flight + 1), as Finagle's and Linkerd's balancers: an endpoint that is
   // slow but not yet busy is avoided too. Needs LatencySignal::Record on every finished call.
   kPeakEwmaLatency,
-  // A latency EWMA without peak capture, each sample (latency per call in flight at the call's
-  // start) weighing at least half (LatencySignal::UpdateMean, Record), decayed on read like
-  // peak-ewma, and compared with a tolerance
+  // The default (kDefaultPolicyName): a latency EWMA without peak capture, each sample (latency
+  // per call in flight at the call's start) weighing at least half (LatencySignal::Record,
+  // UpdateMean), decayed on read like peak-ewma, and compared with a tolerance
   // (LatencySignal::PairCost): two candidates whose latencies are within kLatencyTolerance of each
   // other compare requests in flight, as least-request does; otherwise latency × (in flight + 1).
   // Peak capture lets one latency spike of a fast endpoint (a GC pause, a busy core) price it like
@@ -55,9 +55,10 @@ constexpr bool RecordsLatency(LoadSignal signal) {
 // Decay time of the latency EWMA (Linkerd's default, 10 s).
 inline constexpr std::chrono::milliseconds kDefaultLatencyDecay{10000};
 
-// Peak-EWMA latency, after Finagle's PeakEwma (com.twitter.finagle.loadbalancer.PeakEwma): a
-// sample above the current value replaces it at once (the peak), a lower one is blended in with
-// weight 1 − exp(−Δt/τ), Δt being the time since the previous sample. Only successful calls
+// The latency signals' recording rules. Peak-EWMA, after Finagle's PeakEwma
+// (com.twitter.finagle.loadbalancer.PeakEwma): a sample above the current value replaces it at
+// once (the peak), a lower one is blended in with weight 1 − exp(−Δt/τ), Δt being the time since
+// the previous sample. latency-ewma: Record and UpdateMean below. For both, only successful calls
 // count: a fast failure must not make an endpoint look cheap (failures are outlier detection's
 // business). Two racing samples may lose one, which a statistic can afford.
 class LatencySignal {
@@ -77,14 +78,13 @@ class LatencySignal {
   CallStart Start(const EndpointStats& stats) const {
     return {clock_->NowNanos(), stats.in_flight.load(std::memory_order_relaxed)};
   }
-  // Records a finished call. kLatencyEwma starts an endpoint's EWMA at the minimum of its first
-  // kFirstAnswers answers (one may carry the connection's setup) and records the latency per call
-  // in flight at its start
+  // Records a finished call. kLatencyEwma records the latency per call in flight at its start
   // (latency / max(in_flight, 1)): the cost multiplies the value by the endpoint's (in flight + 1)
   // again, so an endpoint measured while busy is not charged for its queue twice (a fast pod
   // whose answers took 4 ms with 4 calls in flight costs 5 ms at that load, not 20), while a slow
-  // pod measured alone keeps its full latency. kPeakEwmaLatency records latency itself
-  // (Finagle's rule).
+  // pod measured alone keeps its full latency; and it starts an endpoint's EWMA at the minimum of
+  // its first kFirstAnswers answers (one may carry the connection's setup; unmeasured until then).
+  // kPeakEwmaLatency records the latency itself (Finagle's rule).
   void Record(EndpointStats& stats, CallStart start, CallOutcome outcome) const;
 
   // The peak-EWMA update rule itself, with explicit times.
