@@ -94,7 +94,8 @@ absl::Status ParseTopologySpill(const Errors& e, const YAML::Node& node, ClientS
   K8SLB_RETURN_IF_ERROR(r.Bool("enabled", &o.enabled));
   K8SLB_RETURN_IF_ERROR(r.Number("lowLoad", 0, false, 1e6, &o.low_load));
   K8SLB_RETURN_IF_ERROR(r.Number("highLoad", 0, true, 1e6, &o.high_load));
-  if (o.high_load <= o.low_load) {
+  // The library's rule (both bounds are already checked above); the message names the YAML keys.
+  if (!ValidateTopologySpillOptions(o).ok()) {
     return r.ErrorAt(r.Has("highLoad") ? "highLoad" : "lowLoad",
                      absl::StrFormat("highLoad (%g) must be above lowLoad (%g)", o.high_load, o.low_load));
   }

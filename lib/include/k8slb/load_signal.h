@@ -7,6 +7,7 @@
 #ifndef K8SLB_LOAD_SIGNAL_H_
 #define K8SLB_LOAD_SIGNAL_H_
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -120,6 +121,11 @@ class LatencySignal {
                      int64_t decay_nanos);
   static double Cost(const EndpointStats& stats, int64_t now_nanos, int64_t decay_nanos) {
     return Cost(stats.load(), stats.signals(), now_nanos, decay_nanos);
+  }
+  // The EWMA as readers outside the pick see it (metrics): 0 while unmeasured, including
+  // latency-ewma's first answers (stored negated until the EWMA starts).
+  static double Ewma(const EndpointStats& stats) {
+    return std::max(stats.latency_ewma_nanos.load(std::memory_order_relaxed), 0.0);
   }
   // Finagle's Penalty (Long.MaxValue >> 16): above any measured cost.
   static constexpr double kUnmeasuredBusyCost = static_cast<double>(INT64_MAX >> 16);

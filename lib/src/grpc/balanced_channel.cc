@@ -216,7 +216,7 @@ class BalancedChannel::Impl {
       e.ejected_remaining_s = e.ejected ? static_cast<double>(until - now) / 1e9 : 0.0;
       e.connectivity = internal::ToConnectivity(conn->connectivity.load(std::memory_order_relaxed));
       e.connection_failing = s.connection_failing.load(std::memory_order_relaxed);
-      e.latency_ewma_ms = std::max(s.latency_ewma_nanos.load(std::memory_order_relaxed), 0.0) / 1e6;  // < 0: first answers
+      e.latency_ewma_ms = LatencySignal::Ewma(s) / 1e6;
       e.orca_reports = s.orca_reports.load(std::memory_order_relaxed);
       e.orca_malformed = s.orca_malformed.load(std::memory_order_relaxed);
       e.orca_weight = OrcaWeight(s, now);
