@@ -98,27 +98,30 @@ TEST(RoundRobin, KTimesNPicksGiveExactlyKEach) {
   }
 }
 
-// Racing picks may take the same turn (the counter is advanced without a locked instruction);
-// each race moves any endpoint's count by at most a couple of picks, so shares stay equal to
-// well within 0.5 % while 200,000 picks race on two threads.
-TEST(RoundRobin, TwoThreadsShareOneCounterAndKeepSharesEqual) {
+// Each thread rotates over its own lane of the counter (up to 16 threads), so two threads racing
+// through 200,000 picks give every endpoint exactly its share, and the second thread's lane starts
+// half way round from the first's, so their first picks differ.
+TEST(RoundRobin, TwoThreadsRotateExactlyEachOnItsOwnLane) {
   const size_t n = 10;
   const int k = 20000;
   auto set = MakeSet(MakeEndpoints(n));
-  auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, nullptr));
+  auto picker = MakePicker(set, Options(PickPolicy::kRoundRobin, MakeScriptedRandom({ScriptIndex(3, n)})));
   std::vector<std::atomic<int>> counts(n);
-  auto work = [&] {
-    for (size_t i = 0; i < k * n / 2; ++i) counts[IndexOf(*set, picker->Pick())].fetch_add(1);
+  size_t first_a = n, first_b = n;
+  auto work = [&](size_t& first) {
+    first = IndexOf(*set, picker->Pick());
+    counts[first].fetch_add(1);
+    for (size_t i = 1; i < k * n / 2; ++i) counts[IndexOf(*set, picker->Pick())].fetch_add(1);
   };
-  std::thread a(work), b(work);
+  // One after the other starts its lane, so which lane started first is known.
+  std::thread a(work, std::ref(first_a));
+  while (counts[3].load() == 0) std::this_thread::yield();
+  std::thread b(work, std::ref(first_b));
   a.join();
   b.join();
-  int total = 0;
-  for (size_t i = 0; i < n; ++i) {
-    EXPECT_NEAR(counts[i].load(), k, k / 200) << i;
-    total += counts[i].load();
-  }
-  EXPECT_EQ(total, static_cast<int>(k * n));
+  for (size_t i = 0; i < n; ++i) EXPECT_EQ(counts[i].load(), k) << i;
+  EXPECT_EQ(first_a, 3u);
+  EXPECT_EQ(first_b, 8u);  // 3 + 10 / 2
 }
 
 TEST(LeastRequest, ScriptedPairPicksTheLessLoaded) {

@@ -3,8 +3,8 @@
 // inside the topology-aware wrapper.
 //
 // Shape borrowed from grpc's round_robin LB policy: the control plane builds a new immutable
-// picker per snapshot, and the picker's only mutable state is one counter advanced with a relaxed
-// fetch_add from a random start (so many clients started together do not all hit endpoint 0
+// picker per snapshot, and the picker's only mutable state is round robin's turn counters, one per
+// lane of threads, from a random start (so many clients started together do not all hit endpoint 0
 // first). Least-request is Mitzenmacher's "power of two choices" (M. Mitzenmacher, The Power of
 // Two Choices in Randomized Load Balancing, IEEE TPDS 12(10), 2001): sample two *distinct*
 // endpoints and take the less loaded one. Distinct matters: sampling with replacement (as Envoy
@@ -17,6 +17,7 @@
 #include "k8slb/picker.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <limits>
@@ -280,13 +281,46 @@ class OrcaCost {
 template <typename Cost>
 concept PairCost = requires(const Cost& c, size_t k, EligibilityCheck& t) { c(k, k, t); };
 
-// Round robin over one candidate set: a shared counter from a random start (grpc's round_robin
-// does the same, so clients created together spread out). Pick() from any thread.
+// The round-robin lane of the calling thread: threads are numbered in the order they first pick,
+// and thread k uses lane k mod kRoundRobinLanes of every round-robin picker. Constant-initialised
+// (0 = not numbered yet), so the hot path reads it without a TLS init guard.
+constexpr uint32_t kRoundRobinLanes = 16;
+thread_local uint32_t round_robin_lane_plus_one = 0;
+std::atomic<uint32_t> round_robin_threads{0};
+
+[[gnu::noinline]] uint32_t NumberRoundRobinThread() {
+  const uint32_t lane = round_robin_threads.fetch_add(1, std::memory_order_relaxed) % kRoundRobinLanes;
+  round_robin_lane_plus_one = lane + 1;
+  return lane;
+}
+
+inline uint32_t RoundRobinLane() {
+  const uint32_t plus_one = round_robin_lane_plus_one;
+  if (plus_one == 0) [[unlikely]] return NumberRoundRobinThread();
+  return plus_one - 1;
+}
+
+// Round robin over one candidate set, from a random start (grpc's round_robin does the same, so
+// clients created together spread out). Pick() from any thread.
+//
+// The turn counter is split into lanes, one cache line each, and each thread advances its own
+// lane's counter with a plain load and store. A single shared counter would need a locked
+// fetch_add to rotate exactly across threads; that instruction waits for every earlier load and
+// store of the thread, and the pick's loads depend on its result, so it cost about 3 times the
+// floor per pick (bench/core); and a plain load and store on one shared counter loses turns when
+// threads race (two threads picking in a loop skewed shares by 1.5 %). With lanes, every thread
+// rotates exactly over all candidates, up to kRoundRobinLanes threads picking at once; more
+// threads share lanes, and two that race on one may take the same turn (shares stay 1/n in
+// expectation). Envoy's round robin is per worker thread for the same reason. Lanes start where
+// they are first used, spread over the rotation (the first at the random start, the second half
+// way round, then the quarters, ...), so a picker replaced after a few picks on several threads
+// still spread them.
 class RoundRobin {
  public:
   RoundRobin(const Candidates& candidates, RandomSource& random, const SlowStartRamp& ramp)
       : candidates_(candidates), ramp_(ramp) {
-    if (!candidates_.empty()) next_.store(random.Uniform(candidates_.size()));
+    if (!candidates_.empty()) start_ = random.Uniform(candidates_.size());
+    for (Lane& lane : lanes_) lane.next.store(kUnstarted, std::memory_order_relaxed);
   }
 
   // An eligible endpoint when one exists. When none is: with `must_be_eligible`, nullptr (the
@@ -323,17 +357,28 @@ class RoundRobin {
     return must_be_eligible ? nullptr : candidates_.At(first);
   }
 
-  // The next turn: the counter's low 32 bits mod n (exact rotation, except one skip where the
-  // 32-bit value wraps, once per 2^32 picks, when n does not divide 2^32). Advanced with a plain
-  // load and store, not a locked fetch_add: a locked instruction waits for every earlier load and
-  // store of the thread, and the pick's loads depend on its result, so it cost about 3 times the
-  // floor per pick (bench/core). One thread rotates exactly; picks racing on other threads may
-  // take the same turn or repeat one, at random turns, so every endpoint's share stays 1/n in
-  // expectation (as least-request's is), not exactly.
+  // The next turn of this thread's lane: the counter's low 32 bits mod n (exact rotation, except
+  // one skip where the 32-bit value wraps, once per 2^32 picks of the lane, when n does not divide
+  // 2^32).
   size_t NextIndex() const {
-    const uint64_t turn = next_.load(std::memory_order_relaxed);
-    next_.store(turn + 1, std::memory_order_relaxed);
+    std::atomic<uint64_t>& next = lanes_[RoundRobinLane()].next;
+    uint64_t turn = next.load(std::memory_order_relaxed);
+    if (turn == kUnstarted) [[unlikely]] turn = StartLane();
+    next.store(turn + 1, std::memory_order_relaxed);
     return candidates_.Mod(static_cast<uint32_t>(turn));
+  }
+
+  // The first turn of a lane: the random start, offset by the lane's place in the order lanes
+  // were first used, bit-reversed (0, 1/2, 1/4, 3/4, 1/8, ... of the way round). Two threads
+  // starting one lane at once may both take its first turn; that is one repeated turn.
+  [[gnu::noinline]] uint64_t StartLane() const {
+    const uint32_t order = lanes_started_.fetch_add(1, std::memory_order_relaxed) % kRoundRobinLanes;
+    uint32_t reversed = 0;
+    for (uint32_t bit = 1, mirror = kRoundRobinLanes / 2; mirror != 0; bit <<= 1, mirror >>= 1) {
+      if ((order & bit) != 0) reversed |= mirror;
+    }
+    const uint64_t n = candidates_.size();
+    return start_ + reversed * n / kRoundRobinLanes;
   }
 
   // Slow start: a ramping endpoint takes its turn with probability factor.
@@ -343,11 +388,18 @@ class RoundRobin {
     return f >= 1.0 || SlowStartRamp::Admit(f, static_cast<uint32_t>(random.Next()));
   }
 
+  static constexpr uint64_t kUnstarted = std::numeric_limits<uint64_t>::max();
+  // One cache line per lane: every pick writes its lane, and the candidate arrays are read by
+  // every pick on every thread.
+  struct alignas(64) Lane {
+    std::atomic<uint64_t> next;
+  };
+
   const Candidates& candidates_;
   const SlowStartRamp& ramp_;
-  // On its own cache line: every pick writes it, and the candidate arrays are read by every pick
-  // on every thread.
-  alignas(64) mutable std::atomic<uint64_t> next_{0};
+  uint64_t start_ = 0;
+  mutable std::atomic<uint32_t> lanes_started_{0};
+  mutable std::array<Lane, kRoundRobinLanes> lanes_;
 };
 
 // Power of two choices (Mitzenmacher) over a load signal: two *distinct* candidates, the one with
