@@ -119,7 +119,7 @@ bool IsKnownStrategy(std::string_view name) { return StrategyIndex(name) >= 0; }
 bool IsLiveOnlyStrategy(std::string_view name) { return name == "xds" || name == "grpc-dns"; }
 
 bool IsOptInStrategy(std::string_view name) {
-  return name == "peak-ewma" || name == "latency-ewma" || name == "orca-weighted";
+  return name == "peak-ewma" || name == "orca-weighted";
 }
 
 std::vector<std::string> DefaultStrategies() {

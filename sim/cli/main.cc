@@ -343,7 +343,7 @@ int CmdList() {
 
 int main(int argc, char** argv) {
   CLI::App app{"k8slb-sim: replay Kubernetes scenarios against gRPC balancing strategies "
-               "(clusterip, headless-dns, round-robin, least-request) and compare them"};
+               "(clusterip, headless-dns, round-robin, least-request, latency-ewma, ...) and compare them"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for all subcommands");
   app.set_version_flag("--version", std::string("k8slb-sim ") + k8slb::kVersion);

@@ -54,11 +54,11 @@ TEST(Schema, StrategyNamesAreOneList) {
   EXPECT_TRUE(IsLiveOnlyStrategy("grpc-dns"));
   EXPECT_FALSE(IsLiveOnlyStrategy("round-robin"));
   EXPECT_TRUE(IsOptInStrategy("peak-ewma"));
-  EXPECT_TRUE(IsOptInStrategy("latency-ewma"));
+  EXPECT_FALSE(IsOptInStrategy("latency-ewma"));
   EXPECT_TRUE(IsOptInStrategy("orca-weighted"));
   EXPECT_FALSE(IsOptInStrategy("least-request"));
   EXPECT_EQ(DefaultStrategies(), (std::vector<std::string>{"clusterip", "headless-dns", "round-robin",
-                                                           "least-request"}));
+                                                           "least-request", "latency-ewma"}));
   EXPECT_EQ(TimelineFileName("round-robin"), "timeline-round-robin.csv");
 }
 

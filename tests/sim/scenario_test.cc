@@ -21,7 +21,8 @@ TEST(ScenarioParse, EmptyMappingGivesDefaultsAndNameFromFile) {
   EXPECT_EQ(sc->service.port_name, "grpc");
   EXPECT_EQ(sc->pods.replicas, 5);
   EXPECT_EQ(sc->clients.count, 1);
-  EXPECT_EQ(sc->strategies.size(), 4u);
+  EXPECT_EQ(sc->strategies, (std::vector<std::string>{"clusterip", "headless-dns", "round-robin", "least-request",
+                                                     "latency-ewma"}));
   EXPECT_TRUE(sc->timeline.empty());
   EXPECT_FALSE(sc->live_only);
 }

@@ -74,22 +74,24 @@ TEST_P(ShippedScenario, PassesItsExpectations) {
   EXPECT_GT(passed, 0) << "every check was skipped";
 }
 
-// The expectations written for k8slb (round-robin, least-request) must not hold for a strategy
-// that lacks what k8slb adds: applied to ClusterIP's results (or round robin's, in slow-pod where
-// the point is least-request vs round robin) at least one fails.
+// The expectations written for k8slb's P2C strategies (least-request, and the default
+// latency-ewma) must not hold for a strategy that lacks what k8slb adds: applied to ClusterIP's
+// results (or round robin's, in slow-pod where the point is P2C vs round robin) at least one fails.
 TEST_P(ShippedScenario, K8slbExpectationsFailForAWeakerStrategy) {
   const Ran ran = RunScenario(GetParam());
   const std::string weaker = ran.report.FindStrategy("clusterip") ? "clusterip" : "round-robin";
-  std::vector<scenario::Expectation> moved;
-  for (const auto& x : ran.scenario.expect) {
-    if (x.strategy != "least-request") continue;
-    scenario::Expectation y = x;
-    y.strategy = weaker;
-    moved.push_back(y);
+  for (const char* k8slb : {"least-request", "latency-ewma"}) {
+    std::vector<scenario::Expectation> moved;
+    for (const auto& x : ran.scenario.expect) {
+      if (x.strategy != k8slb) continue;
+      scenario::Expectation y = x;
+      y.strategy = weaker;
+      moved.push_back(y);
+    }
+    ASSERT_FALSE(moved.empty()) << GetParam() << " has no " << k8slb << " expectations";
+    EXPECT_FALSE(AllPassed(EvaluateExpectations(ran.report, moved)))
+        << GetParam() << ": " << k8slb << "'s checks also pass for " << weaker;
   }
-  ASSERT_FALSE(moved.empty()) << GetParam() << " has no least-request expectations";
-  EXPECT_FALSE(AllPassed(EvaluateExpectations(ran.report, moved)))
-      << GetParam() << ": least-request's checks also pass for " << weaker;
 }
 
 // slow-start's checks measure slow start: the same scenario with clients.slowStart removed fails
@@ -120,7 +122,7 @@ Report RunZoneOnePod(const scenario::Scenario& sc, std::optional<double> duratio
   RunOptions options;
   options.seed = sc.seed;
   options.duration_s = duration_s;
-  options.strategies = {"round-robin", "least-request", "peak-ewma"};
+  options.strategies = {"round-robin", "least-request", "latency-ewma", "peak-ewma"};
   RunRecorder recorder(MakeRunInfo(sc, options));
   auto summary = RunVirtual(sc, options, recorder);
   EXPECT_TRUE(summary.ok()) << summary.status();
@@ -155,6 +157,7 @@ TEST(ZoneOnePodScenario, FailsItsChecksWithoutSpill) {
   }
   EXPECT_EQ(failed_p99["round-robin"], 1);
   EXPECT_EQ(failed_p99["least-request"], 1);
+  EXPECT_EQ(failed_p99["latency-ewma"], 1);
   EXPECT_EQ(failed_p99["peak-ewma"], 1);
 }
 
@@ -190,7 +193,7 @@ TEST(VirtualEngine, NodeHintsKeepK8slbOnTheClientsNode) {
   auto run = [](const scenario::Scenario& scenario) {
     RunOptions options;
     options.seed = scenario.seed;
-    options.strategies = {"round-robin", "least-request"};
+    options.strategies = {"round-robin", "least-request", "latency-ewma"};
     RunRecorder recorder(MakeRunInfo(scenario, options));
     auto summary = RunVirtual(scenario, options, recorder);
     EXPECT_TRUE(summary.ok()) << summary.status();

@@ -191,7 +191,7 @@ TEST_P(ServerCountsTest, ClientAndServerPerPodCountsAgreeExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(K8slbStrategies, ServerCountsTest,
-                         ::testing::Values("round-robin", "least-request", "peak-ewma"),
+                         ::testing::Values("round-robin", "least-request", "latency-ewma", "peak-ewma"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string name;
                            for (char c : info.param) {

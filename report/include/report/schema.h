@@ -38,9 +38,9 @@ bool IsKnownStrategy(std::string_view name);
 // Strategies only the live engine runs (real clients the virtual engine does not model): xds,
 // grpc-dns.
 bool IsLiveOnlyStrategy(std::string_view name);
-// Strategies a scenario runs only when it names them: peak-ewma and latency-ewma (the library's
-// P2C over latency cost, evaluated beside least-request) and orca-weighted (P2C over
-// server-reported load: only meaningful with pods that send ORCA reports).
+// Strategies a scenario runs only when it names them: peak-ewma (P2C over peak-EWMA latency cost,
+// kept for comparison) and orca-weighted (P2C over server-reported load: only meaningful with pods
+// that send ORCA reports). latency-ewma, the library's default policy, runs by default.
 bool IsOptInStrategy(std::string_view name);
 // The strategies a scenario runs when it names none: the known ones that are neither live-only
 // nor opt-in.
