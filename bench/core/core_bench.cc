@@ -5,7 +5,11 @@
 //                                           round robin <= 1.5x the floor, least-request <= 4x the
 //                                           floor and <= 40 ns, at 100k <= 1.3x its cost at 100);
 //                                           peak_ewma / latency_ewma: least-request over those
-//                                           signals (latency_ewma is the default policy)
+//                                           signals (latency_ewma is the default policy), their
+//                                           endpoints' last answers seconds old
+//   BM_PickAnswered/<policy>/<endpoints>    the same, every endpoint answered 1 ms ago (steady
+//                                           traffic) on a manual clock: no clock read
+//   BM_SteadyClockRead                      one steady_clock read, what a latency pick adds
 //   BM_PickSlowStart/<policy>_<ramping|after>/<endpoints>  Pick() with slow start on: one endpoint
 //                                           mid-ramp (the clock is read per pick), or every ramp
 //                                           over (no clock read; one relaxed load more)
@@ -71,12 +75,21 @@ struct PickFixture {
   std::unique_ptr<Picker> picker;
 };
 
-// Built once per (policy, size) outside the timed region and shared by the benchmark's threads.
-const Picker& GetPicker(PickPolicy policy, LoadSignal signal, int endpoints, bool zone) {
+// Which clock a latency policy's picker reads. kSteady: the real clock, and the stamps age from
+// the fixture's creation on (seconds old within a run, so the decay on read goes through
+// std::exp). kAnswered: a manual clock held 1 ms after every endpoint's last answer, as under
+// steady traffic (the decay is then the cheap polynomial), and no clock read, which
+// BM_SteadyClockRead measures apart.
+enum class PickClock { kSteady, kAnswered };
+
+// Built once per (policy, size, clock) outside the timed region and shared by the benchmark's
+// threads.
+const Picker& GetPicker(PickPolicy policy, LoadSignal signal, int endpoints, bool zone,
+                        PickClock clock = PickClock::kSteady) {
   static absl::Mutex mu;
-  static std::map<std::tuple<PickPolicy, LoadSignal, int, bool>, PickFixture> fixtures;  // under mu
+  static std::map<std::tuple<PickPolicy, LoadSignal, int, bool, PickClock>, PickFixture> fixtures;  // under mu
   absl::MutexLock lock(&mu);
-  PickFixture& f = fixtures[{policy, signal, endpoints, zone}];
+  PickFixture& f = fixtures[{policy, signal, endpoints, zone, clock}];
   if (f.picker == nullptr) {
     f.store = std::make_unique<SliceStore>(EchoOptions());
     f.store->Replace(MakeService(endpoints));
@@ -86,14 +99,16 @@ const Picker& GetPicker(PickPolicy policy, LoadSignal signal, int endpoints, boo
     for (const Endpoint& e : set->endpoints()) {
       e.stats->in_flight.store(i % 4);
       e.stats->latency_ewma_nanos.store(1e6 * (1 + i % 7));
-      e.stats->latency_stamp_nanos.store(now);  // fresh: the peak-EWMA cost decays on read from here
+      e.stats->latency_stamp_nanos.store(now);  // the cost decays on read from here
       ++i;
     }
+    std::shared_ptr<Clock> picker_clock;
+    if (clock == PickClock::kAnswered) picker_clock = std::make_shared<ManualClock>(now + 1'000'000);
     f.picker = MakePicker(f.store->Current(),
                           PickerOptions{.policy = policy,
                                         .load_signal = signal,
                                         .client_zone = zone ? std::optional<std::string>("zone-a") : std::nullopt,
-                                        .random = nullptr, .clock = nullptr, .seed = 1});
+                                        .random = nullptr, .clock = picker_clock, .seed = 1});
   }
   return *f.picker;
 }
@@ -101,6 +116,22 @@ const Picker& GetPicker(PickPolicy policy, LoadSignal signal, int endpoints, boo
 void BM_Pick(benchmark::State& state, PickPolicy policy, LoadSignal signal, bool zone) {
   const Picker& picker = GetPicker(policy, signal, static_cast<int>(state.range(0)), zone);
   for (auto _ : state) benchmark::DoNotOptimize(picker.Pick());
+  state.SetItemsProcessed(state.iterations());
+}
+
+// The default policy under steady traffic (every endpoint answered 1 ms ago), without the clock
+// read; add BM_SteadyClockRead for the whole pick.
+void BM_PickAnswered(benchmark::State& state, LoadSignal signal) {
+  const Picker& picker = GetPicker(PickPolicy::kLeastRequest, signal, static_cast<int>(state.range(0)), false,
+                                   PickClock::kAnswered);
+  for (auto _ : state) benchmark::DoNotOptimize(picker.Pick());
+  state.SetItemsProcessed(state.iterations());
+}
+
+// One read of the steady clock: what a latency policy's pick adds to BM_PickAnswered.
+void BM_SteadyClockRead(benchmark::State& state) {
+  const std::shared_ptr<Clock> clock = MakeSteadyClock();
+  for (auto _ : state) benchmark::DoNotOptimize(clock->NowNanos());
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -118,6 +149,10 @@ BENCHMARK_CAPTURE(BM_Pick, peak_ewma, PickPolicy::kLeastRequest, LoadSignal::kPe
 // The default policy (kDefaultPolicyName): the pair's latencies decayed on read, one clock read.
 BENCHMARK_CAPTURE(BM_Pick, latency_ewma, PickPolicy::kLeastRequest, LoadSignal::kLatencyEwma, false)
     ->Arg(100)->Arg(1000)->Arg(100000)->Threads(1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PickAnswered, latency_ewma, LoadSignal::kLatencyEwma)
+    ->Arg(100)->Arg(1000)->Arg(100000)->Threads(1)->UseRealTime();
+BENCHMARK_CAPTURE(BM_PickAnswered, peak_ewma, LoadSignal::kPeakEwmaLatency)->Arg(100)->Arg(100000)->Threads(1)->UseRealTime();
+BENCHMARK(BM_SteadyClockRead)->UseRealTime();
 
 // Slow start enabled (a 1 h window, linear, 10 % floor), with one endpoint in the middle of its
 // ramp (`ramping`), or with every ramp over (the picker then reads no clock): the cost of slow
