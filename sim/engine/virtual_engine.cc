@@ -195,7 +195,7 @@ struct Rpc {
   int client = 0;
   int pod = 0;
   int64_t sent = 0;
-  int32_t endpoint_in_flight = 1;  // the endpoint's in-flight count once this call was counted
+  LatencySignal::CallStart latency_start;  // latency policies: LatencySignal::Start once counted
   uint32_t crash_gen = 0;
   bool app_error = false;
   std::shared_ptr<EndpointStats> stats;  // k8slb strategies: in-flight + outlier bookkeeping
@@ -712,10 +712,11 @@ void Simulation::StartRpc(int s, int c, int pod, std::shared_ptr<EndpointStats> 
   service_ms *= p.latency_factor;
   if (load > kPodParallelism) service_ms *= static_cast<double>(load) / kPodParallelism;
   const bool app_error = sc_.pods.error_rate > 0 && cl.rng->Uniform01() < sc_.pods.error_rate;
-  int32_t endpoint_in_flight = 1;
+  LatencySignal::CallStart latency_start;
   if (stats) {
-    endpoint_in_flight = stats->in_flight.fetch_add(1, std::memory_order_relaxed) + 1;
+    stats->in_flight.fetch_add(1, std::memory_order_relaxed);
     stats->picks.fetch_add(1, std::memory_order_relaxed);
+    if (cl.latency != nullptr) latency_start = cl.latency->Start(*stats);  // the clock is at now_
   }
   uint32_t slot;
   if (!free_slots_.empty()) {
@@ -730,7 +731,7 @@ void Simulation::StartRpc(int s, int c, int pod, std::shared_ptr<EndpointStats> 
   r.client = c;
   r.pod = pod;
   r.sent = now_;
-  r.endpoint_in_flight = endpoint_in_flight;
+  r.latency_start = latency_start;
   r.crash_gen = p.crash_gen;
   r.app_error = app_error;
   r.stats = std::move(stats);
@@ -777,7 +778,7 @@ void Simulation::Complete(uint32_t slot) {
     if (failed) {
       NoteFailure(st.clients[r.client], r.stats.get());
     } else {
-      NoteSuccess(st.clients[r.client], *r.stats, {r.sent, r.endpoint_in_flight});
+      NoteSuccess(st.clients[r.client], *r.stats, r.latency_start);
     }
   }
   if (p.crash_gen != r.crash_gen && st.kind == StrategyKind::kHeadlessDns) {

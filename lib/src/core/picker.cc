@@ -213,34 +213,35 @@ class InFlightCost {
   const Candidates& candidates_;
 };
 
-// Peak-EWMA cost with decay on read (LatencySignal::Cost): one clock read per pick.
-class PeakEwmaCost {
+// What the latency policies' costs read: the candidates' records and the EWMA's decay time τ.
+class DecayedLatencyCost {
  public:
-  PeakEwmaCost(const Candidates& candidates, const PickerOptions& options)
+  DecayedLatencyCost(const Candidates& candidates, const PickerOptions& options)
       : candidates_(candidates), decay_nanos_(std::max<int64_t>(options.latency_decay.count(), 1)) {}
-  double operator()(size_t k, EligibilityCheck& time) const {
-    return LatencySignal::Cost(candidates_.load(k), candidates_.signals(k), time.Now(), decay_nanos_);
-  }
 
- private:
+ protected:
   const Candidates& candidates_;
   const int64_t decay_nanos_;
 };
 
+// Peak-EWMA cost with decay on read (LatencySignal::Cost): one clock read per pick.
+class PeakEwmaCost : private DecayedLatencyCost {
+ public:
+  using DecayedLatencyCost::DecayedLatencyCost;
+  double operator()(size_t k, EligibilityCheck& time) const {
+    return LatencySignal::Cost(candidates_.load(k), candidates_.signals(k), time.Now(), decay_nanos_);
+  }
+};
+
 // latency-ewma's cost (LatencySignal::PairCost): in-flight counts between candidates of similar
 // latency, latency × (in flight + 1) otherwise; one clock read per pick.
-class LatencyEwmaCost {
+class LatencyEwmaCost : private DecayedLatencyCost {
  public:
-  LatencyEwmaCost(const Candidates& candidates, const PickerOptions& options)
-      : candidates_(candidates), decay_nanos_(std::max<int64_t>(options.latency_decay.count(), 1)) {}
+  using DecayedLatencyCost::DecayedLatencyCost;
   std::pair<double, double> operator()(size_t a, size_t b, EligibilityCheck& time) const {
     return LatencySignal::PairCost(candidates_.load(a), candidates_.signals(a), candidates_.load(b),
                                    candidates_.signals(b), time.Now(), decay_nanos_);
   }
-
- private:
-  const Candidates& candidates_;
-  const int64_t decay_nanos_;
 };
 
 // ORCA-weighted cost, (in flight + 1) / weight, with gRFC A58's weight (OrcaWeight, orca.h): of
